@@ -1,0 +1,183 @@
+package gitsource
+
+import (
+	"bytes"
+		"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/yaml"
+)
+
+// Object is one desired Kubernetes object together with where it came from.
+type Object struct {
+	// Object is the rendered manifest, exactly as Git (and kustomize) say.
+	Object *unstructured.Unstructured
+	// Origin names the file (and line) or the kustomization the object was
+	// rendered from, relative to the repository root.
+	Origin string
+}
+
+// ManifestError is a problem in one manifest file. Line is 1-based; zero when
+// the position is unknown.
+type ManifestError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *ManifestError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *ManifestError) Unwrap() error { return e.Err }
+
+// yamlLine finds the line number a go-yaml error message carries.
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// document is one YAML document of a multi-document stream and the 1-based
+// line of the file it starts on.
+type document struct {
+	data []byte
+	line int
+}
+
+// splitDocuments splits a YAML stream on "---" separator lines, remembering
+// where each document starts so errors can name the file's own line.
+func splitDocuments(data []byte) []document {
+	var docs []document
+	var cur bytes.Buffer
+	start := 1
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for i, l := range lines {
+		trimmed := bytes.TrimRight(l, "\r\n")
+		if bytes.Equal(trimmed, []byte("---")) || bytes.HasPrefix(trimmed, []byte("--- ")) {
+			docs = append(docs, document{data: bytes.Clone(cur.Bytes()), line: start})
+			cur.Reset()
+			start = i + 2
+			continue
+		}
+		cur.Write(l)
+	}
+	docs = append(docs, document{data: cur.Bytes(), line: start})
+	return docs
+}
+
+// ParseManifests decodes every object of a YAML or JSON stream. Lists
+// (kind: List or any *List with items) are expanded. file is used in errors
+// and as each object's origin.
+func ParseManifests(file string, data []byte) ([]Object, error) {
+	var out []Object
+	for _, doc := range splitDocuments(data) {
+		if isBlank(doc.data) {
+			continue
+		}
+		js, err := yaml.YAMLToJSON(doc.data)
+		if err != nil {
+			return nil, &ManifestError{File: file, Line: docLine(doc.line, err), Err: cleanYAMLError(err)}
+		}
+		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+			continue
+		}
+		var raw any
+		if err := utiljson.Unmarshal(js, &raw); err != nil {
+			return nil, &ManifestError{File: file, Line: doc.line, Err: err}
+		}
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, &ManifestError{File: file, Line: doc.line, Err: fmt.Errorf("document is a %T, not a Kubernetes object", raw)}
+		}
+		objs, err := expand(m)
+		if err != nil {
+			return nil, &ManifestError{File: file, Line: doc.line, Err: err}
+		}
+		for _, o := range objs {
+			out = append(out, Object{Object: o, Origin: fmt.Sprintf("%s:%d", file, doc.line)})
+		}
+	}
+	return out, nil
+}
+
+// expand validates one decoded document and flattens lists.
+func expand(m map[string]any) ([]*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{Object: m}
+	if items, ok := m["items"].([]any); ok && strings.HasSuffix(u.GetKind(), "List") {
+		var out []*unstructured.Unstructured
+		for i, it := range items {
+			im, ok := it.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s item %d is not an object", u.GetKind(), i)
+			}
+			sub, err := expand(im)
+			if err != nil {
+				return nil, fmt.Errorf("%s item %d: %w", u.GetKind(), i, err)
+			}
+			out = append(out, sub...)
+		}
+		return out, nil
+	}
+	if err := validateObject(u); err != nil {
+		return nil, err
+	}
+	return []*unstructured.Unstructured{u}, nil
+}
+
+// validateObject checks what a drift check needs to identify an object.
+func validateObject(u *unstructured.Unstructured) error {
+	if v, ok := u.Object["apiVersion"].(string); !ok || v == "" {
+		return fmt.Errorf("object has no apiVersion")
+	}
+	if v, ok := u.Object["kind"].(string); !ok || v == "" {
+		return fmt.Errorf("object has no kind")
+	}
+	if _, err := schema.ParseGroupVersion(u.GetAPIVersion()); err != nil {
+		return fmt.Errorf("%s has an invalid apiVersion %q", u.GetKind(), u.GetAPIVersion())
+	}
+	if _, ok := u.Object["metadata"].(map[string]any); !ok {
+		return fmt.Errorf("%s has no metadata", u.GetKind())
+	}
+	if u.GetName() == "" {
+		if u.GetGenerateName() != "" {
+			return fmt.Errorf("%s uses generateName, which cannot be compared with a live object", u.GetKind())
+		}
+		return fmt.Errorf("%s has no metadata.name", u.GetKind())
+	}
+	return nil
+}
+
+func isBlank(doc []byte) bool {
+	for _, l := range bytes.Split(doc, []byte("\n")) {
+		t := bytes.TrimSpace(l)
+		if len(t) > 0 && t[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// docLine turns a document-relative line from a YAML error into a file line.
+func docLine(start int, err error) int {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return start
+	}
+	n, _ := strconv.Atoi(m[1])
+	return start + n - 1
+}
+
+// cleanYAMLError drops the converter's prefix and the relative line number
+// (the file line replaces it).
+func cleanYAMLError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
+	msg = yamlLine.ReplaceAllString(msg, "")
+	msg = strings.Replace(msg, "yaml: : ", "yaml: ", 1)
+	return fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}

@@ -1,0 +1,247 @@
+package gitsource
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+)
+
+// ErrPathNotFound is returned when the requested path is not in the tree.
+var ErrPathNotFound = errors.New("path not found")
+
+// Render turns the tree under root/path into desired objects.
+//
+// A directory holding a kustomization (kustomization.yaml, kustomization.yml
+// or Kustomization) is built with krusty: loads are confined to root, plugins
+// (exec and KRM functions) and Helm are off, and remote bases are refused
+// before kustomize could fetch them. Any other directory contributes every
+// .yaml, .yml and .json file below it (hidden directories skipped), each
+// possibly holding several documents; a file path contributes that file.
+// The same object (group, kind, namespace, name) twice is an error.
+func Render(root, path string) ([]Object, error) {
+	cfs, err := newConfinedFS(root)
+	if err != nil {
+		return nil, fmt.Errorf("repository root: %w", err)
+	}
+	clean := filepath.Clean("/" + filepath.ToSlash(path))[1:]
+	if filepath.IsAbs(path) || strings.HasPrefix(filepath.Clean(path), "..") {
+		return nil, fmt.Errorf("path %q: %w", path, ErrOutsideRoot)
+	}
+	target := filepath.Join(cfs.root, clean)
+	if err := cfs.check(target); err != nil {
+		return nil, fmt.Errorf("path %q: %w", path, err)
+	}
+	info, err := os.Stat(target)
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w", displayPath(clean), ErrPathNotFound)
+	}
+	var objs []Object
+	switch {
+	case !info.IsDir():
+		objs, err = readFiles(cfs, []string{target})
+	case kustomizationFile(target) != "":
+		objs, err = build(cfs, target)
+	default:
+		var files []string
+		files, err = manifestFiles(cfs, target)
+		if err == nil {
+			objs, err = readFiles(cfs, files)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return objs, checkDuplicates(objs)
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// kustomizationFile returns the kustomization file name in dir, or "".
+func kustomizationFile(dir string) string {
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return n
+		}
+	}
+	return ""
+}
+
+// manifestFiles lists the manifest files below dir in lexical order.
+func manifestFiles(cfs *confinedFS, dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
+	var out []Object
+	for _, f := range files {
+		rel := cfs.rel(f)
+		if err := cfs.check(f); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", rel, err)
+		}
+		objs, err := ParseManifests(rel, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// kustomizeMu serialises krusty runs: kustomize keeps global state
+// (resource ordering and plugin registries) that is not safe for concurrent
+// builds, as Flux's kustomize wrapper also notes.
+var kustomizeMu sync.Mutex
+
+// build runs krusty on dir with every guard on.
+func build(cfs *confinedFS, dir string) (objs []Object, err error) {
+	rel := cfs.rel(dir)
+	if err := scanKustomization(cfs, dir, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	kustomizeMu.Lock()
+	defer kustomizeMu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("kustomize build %s: internal error: %v", displayPath(rel), r)
+		}
+	}()
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
+	opts.PluginConfig = types.DisabledPluginConfig()
+	k := krusty.MakeKustomizer(opts)
+	rm, err := k.Run(cfs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %s", displayPath(rel), strings.ReplaceAll(err.Error(), cfs.root+string(filepath.Separator), ""))
+	}
+	for _, r := range rm.Resources() {
+		// Through JSON, so numbers are int64/float64 as in live objects.
+		js, err := r.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
+		}
+		if err := validateObject(u); err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
+		}
+		objs = append(objs, Object{Object: u, Origin: filepath.Join(displayPath(rel), kustomizationFile(dir))})
+	}
+	return objs, nil
+}
+
+// remoteRef matches what kustomize would treat as a remote base or file:
+// URLs with a scheme, scp-style git addresses, host/path forms and ?ref=.
+var remoteRef = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://|[^/\s]+@[^/\s]+:|(github|gitlab|bitbucket)\.(com|org)/)|\?ref=|\.git(//|$)`)
+
+// scanKustomization walks the kustomization in dir and the local bases and
+// components it names, refusing remote references and Helm charts before
+// krusty runs, because krusty would clone or download them itself.
+func scanKustomization(cfs *confinedFS, dir string, seen map[string]bool) error {
+	if seen[dir] {
+		return nil
+	}
+	seen[dir] = true
+	name := kustomizationFile(dir)
+	if name == "" {
+		return nil
+	}
+	file := filepath.Join(dir, name)
+	data, err := cfs.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("kustomization %s: %w", cfs.rel(file), err)
+	}
+	var k types.Kustomization
+	if err := k.Unmarshal(data); err != nil {
+		return fmt.Errorf("kustomization %s: %w", cfs.rel(file), err)
+	}
+	if len(k.HelmCharts) > 0 || len(k.HelmChartInflationGenerator) > 0 || k.HelmGlobals != nil {
+		return fmt.Errorf("kustomization %s: helm chart inflation is not supported (render the chart into the repository instead)", cfs.rel(file))
+	}
+	refs := append(append(append(append([]string{}, k.Resources...), k.Components...), k.Bases...), k.Crds...)
+	for _, r := range refs {
+		if remoteRef.MatchString(r) {
+			return fmt.Errorf("kustomization %s: remote reference %q is not allowed (vendor it into the repository)", cfs.rel(file), r)
+		}
+		if filepath.IsAbs(r) {
+			return fmt.Errorf("kustomization %s: absolute path %q: %w", cfs.rel(file), r, ErrOutsideRoot)
+		}
+		p := filepath.Join(dir, r)
+		if err := cfs.check(p); err != nil {
+			return fmt.Errorf("kustomization %s: resource %q: %w", cfs.rel(file), r, ErrOutsideRoot)
+		}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			if err := scanKustomization(cfs, p, seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// objectKey identifies an object the way the API server does, ignoring the
+// version so that the same object written in two versions is caught.
+func objectKey(u *unstructured.Unstructured) string {
+	gvk := u.GroupVersionKind()
+	return fmt.Sprintf("%s/%s %s/%s", gvk.Group, gvk.Kind, u.GetNamespace(), u.GetName())
+}
+
+func checkDuplicates(objs []Object) error {
+	seen := make(map[string]string, len(objs))
+	for _, o := range objs {
+		k := objectKey(o.Object)
+		if prev, ok := seen[k]; ok {
+			return fmt.Errorf("duplicate object %s: in %s and %s", describe(o.Object), prev, o.Origin)
+		}
+		seen[k] = o.Origin
+	}
+	return nil
+}
+
+// describe names an object as Kind/namespace/name (apiVersion), for errors.
+func describe(u *unstructured.Unstructured) string {
+	ns := u.GetNamespace()
+	if ns != "" {
+		ns += "/"
+	}
+	return fmt.Sprintf("%s %s%s (%s)", u.GetKind(), ns, u.GetName(), u.GetAPIVersion())
+}
