@@ -93,10 +93,10 @@ func within(root, path string) bool {
 var errReadOnly = errors.New("rendering may not write files")
 
 func (c *confinedFS) Create(string) (filesys.File, error) { return nil, errReadOnly }
-func (c *confinedFS) Mkdir(string) error                   { return errReadOnly }
-func (c *confinedFS) MkdirAll(string) error                { return errReadOnly }
-func (c *confinedFS) RemoveAll(string) error               { return errReadOnly }
-func (c *confinedFS) WriteFile(string, []byte) error       { return errReadOnly }
+func (c *confinedFS) Mkdir(string) error                  { return errReadOnly }
+func (c *confinedFS) MkdirAll(string) error               { return errReadOnly }
+func (c *confinedFS) RemoveAll(string) error              { return errReadOnly }
+func (c *confinedFS) WriteFile(string, []byte) error      { return errReadOnly }
 
 func (c *confinedFS) Open(path string) (filesys.File, error) {
 	if err := c.check(path); err != nil {

@@ -2,7 +2,7 @@ package gitsource
 
 import (
 	"bytes"
-		"fmt"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
