@@ -1,0 +1,190 @@
+package drift
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+func obj(t *testing.T, s string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	js, err := yaml.YAMLToJSON([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.UnmarshalJSON(js); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+const deployment = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod, labels: {app: web}}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        resources: {requests: {cpu: 1000m, memory: 1Gi}}
+        ports: [{containerPort: 8080}]
+      - name: sidecar
+        image: busybox
+        args: [a, b]
+`
+
+func TestCompare(t *testing.T) {
+	tests := []struct {
+		name    string
+		desired string
+		live    string
+		want    []FieldDiff
+	}{
+		{
+			name:    "server defaults and metadata are not drift",
+			desired: deployment,
+			live: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod, labels: {app: web}, uid: x, resourceVersion: "5", generation: 3,
+  annotations: {deployment.kubernetes.io/revision: "2"}}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 600
+  template:
+    spec:
+      restartPolicy: Always
+      containers:
+      - name: sidecar
+        image: busybox
+        args: [a, b]
+        imagePullPolicy: Always
+      - name: app
+        image: nginx:1.27
+        resources: {requests: {cpu: "1", memory: 1Gi}}
+        ports: [{containerPort: 8080, protocol: TCP}]
+status: {replicas: 2}
+`,
+		},
+		{
+			name:    "changed fields by container name",
+			desired: deployment,
+			live: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod, labels: {app: api}}
+spec:
+  replicas: 5.0
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.28
+        resources: {requests: {cpu: 900m, memory: 1Gi}}
+        ports: [{containerPort: 8080}]
+      - name: sidecar
+        image: busybox
+        args: [b, a]
+`,
+			want: []FieldDiff{
+				{Path: "metadata.labels.app", Type: Changed, Desired: "web", Live: "api"},
+				{Path: "spec.replicas", Type: Changed, Desired: int64(2), Live: int64(5)},
+				{Path: "spec.template.spec.containers[name=app].image", Type: Changed, Desired: "nginx:1.27", Live: "nginx:1.28"},
+				{Path: "spec.template.spec.containers[name=app].resources.requests.cpu", Type: Changed, Desired: "1000m", Live: "900m"},
+				{Path: "spec.template.spec.containers[name=sidecar].args", Type: Changed, Desired: []any{"a", "b"}, Live: []any{"b", "a"}},
+			},
+		},
+		{
+			name:    "removed container and label",
+			desired: deployment,
+			live: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        resources: {requests: {cpu: "1", memory: 1024Mi}}
+        ports: [{containerPort: 8080}]
+`,
+			want: []FieldDiff{
+				{Path: "metadata.labels", Type: Removed, Desired: map[string]any{"app": "web"}},
+				{Path: "spec.template.spec.containers[name=sidecar]", Type: Removed,
+					Desired: map[string]any{"name": "sidecar", "image": "busybox", "args": []any{"a", "b"}}},
+			},
+		},
+		{
+			name: "secret values never shown; stringData merged into data",
+			desired: `
+apiVersion: v1
+kind: Secret
+metadata: {name: s, annotations: {owner: team-a}}
+stringData: {password: hunter2}
+data: {user: YWRtaW4=}
+`,
+			live: `
+apiVersion: v1
+kind: Secret
+metadata: {name: s, annotations: {owner: team-b}}
+data: {password: aHVudGVyMw==, user: YWRtaW4=}
+`,
+			want: []FieldDiff{
+				{Path: "data.password", Type: Changed, Sensitive: true},
+				{Path: `metadata.annotations.owner`, Type: Changed, Desired: "team-a", Live: "team-b"},
+			},
+		},
+		{
+			name:    "secret in sync through stringData",
+			desired: "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n",
+			live:    "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: aHVudGVyMg==}\ntype: Opaque\n",
+		},
+		{
+			name:    "zero values match absent fields; quoted keys",
+			desired: "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app.kubernetes.io/name: x}}\nspec: {hostNetwork: false, priority: 0, volumes: [], nodeSelector: {}}\n",
+			live:    "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app.kubernetes.io/name: z}}\nspec: {}\n",
+			want: []FieldDiff{
+				{Path: `metadata.labels["app.kubernetes.io/name"]`, Type: Changed, Desired: "x", Live: "z"},
+			},
+		},
+		{
+			name:    "unnamed lists by index, different length whole",
+			desired: "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPort: 8080}], externalIPs: [1.2.3.4]}\n",
+			live:    "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPort: 9090, protocol: TCP}], externalIPs: [1.2.3.4, 5.6.7.8]}\n",
+			want: []FieldDiff{
+				{Path: "spec.externalIPs", Type: Changed, Desired: []any{"1.2.3.4"}, Live: []any{"1.2.3.4", "5.6.7.8"}},
+				{Path: "spec.ports[0].targetPort", Type: Changed, Desired: int64(8080), Live: int64(9090)},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			desired, live := obj(t, tt.desired), obj(t, tt.live)
+			before := desired.DeepCopy()
+			got := Compare(desired, live)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Compare (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, desired); diff != "" {
+				t.Errorf("Compare modified desired:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPathString(t *testing.T) {
+	p := Path{{Field: "spec"}, {Field: "containers"}, {Key: "name", Value: "app"}, {Field: "ports"}, {Index: 0},
+		{Field: "a.b/c"}}
+	if diff := cmp.Diff(`spec.containers[name=app].ports[0]["a.b/c"]`, p.String()); diff != "" {
+		t.Error(diff)
+	}
+}

@@ -1,0 +1,137 @@
+package drift
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Format is a report output format.
+type Format string
+
+const (
+	FormatText Format = "text"
+	FormatJSON Format = "json"
+)
+
+// Formats lists the supported formats.
+var Formats = []Format{FormatText, FormatJSON}
+
+// ParseFormat validates a format name.
+func ParseFormat(s string) (Format, error) {
+	for _, f := range Formats {
+		if string(f) == s {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("unknown output format %q (want text or json)", s)
+}
+
+// Write renders the report in format f to w in a single write, so a failure
+// while rendering never leaves half a report behind.
+func Write(w io.Writer, r *Report, f Format) error {
+	var buf bytes.Buffer
+	var err error
+	switch f {
+	case FormatJSON:
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(r)
+	case FormatText, "":
+		writeText(&buf, r)
+	default:
+		err = fmt.Errorf("unknown output format %q", f)
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// maxValue bounds a value shown in the text report.
+const maxValue = 120
+
+func writeText(b *bytes.Buffer, r *Report) {
+	src := r.Source
+	fmt.Fprintf(b, "Source:  %s", src.URL)
+	if src.Path != "" {
+		fmt.Fprintf(b, " (path %s)", src.Path)
+	}
+	if src.Ref != "" {
+		fmt.Fprintf(b, " @ %s", src.Ref)
+	}
+	b.WriteByte('\n')
+	if src.Commit != "" {
+		fmt.Fprintf(b, "Commit:  %s %q", src.Commit[:min(12, len(src.Commit))], src.Subject)
+		if src.AuthorTime != nil {
+			fmt.Fprintf(b, " (%s)", src.AuthorTime.Format("2006-01-02 15:04 MST"))
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(b, "Cluster: %s", r.Cluster.Server)
+	if r.Cluster.Context != "" {
+		fmt.Fprintf(b, " (context %s)", r.Cluster.Context)
+	}
+	b.WriteString("\n\n")
+	for _, res := range r.Resources {
+		if res.Status == InSync {
+			continue
+		}
+		fmt.Fprintf(b, "%-8s %s %s\n", statusLabel(res.Status), res.APIVersion, res.ID())
+		switch res.Status {
+		case Drifted:
+			for _, d := range res.Diffs {
+				b.WriteString("  ~ " + d.Path + ": " + describeDiff(d) + "\n")
+			}
+		case Error:
+			b.WriteString("  ! " + res.Error + "\n")
+		case Missing:
+			b.WriteString("  - not found in the cluster\n")
+		}
+	}
+	s := r.Summary
+	if s.Total > s.InSync {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(b, "%d resources: %d in sync, %d drifted, %d missing, %d errors\n",
+		s.Total, s.InSync, s.Drifted, s.Missing, s.Errors)
+}
+
+func statusLabel(s Status) string {
+	switch s {
+	case Drifted:
+		return "DRIFTED"
+	case Missing:
+		return "MISSING"
+	case Error:
+		return "ERROR"
+	}
+	return "IN SYNC"
+}
+
+func describeDiff(d FieldDiff) string {
+	switch {
+	case d.Sensitive && d.Type == Removed:
+		return "secret value removed (not shown)"
+	case d.Sensitive:
+		return "secret value differs (not shown)"
+	case d.Type == Removed:
+		return "desired " + show(d.Desired) + ", live absent"
+	}
+	return "desired " + show(d.Desired) + ", live " + show(d.Live)
+}
+
+func show(v any) string {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	s := string(js)
+	if len(s) > maxValue {
+		s = s[:maxValue] + "…"
+	}
+	return strings.ReplaceAll(s, "\n", " ")
+}

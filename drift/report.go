@@ -1,0 +1,108 @@
+package drift
+
+import (
+	"time"
+
+	"github.com/driftwatch/driftwatch/gitsource"
+)
+
+// SchemaVersion identifies the JSON report format. It changes only when a
+// field is removed or changes meaning; new fields may be added within a
+// version.
+const SchemaVersion = "driftwatch.dev/report/v1"
+
+// Status is the verdict on one desired resource.
+type Status string
+
+const (
+	// InSync: every field the desired manifest sets has the desired value.
+	InSync Status = "InSync"
+	// Drifted: the object exists and at least one field differs.
+	Drifted Status = "Drifted"
+	// Missing: the object does not exist in the cluster.
+	Missing Status = "Missing"
+	// Error: the resource could not be checked (kind not served, no
+	// permission to list it, informer did not sync); Error says why.
+	Error Status = "Error"
+)
+
+// Resource is the verdict on one desired object.
+type Resource struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	// Origin is the file or kustomization the object was rendered from.
+	Origin string `json:"origin,omitempty"`
+	Status Status `json:"status"`
+	// Diffs lists the drifted fields, sorted by path; only when Drifted.
+	Diffs []FieldDiff `json:"diffs,omitempty"`
+	// Error says why the resource could not be checked; only when Error.
+	Error string `json:"error,omitempty"`
+}
+
+// ID names the resource as Kind namespace/name.
+func (r Resource) ID() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// Summary counts resources by status.
+type Summary struct {
+	Total   int `json:"total"`
+	InSync  int `json:"inSync"`
+	Drifted int `json:"drifted"`
+	Missing int `json:"missing"`
+	Errors  int `json:"errors"`
+}
+
+// Cluster identifies the cluster checked.
+type Cluster struct {
+	Server  string `json:"server"`
+	Context string `json:"context,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// Report is the result of one drift check. Its JSON form is versioned by
+// SchemaVersion.
+type Report struct {
+	SchemaVersion string             `json:"schemaVersion"`
+	GeneratedAt   time.Time          `json:"generatedAt"`
+	Source        gitsource.Revision `json:"source"`
+	Cluster       Cluster            `json:"cluster"`
+	Summary       Summary            `json:"summary"`
+	Resources     []Resource         `json:"resources"`
+}
+
+// NewReport assembles a report and computes its summary.
+func NewReport(now time.Time, src gitsource.Revision, cl Cluster, resources []Resource) *Report {
+	r := &Report{
+		SchemaVersion: SchemaVersion, GeneratedAt: now.UTC(), Source: src, Cluster: cl,
+		Resources: resources,
+	}
+	if r.Resources == nil {
+		r.Resources = []Resource{}
+	}
+	for _, res := range resources {
+		r.Summary.Total++
+		switch res.Status {
+		case InSync:
+			r.Summary.InSync++
+		case Drifted:
+			r.Summary.Drifted++
+		case Missing:
+			r.Summary.Missing++
+		case Error:
+			r.Summary.Errors++
+		}
+	}
+	return r
+}
+
+// HasDrift reports whether any resource is Drifted or Missing.
+func (r *Report) HasDrift() bool { return r.Summary.Drifted+r.Summary.Missing > 0 }
+
+// HasErrors reports whether any resource could not be checked.
+func (r *Report) HasErrors() bool { return r.Summary.Errors > 0 }

@@ -1,0 +1,316 @@
+package informer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Scope is what one informer watches: one resource, in one namespace, or
+// cluster-wide when Namespace is empty.
+type Scope struct {
+	GVR       schema.GroupVersionResource
+	Namespace string
+}
+
+func (s Scope) String() string {
+	r := s.GVR.Resource
+	if s.GVR.Group != "" {
+		r += "." + s.GVR.Group
+	}
+	r += "/" + s.GVR.Version
+	if s.Namespace != "" {
+		return r + " in namespace " + s.Namespace
+	}
+	return r
+}
+
+// Manager keeps one dynamic informer per Scope.
+//
+// Informers are started by Ensure and run until Remove or Stop. An informer
+// is "synced" once its first LIST has been stored; from then on Get answers
+// from the cache, which may lag the API server by the watch latency. An
+// informer whose LIST is refused for good (forbidden, unauthorized, the
+// resource gone) is stopped and reports that error from WaitForSync and Get;
+// transient errors are retried by client-go and reported only if the
+// informer has not synced when WaitForSync's context ends. After Stop, the
+// Manager must not be used again.
+//
+// Objects returned by Get are shared with the cache and must not be
+// modified: DeepCopy first.
+type Manager interface {
+	// Ensure starts an informer for each scope not already running. It does
+	// not wait for them to sync.
+	Ensure(scopes ...Scope)
+	// Remove stops the informer of scope and drops its cache.
+	Remove(scope Scope)
+	// WaitForSync waits until every scope given has synced or failed, or
+	// ctx ends, and returns the error of each scope that did not sync.
+	WaitForSync(ctx context.Context, scopes ...Scope) map[Scope]error
+	// Get returns the live object called name in scope, nil if it does not
+	// exist, or the scope's error if it never synced.
+	Get(scope Scope, name string) (*unstructured.Unstructured, error)
+	// List returns every object the informer of scope holds.
+	List(scope Scope) ([]*unstructured.Unstructured, error)
+	// Scopes lists the running informers.
+	Scopes() []Scope
+	// Stop stops every informer.
+	Stop()
+}
+
+// Options configure a Manager. The zero value drops the
+// last-applied-configuration annotation and keeps everything else.
+type Options struct {
+	// Transform, if set, replaces the default cache transform applied to
+	// each object before it enters the cache.
+	Transform cache.TransformFunc
+}
+
+type manager struct {
+	client dynamic.Interface
+	opts   Options
+
+	mu      sync.RWMutex
+	entries map[Scope]*entry
+	stopped bool
+}
+
+var _ Manager = (*manager)(nil)
+
+// entry is one running informer with its own stop.
+type entry struct {
+	informer cache.SharedIndexInformer
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the informer's Run returns
+
+	mu      sync.Mutex
+	lastErr error
+	fatal   bool
+}
+
+// NewManager returns a Manager that lists and watches through client.
+func NewManager(client dynamic.Interface, opts Options) Manager {
+	if opts.Transform == nil {
+		opts.Transform = DropLastApplied
+	}
+	return &manager{client: client, opts: opts, entries: map[Scope]*entry{}}
+}
+
+// lastApplied repeats the whole object; comparison and attribution never
+// read it, so it is dropped before it costs cache memory.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// DropLastApplied is the default cache transform.
+func DropLastApplied(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	if md, ok := u.Object["metadata"].(map[string]any); ok {
+		if ann, ok := md["annotations"].(map[string]any); ok {
+			if _, has := ann[lastApplied]; has {
+				delete(ann, lastApplied)
+				if len(ann) == 0 {
+					delete(md, "annotations")
+				}
+			}
+		}
+	}
+	return u, nil
+}
+
+func (m *manager) Ensure(scopes ...Scope) {
+	for _, s := range scopes {
+		m.mu.RLock()
+		_, ok := m.entries[s]
+		stopped := m.stopped
+		m.mu.RUnlock()
+		if ok || stopped {
+			continue
+		}
+		m.mu.Lock()
+		// Re-check under the write lock: another caller may have started it
+		// between the two locks, and two informers for one scope would
+		// double the cache and the API load.
+		if _, ok := m.entries[s]; ok || m.stopped {
+			m.mu.Unlock()
+			continue
+		}
+		e := m.newEntry(s)
+		m.entries[s] = e
+		m.mu.Unlock()
+	}
+}
+
+func (m *manager) newEntry(s Scope) *entry {
+	gi := dynamicinformer.NewFilteredDynamicInformer(m.client, s.GVR, s.Namespace, 0, cache.Indexers{}, nil)
+	inf := gi.Informer()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &entry{informer: inf, cancel: cancel, done: make(chan struct{})}
+	_ = inf.SetTransform(m.opts.Transform)
+	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		permanent := apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) ||
+			apierrors.IsMethodNotSupported(err)
+		e.mu.Lock()
+		e.lastErr = err
+		e.fatal = e.fatal || permanent
+		e.mu.Unlock()
+		if permanent && !inf.HasSynced() {
+			// Retrying cannot help; stop, so WaitForSync returns at once.
+			cancel()
+			return
+		}
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+	})
+	go func() {
+		defer close(e.done)
+		inf.RunWithContext(ctx)
+	}()
+	return e
+}
+
+func (m *manager) Remove(s Scope) {
+	m.mu.Lock()
+	e, ok := m.entries[s]
+	delete(m.entries, s)
+	m.mu.Unlock()
+	if ok {
+		e.cancel()
+		<-e.done
+	}
+}
+
+func (m *manager) Stop() {
+	m.mu.Lock()
+	m.stopped = true
+	entries := m.entries
+	m.entries = map[Scope]*entry{}
+	m.mu.Unlock()
+	for _, e := range entries {
+		e.cancel()
+	}
+	for _, e := range entries {
+		<-e.done
+	}
+}
+
+func (m *manager) Scopes() []Scope {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Scope, 0, len(m.entries))
+	for s := range m.entries {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (m *manager) entry(s Scope) (*entry, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.entries[s]
+	if !ok {
+		return nil, fmt.Errorf("no informer for %s", s)
+	}
+	return e, nil
+}
+
+// WaitForSync copies the entries under the lock and waits outside it, so
+// that Ensure and Remove are never blocked by a slow LIST.
+func (m *manager) WaitForSync(ctx context.Context, scopes ...Scope) map[Scope]error {
+	errs := map[Scope]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range scopes {
+		e, err := m.entry(s)
+		if err != nil {
+			errs[s] = err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.wait(ctx); err != nil {
+				mu.Lock()
+				errs[s] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (e *entry) wait(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if e.informer.HasSynced() {
+			return nil
+		}
+		select {
+		case <-e.done:
+			if e.informer.HasSynced() {
+				return nil
+			}
+			return e.err(errors.New("informer stopped before it synced"))
+		case <-ctx.Done():
+			return e.err(fmt.Errorf("not synced in time: %w", ctx.Err()))
+		case <-tick.C:
+		}
+	}
+}
+
+// err describes why the informer has not synced, preferring the API's own
+// reason over the generic one.
+func (e *entry) err(fallback error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lastErr != nil {
+		return fmt.Errorf("list/watch: %w", e.lastErr)
+	}
+	return fallback
+}
+
+func (m *manager) Get(s Scope, name string) (*unstructured.Unstructured, error) {
+	e, err := m.entry(s)
+	if err != nil {
+		return nil, err
+	}
+	if !e.informer.HasSynced() {
+		return nil, e.err(errors.New("informer has not synced"))
+	}
+	key := name
+	if s.Namespace != "" {
+		key = s.Namespace + "/" + name
+	}
+	obj, ok, err := e.informer.GetIndexer().GetByKey(key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return obj.(*unstructured.Unstructured), nil
+}
+
+func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
+	e, err := m.entry(s)
+	if err != nil {
+		return nil, err
+	}
+	if !e.informer.HasSynced() {
+		return nil, e.err(errors.New("informer has not synced"))
+	}
+	items := e.informer.GetIndexer().List()
+	out := make([]*unstructured.Unstructured, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.(*unstructured.Unstructured))
+	}
+	return out, nil
+}
