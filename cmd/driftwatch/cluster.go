@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/driftwatch/driftwatch/drift"
+)
+
+// clusterOptions are the kubectl-style flags that choose a cluster.
+type clusterOptions struct {
+	Kubeconfig string
+	Context    string
+	Namespace  string
+}
+
+// cluster is a connection to the cluster to check.
+type cluster struct {
+	Config    *rest.Config
+	Namespace string // the default namespace for namespaced objects
+	Info      drift.Cluster
+	Discovery discovery.DiscoveryInterface
+}
+
+// connect loads the client configuration the way kubectl does (--kubeconfig,
+// then $KUBECONFIG, then ~/.kube/config, then the in-cluster service account)
+// and checks the API server answers.
+func connect(ctx context.Context, o clusterOptions) (*cluster, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.Kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.Context}
+	if o.Namespace != "" {
+		overrides.Context.Namespace = o.Namespace
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg.UserAgent = "driftwatch/" + version
+	// Room for many informers listing at once; client-go's default of 5 QPS
+	// would serialise the initial LISTs.
+	cfg.QPS, cfg.Burst = 50, 100
+	ctxName := o.Context
+	if ctxName == "" {
+		if raw, err := cc.RawConfig(); err == nil {
+			ctxName = raw.CurrentContext
+		}
+	}
+	// Discovery gets a request timeout; informers must not (it would cut
+	// their long-running watches).
+	dcfg := rest.CopyConfig(cfg)
+	dcfg.Timeout = 30 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cfg.Host, err)
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s is unreachable: %w", cfg.Host, err)
+	}
+	return &cluster{
+		Config: cfg, Namespace: ns, Discovery: dc,
+		Info: drift.Cluster{Server: cfg.Host, Context: ctxName, Version: v.GitVersion},
+	}, nil
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+)
+
+// Exit codes, as kubectl diff uses them.
+const (
+	exitInSync = 0
+	exitDrift  = 1
+	exitError  = 2
+)
+
+// streams are the command's output: the report goes to Out, progress and
+// errors to Err.
+type streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+// exitError carries an exit code out of a command without an error message
+// (the report already said what there is to say).
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run executes the command line and returns the process exit code. Every
+// error is printed as one line on Err.
+func run(ctx context.Context, args []string, s streams) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(s.Err, "driftwatch: internal error: %v\n", r)
+			code = exitError
+		}
+	}()
+	quietKlog()
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ec exitCodeError
+	switch {
+	case err == nil:
+		return exitInSync
+	case errors.As(err, &ec):
+		return ec.code
+	}
+	fmt.Fprintf(s.Err, "driftwatch: error: %s\n", oneLine(err.Error()))
+	return exitError
+}
+
+// oneLine folds a multi-line message (kustomize and HTTP bodies produce
+// them) onto a single line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// quietKlog keeps client-go's own logging (retries, reflector errors) out
+// of the output: failures reach the report as per-resource errors instead.
+func quietKlog() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
+}
+
+func newRootCmd(s streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "driftwatch",
+		Short: "Report how a Kubernetes cluster has drifted from Git",
+		Long: `driftwatch compares the manifests in a Git repository (plain YAML or kustomize)
+with the live objects in a cluster, field by field, and reports what drifted.
+
+Exit codes: 0 in sync, 1 drift found, 2 error.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fmt.Errorf("flag: %w", err)
+	})
+	root.AddCommand(newCmdCheck(s, nil), newCmdVersion(s))
+	return root
+}
