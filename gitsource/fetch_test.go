@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/driftwatch/driftwatch/gitsource/gittest"
 )
@@ -214,5 +215,70 @@ func TestLoadFileURLAndDir(t *testing.T) {
 	}
 	if d.Revision.Commit != f.later || logLevel(t, d) != "debug" {
 		t.Errorf("dir: commit %s level %s", d.Revision.Commit, logLevel(t, d))
+	}
+}
+
+func TestLoadSSH(t *testing.T) {
+	f := newFixture(t)
+	key, pub, err := gittest.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssrv, err := f.srv.StartSSH(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ssrv.Close() })
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "id_ed25519")
+	otherKeyFile := filepath.Join(dir, "other")
+	knownHosts := filepath.Join(dir, "known_hosts")
+	wrongHosts := filepath.Join(dir, "wrong_hosts")
+	other, _, _ := gittest.GenerateKey()
+	_, impostor, _ := gittest.GenerateKey()
+	for name, content := range map[string]string{
+		keyFile: string(key), otherKeyFile: string(other), knownHosts: ssrv.KnownHostsLine() + "\n",
+		// The right host with another key: what a man in the middle shows.
+		wrongHosts: strings.Fields(ssrv.KnownHostsLine())[0] + " " + string(ssh.MarshalAuthorizedKey(impostor)),
+	} {
+		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		auth    Auth
+		wantErr string
+	}{
+		{name: "key and known host", auth: Auth{SSHKeyFile: keyFile, KnownHostsFiles: []string{knownHosts}}},
+		{name: "host key mismatch refused", auth: Auth{SSHKeyFile: keyFile, KnownHostsFiles: []string{wrongHosts}},
+			wantErr: "ssh host key verification failed"},
+		{name: "unknown host refused", auth: Auth{SSHKeyFile: keyFile, KnownHostsFiles: []string{filepath.Join(dir, "empty")}},
+			wantErr: "known_hosts file"},
+		{name: "verification off", auth: Auth{SSHKeyFile: keyFile, InsecureIgnoreHostKey: true}},
+		{name: "key not accepted", auth: Auth{SSHKeyFile: otherKeyFile, KnownHostsFiles: []string{knownHosts}},
+			wantErr: "unable to authenticate"},
+		{name: "missing key file", auth: Auth{SSHKeyFile: filepath.Join(dir, "nope"), KnownHostsFiles: []string{knownHosts}},
+			wantErr: "ssh key " + filepath.Join(dir, "nope")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Load(context.Background(), Options{
+				URL: ssrv.URL("manifests"), Ref: "next", Path: "overlays/prod", CacheDir: t.TempDir(),
+				Auth: tt.auth, Timeout: 30 * time.Second,
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Revision.Commit != f.next {
+				t.Errorf("commit = %s, want %s", d.Revision.Commit, f.next)
+			}
+		})
 	}
 }
