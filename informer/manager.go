@@ -275,7 +275,14 @@ func (e *entry) err(fallback error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.lastErr != nil {
-		return fmt.Errorf("list/watch: %w", e.lastErr)
+		// The API's own message ("deployments.apps is forbidden: User ...")
+		// says it all; client-go's wrapping only repeats the resource.
+		var st apierrors.APIStatus
+		if errors.As(e.lastErr, &st) {
+			status := st.Status()
+			return fmt.Errorf("list: %w", &apierrors.StatusError{ErrStatus: status})
+		}
+		return fmt.Errorf("list: %w", e.lastErr)
 	}
 	return fallback
 }

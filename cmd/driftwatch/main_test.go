@@ -19,6 +19,7 @@ import (
 // The package's tests share one real API server and one real Git server.
 var (
 	apiConfig  *rest.Config
+	testEnv    *informertest.Env
 	kubeconfig string
 	kube       *informertest.Client
 	gitServer  *gittest.Server
@@ -45,7 +46,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer env.Stop()
-	apiConfig = env.Config
+	testEnv, apiConfig = env, env.Config
 	tmp, err := os.MkdirTemp("", "driftwatch-cmd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

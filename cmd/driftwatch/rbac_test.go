@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/informer/informertest"
+)
+
+// A user who may list only ConfigMaps gets per-resource errors for the
+// rest, without waiting for the sync timeout, and the ConfigMap is still
+// checked.
+func TestCheckForbiddenResourcesArePerResourceErrors(t *testing.T) {
+	ns := newNamespace(t)
+	role := `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: configmap-reader}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: configmap-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: configmap-reader}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: limited-readers}
+`
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(role, "---") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, u)
+	}
+	if err := kube.Apply(context.Background(), "setup", ns, objs...); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := testEnv.AddUser("limited-"+ns, "limited-readers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := informertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "check", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--cache-dir", t.TempDir(),
+		"--kubeconfig", kc, "--sync-timeout", "5m", "-o", "json")
+	if r.code != exitError {
+		t.Errorf("exit code %d, want 2 (nothing drifted, some resources unchecked)\nstderr: %s", r.code, r.stderr)
+	}
+	rep := parseReport(t, r)
+	got := map[string]string{}
+	for _, res := range rep.Resources {
+		v := string(res.Status)
+		if res.Status == drift.Error {
+			if !strings.Contains(res.Error, "forbidden") {
+				t.Errorf("%s: error %q does not say forbidden", res.ID(), res.Error)
+			}
+			v += ": forbidden"
+		}
+		got[res.Kind] = v
+	}
+	want := map[string]string{
+		"ConfigMap": "InSync", "Deployment": "Error: forbidden", "Service": "Error: forbidden",
+		"Secret": "Error: forbidden", "Gadget": "Error: forbidden", "ClusterRole": "Error: forbidden",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if rep.Summary.Errors != 5 || rep.Summary.InSync != 1 {
+		t.Errorf("summary %+v", rep.Summary)
+	}
+}
