@@ -1,0 +1,206 @@
+package informer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/informer/informertest"
+)
+
+var (
+	env  *informertest.Env
+	kube *informertest.Client
+	dyn  dynamic.Interface
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = informertest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer env.Stop()
+		if kube, err = informertest.NewClient(env.Config); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		dyn = kube.Dynamic
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func mustObj(t *testing.T, s string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(s), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestResolve(t *testing.T) {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewResolver(dc)
+	ctx := context.Background()
+	tests := []struct {
+		gvk     schema.GroupVersionKind
+		want    Mapping
+		wantErr string
+	}{
+		{gvk: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+			want: Mapping{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Namespaced: true}},
+		{gvk: schema.GroupVersionKind{Version: "v1", Kind: "Namespace"},
+			want: Mapping{GVR: schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}}},
+		{gvk: schema.GroupVersionKind{Group: "policy", Version: "v1beta1", Kind: "PodDisruptionBudget"},
+			wantErr: "policy/v1beta1 PodDisruptionBudget is not served by the cluster; this cluster serves policy/v1"},
+		{gvk: schema.GroupVersionKind{Group: "late.driftwatch.dev", Version: "v1", Kind: "Late"},
+			wantErr: "late.driftwatch.dev/v1 Late is not served by the cluster (is its CustomResourceDefinition installed?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.gvk.String(), func(t *testing.T) {
+			got, err := r.Resolve(ctx, tt.gvk)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr || !errors.Is(err, ErrNotServed) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want.GVK = tt.gvk
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// A CRD installed after discovery was cached is found on the next miss.
+	crd := mustObj(t, `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: lates.late2.driftwatch.dev}
+spec:
+  group: late2.driftwatch.dev
+  names: {kind: Late, plural: lates, singular: late, listKind: LateList}
+  scope: Cluster
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`)
+	if err := kube.Apply(ctx, "test", "", crd); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Resolve(ctx, schema.GroupVersionKind{Group: "late2.driftwatch.dev", Version: "v1", Kind: "Late"})
+	if err != nil {
+		t.Fatalf("CRD installed after the first lookup not found: %v", err)
+	}
+	if got.GVR.Resource != "lates" || got.Namespaced {
+		t.Errorf("mapping %+v", got)
+	}
+}
+
+func TestManagerScopesByNamespace(t *testing.T) {
+	ctx := context.Background()
+	cms := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	for _, ns := range []string{"mgr-a", "mgr-b"} {
+		if err := kube.Apply(ctx, "test", "", mustObj(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+ns+"}\n")); err != nil {
+			t.Fatal(err)
+		}
+		cm := mustObj(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"big": "copy"}'
+    keep: me
+data: {ns: `+ns+`}
+`)
+		if err := kube.Apply(ctx, "test", ns, cm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewManager(dyn, Options{})
+	defer m.Stop()
+	a := Scope{GVR: cms, Namespace: "mgr-a"}
+	m.Ensure(a, a)
+	if errs := m.WaitForSync(ctx, a); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	items, err := m.List(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only mgr-a's ConfigMaps are cached (kube-root-ca.crt may be there too),
+	// never mgr-b's.
+	for _, it := range items {
+		if it.GetNamespace() != "mgr-a" {
+			t.Errorf("cached %s/%s outside the scope", it.GetNamespace(), it.GetName())
+		}
+	}
+	got, err := m.Get(a, "cm")
+	if err != nil || got == nil {
+		t.Fatalf("Get: %v %v", got, err)
+	}
+	if diff := cmp.Diff(map[string]string{"keep": "me"}, got.GetAnnotations()); diff != "" {
+		t.Errorf("annotations after transform (-want +got):\n%s", diff)
+	}
+	if got, err := m.Get(a, "absent"); got != nil || err != nil {
+		t.Errorf("Get(absent) = %v, %v", got, err)
+	}
+	if diff := cmp.Diff([]Scope{a}, m.Scopes()); diff != "" {
+		t.Errorf("Scopes (-want +got):\n%s", diff)
+	}
+	m.Remove(a)
+	if len(m.Scopes()) != 0 {
+		t.Errorf("Scopes after Remove: %v", m.Scopes())
+	}
+	if _, err := m.Get(a, "cm"); err == nil {
+		t.Error("Get after Remove succeeded")
+	}
+}
+
+func TestManagerForbiddenFailsFast(t *testing.T) {
+	cfg, err := env.AddUser("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(client, Options{})
+	defer m.Stop()
+	s := Scope{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Namespace: "default"}
+	m.Ensure(s)
+	// A long deadline: the error must come from the API, not the timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	errs := m.WaitForSync(ctx, s)
+	if err := errs[s]; err == nil || !strings.Contains(err.Error(), "forbidden") || ctx.Err() != nil {
+		t.Fatalf("error = %v (ctx %v), want forbidden", err, ctx.Err())
+	}
+	if _, err := m.Get(s, "x"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("Get error = %v", err)
+	}
+}
