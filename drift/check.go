@@ -24,6 +24,7 @@ type Target struct {
 	// default for namespaced objects without one; empty when cluster-scoped.
 	Namespace string
 	Scope     informer.Scope
+	Mapping   informer.Mapping
 	// Err is set when the object's kind could not be resolved.
 	Err error
 }
@@ -44,6 +45,7 @@ func Plan(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNames
 			targets = append(targets, t)
 			continue
 		}
+		t.Mapping = m
 		if m.Namespaced {
 			t.Namespace = o.Object.GetNamespace()
 			if t.Namespace == "" {
@@ -64,47 +66,104 @@ func Plan(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNames
 // Lister is the part of informer.Manager that a check reads.
 type Lister interface {
 	Get(scope informer.Scope, name string) (*unstructured.Unstructured, error)
+	List(scope informer.Scope) ([]*unstructured.Unstructured, error)
+}
+
+// SchemaSource gives the cluster's schema of a kind (nil when unknown).
+type SchemaSource interface {
+	For(ctx context.Context, gvk schema.GroupVersionKind) (*informer.Schema, error)
+}
+
+// Confirmer asks the API server what applying the desired object would
+// produce (a server-side apply dry run).
+type Confirmer interface {
+	DryRun(ctx context.Context, t Target) (*unstructured.Unstructured, error)
+}
+
+// Evaluator turns targets and live state into per-resource verdicts:
+//
+//	skip (unresolved or unsynced) → look up live → compare (schema-aware)
+//	→ drop ignored fields → confirm with the server (optional)
+//
+// Every field but Live is optional.
+type Evaluator struct {
+	Live Lister
+	// Schemas makes comparison schema-aware; nil uses heuristics.
+	Schemas SchemaSource
+	// Config holds ignore and sensitive rules; nil has none.
+	Config *Config
+	// HashKey keys hashes of sensitive values; nil shows none.
+	HashKey []byte
+	// Confirm, when set, keeps only the drift a server-side dry run agrees
+	// with, asking once per suspected object (never for objects in sync).
+	Confirm Confirmer
 }
 
 // Evaluate compares each target with its live object. scopeErrs holds the
 // scopes whose informers did not sync; their targets become Error.
-func Evaluate(targets []Target, live Lister, scopeErrs map[informer.Scope]error) []Resource {
+func (e *Evaluator) Evaluate(ctx context.Context, targets []Target, scopeErrs map[informer.Scope]error) []Resource {
 	out := make([]Resource, 0, len(targets))
 	for _, t := range targets {
-		out = append(out, EvaluateOne(t, live, scopeErrs[t.Scope]))
+		out = append(out, e.EvaluateOne(ctx, t, scopeErrs[t.Scope]))
 	}
 	return out
 }
 
 // EvaluateOne compares one target with its live object.
-func EvaluateOne(t Target, live Lister, scopeErr error) Resource {
+func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) Resource {
 	u := t.Object.Object
 	res := Resource{
 		APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: t.Namespace, Name: u.GetName(),
 		Origin: t.Object.Origin,
 	}
+	fail := func(err error) Resource {
+		if res.Namespace == "" {
+			res.Namespace = u.GetNamespace()
+		}
+		res.Status, res.Error, res.Diffs = Error, err.Error(), nil
+		return res
+	}
 	if t.Err == nil && scopeErr != nil {
 		t.Err = scopeErr
 	}
 	if t.Err != nil {
-		if res.Namespace == "" {
-			res.Namespace = u.GetNamespace()
-		}
-		res.Status, res.Error = Error, t.Err.Error()
-		return res
+		return fail(t.Err)
 	}
-	l, err := live.Get(t.Scope, u.GetName())
+	rules, err := e.Config.rulesFor(u, t.Namespace)
+	if err != nil {
+		return fail(err)
+	}
+	l, err := e.Live.Get(t.Scope, u.GetName())
 	switch {
 	case err != nil:
-		res.Status, res.Error = Error, err.Error()
+		return fail(err)
 	case l == nil:
 		res.Status = Missing
-	default:
-		res.Diffs = Compare(u, l)
-		res.Status = InSync
-		if len(res.Diffs) > 0 {
-			res.Status = Drifted
+		return res
+	}
+	opts := Options{HashKey: e.HashKey, Sensitive: rules.isSensitive}
+	if e.Schemas != nil {
+		// A missing schema only costs precision: fall back to heuristics.
+		opts.Schema, _ = e.Schemas.For(ctx, u.GroupVersionKind())
+	}
+	for _, d := range Compare(u, l, opts) {
+		if rules.ignored(d) {
+			res.IgnoredFields++
+			continue
 		}
+		res.Diffs = append(res.Diffs, d)
+	}
+	if len(res.Diffs) > 0 && e.Confirm != nil {
+		applied, err := e.Confirm.DryRun(ctx, t)
+		if err != nil {
+			return fail(err)
+		}
+		res.Diffs = confirmed(res.Diffs, applied, l)
+		res.Confirmed = true
+	}
+	res.Status = InSync
+	if len(res.Diffs) > 0 {
+		res.Status = Drifted
 	}
 	return res
 }

@@ -3,13 +3,19 @@
 package drift
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/driftwatch/driftwatch/informer"
 )
 
 // DiffType says how a field differs.
@@ -20,6 +26,11 @@ const (
 	Changed DiffType = "Changed"
 	// Removed: desired sets the field, live does not have it.
 	Removed DiffType = "Removed"
+	// Reordered: a keyed list or set holds the desired items, in another
+	// order; Desired and Live list the item keys in their order. Applying
+	// Git would restore its order (server-side apply does), and order can
+	// matter (env variables referring to earlier ones).
+	Reordered DiffType = "Reordered"
 )
 
 // FieldDiff is one drifted field.
@@ -32,9 +43,36 @@ type FieldDiff struct {
 	// when Removed.
 	Desired any `json:"desired,omitempty"`
 	Live    any `json:"live,omitempty"`
-	// Sensitive marks a Secret value: the report says it differs, never
-	// what it is.
+	// Sensitive marks a Secret value (or a field configured as sensitive):
+	// the report says it differs, never what it is.
 	Sensitive bool `json:"sensitive,omitempty"`
+	// DesiredHash and LiveHash identify sensitive values by a short keyed
+	// hash (HMAC-SHA256), so equal values are recognisable across runs
+	// without being revealed; empty without a hash key.
+	DesiredHash string `json:"desiredHash,omitempty"`
+	LiveHash    string `json:"liveHash,omitempty"`
+	// ChangedBy is the field manager owning the live value, from the live
+	// object's managedFields; nil when nobody owns it (e.g. Removed).
+	ChangedBy *ChangedBy `json:"changedBy,omitempty"`
+
+	path Path
+}
+
+// ParsedPath returns the structured form of Path.
+func (d FieldDiff) ParsedPath() Path { return d.path }
+
+// Options tune a comparison. The zero value compares without a schema (list
+// matching and quantities then follow built-in heuristics) and shows no
+// hashes of sensitive values.
+type Options struct {
+	// Schema of the kind, from the cluster's OpenAPI v3 document; nil when
+	// unknown.
+	Schema *informer.Schema
+	// HashKey keys the hashes of sensitive values; nil shows none.
+	HashKey []byte
+	// Sensitive marks more fields (beyond Secret data) whose values must
+	// never be shown.
+	Sensitive func(Path) bool
 }
 
 // ignoredMetadata are metadata fields the server owns: a manifest exported
@@ -52,22 +90,38 @@ var ignoredAnnotations = []string{
 }
 
 // Compare returns how live differs from desired, looking only at the fields
-// desired sets: whatever the server adds (defaults, status, metadata it
-// owns) is not drift. Lists whose items all carry a "name" are matched by
-// name, so a reordered or extended list does not shift every item; other
-// lists of objects are matched by position when the lengths agree and
-// compared whole otherwise; lists of scalars are compared whole, in order.
-// A zero value in desired (false, 0, "", {}, []) matches an absent live
+// desired sets, as server-side apply does: whatever the server or another
+// manager adds (defaults, status, metadata it owns, extra labels, extra
+// items in keyed lists) is not drift.
+//
+// The cluster's schema decides how lists match: lists of type "map" by their
+// key fields (a key field that desired omits takes its declared default, so
+// ports match whatever protocol the server filled in), "set" lists as sets,
+// atomic lists item by item when the lengths agree and whole otherwise;
+// atomic maps must match whole. Without a schema, lists whose items all have
+// a "name" are matched by name and other lists as atomic. Numbers compare
+// by value whatever their JSON type, quantities by amount (1000m equals 1),
+// and a zero value in desired (false, 0, "", {}, []) matches an absent live
 // field, because the API server omits empty fields when it stores them.
-// Quantities under resource fields compare by amount (1000m equals 1).
+//
 // Secret data is compared after merging stringData (base64-encoded) into
-// data, as the API server does, and its values are never put in the result.
-// Neither argument is modified.
-func Compare(desired, live *unstructured.Unstructured) []FieldDiff {
+// data, as the API server does, and its values never appear in the result.
+// Every Changed field is attributed to the manager owning the live value.
+// Neither object is modified.
+func Compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff {
 	d := normalizeDesired(desired)
-	c := comparer{secret: isSecret(desired)}
-	c.walk(nil, d, live.Object, true)
+	c := comparer{secret: isSecret(desired), opts: opts}
+	c.walk(nil, opts.Schema, d, live.Object, true)
+	if len(c.diffs) == 0 {
+		return nil
+	}
 	sort.SliceStable(c.diffs, func(i, j int) bool { return c.diffs[i].Path < c.diffs[j].Path })
+	own := parseOwners(live)
+	for i := range c.diffs {
+		if c.diffs[i].Type == Changed {
+			c.diffs[i].ChangedBy = own.ownerOf(c.diffs[i].path)
+		}
+	}
 	return c.diffs
 }
 
@@ -90,6 +144,11 @@ func normalizeDesired(desired *unstructured.Unstructured) map[string]any {
 		if ann, ok := md["annotations"].(map[string]any); ok {
 			for _, a := range ignoredAnnotations {
 				delete(ann, a)
+			}
+			for k := range ann {
+				if strings.HasPrefix(k, AnnotationPrefix) {
+					delete(ann, k)
+				}
 			}
 		}
 	}
@@ -122,20 +181,42 @@ func mergeStringData(d map[string]any) {
 
 type comparer struct {
 	secret bool
+	opts   Options
 	diffs  []FieldDiff
 }
 
-func (c *comparer) add(p Path, t DiffType, desired, live any) {
-	fd := FieldDiff{Path: p.String(), Type: t, Desired: desired, Live: live}
+func (c *comparer) sensitive(p Path) bool {
 	if c.secret && (p.HasPrefix("data") || p.HasPrefix("stringData")) {
+		return true
+	}
+	return c.opts.Sensitive != nil && c.opts.Sensitive(p)
+}
+
+func (c *comparer) add(p Path, t DiffType, desired, live any) {
+	fd := FieldDiff{Path: p.String(), Type: t, Desired: desired, Live: live, path: p}
+	if c.sensitive(p) {
 		fd.Desired, fd.Live, fd.Sensitive = nil, nil, true
+		if c.opts.HashKey != nil {
+			fd.DesiredHash = keyedHash(c.opts.HashKey, desired)
+			if t == Changed {
+				fd.LiveHash = keyedHash(c.opts.HashKey, live)
+			}
+		}
 	}
 	c.diffs = append(c.diffs, fd)
 }
 
+// keyedHash is a short HMAC-SHA256 of a value's text: enough to tell equal
+// values apart across runs, useless for guessing them without the key.
+func keyedHash(key []byte, v any) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprint(m, v)
+	return "hmac:" + hex.EncodeToString(m.Sum(nil))[:12]
+}
+
 // walk compares desired with live at path p. liveSet says whether live has
 // the field at all.
-func (c *comparer) walk(p Path, desired, live any, liveSet bool) {
+func (c *comparer) walk(p Path, sc *informer.Schema, desired, live any, liveSet bool) {
 	if !liveSet || live == nil {
 		if isZero(desired) {
 			return
@@ -150,6 +231,12 @@ func (c *comparer) walk(p Path, desired, live any, liveSet bool) {
 			c.add(p, Changed, desired, live)
 			return
 		}
+		if sc != nil && sc.Atomic {
+			if !c.atomicEqual(p, sc, d, l) {
+				c.add(p, Changed, desired, live)
+			}
+			return
+		}
 		keys := make([]string, 0, len(d))
 		for k := range d {
 			keys = append(keys, k)
@@ -157,7 +244,7 @@ func (c *comparer) walk(p Path, desired, live any, liveSet bool) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			lv, ok := l[k]
-			c.walk(p.child(Step{Field: k}), d[k], lv, ok)
+			c.walk(p.child(Step{Field: k}), sc.Field(k), d[k], lv, ok)
 		}
 	case []any:
 		l, ok := live.([]any)
@@ -165,36 +252,148 @@ func (c *comparer) walk(p Path, desired, live any, liveSet bool) {
 			c.add(p, Changed, desired, live)
 			return
 		}
-		c.walkList(p, d, l)
+		c.walkList(p, sc, d, l)
 	default:
-		if !scalarEqual(p, desired, live) {
+		if !scalarEqual(p, sc, desired, live) {
 			c.add(p, Changed, desired, live)
 		}
 	}
 }
 
-func (c *comparer) walkList(p Path, d, l []any) {
-	if _, ok := byName(d); ok {
-		if ln, ok := byName(l); ok {
-			for _, item := range d {
-				name := item.(map[string]any)["name"].(string)
-				lv, found := ln[name]
-				c.walk(p.child(Step{Key: "name", Value: name}), item, lv, found)
-			}
-			return
+// atomicEqual compares an atomic map or object: desired's fields must match
+// and live may hold nothing else but zero values and declared defaults.
+func (c *comparer) atomicEqual(p Path, sc *informer.Schema, d, l map[string]any) bool {
+	sub := comparer{secret: c.secret, opts: c.opts}
+	for k, dv := range d {
+		lv, ok := l[k]
+		sub.walk(p.child(Step{Field: k}), sc.Field(k), dv, lv, ok)
+	}
+	if len(sub.diffs) > 0 {
+		return false
+	}
+	for k, lv := range l {
+		if _, ok := d[k]; ok || isZero(lv) {
+			continue
+		}
+		if def := sc.Field(k); def == nil || def.Default == nil || !valueEqual(nil, def.Default, lv) {
+			return false
 		}
 	}
-	if allMaps(d) && allMaps(l) && len(d) == len(l) {
-		for i := range d {
-			c.walk(p.child(Step{Index: i}), d[i], l[i], true)
+	return true
+}
+
+func (c *comparer) walkList(p Path, sc *informer.Schema, d, l []any) {
+	listType, keys := "", []string(nil)
+	if sc != nil {
+		listType, keys = sc.ListType, sc.ListKeys
+	}
+	if listType == "" {
+		// No schema: lists of named objects are keyed by name (containers,
+		// env, volumes), the rest treated as atomic.
+		listType = "atomic"
+		if _, ok := byKeys(d, []string{"name"}, nil); ok {
+			if _, ok := byKeys(l, []string{"name"}, nil); ok {
+				listType, keys = "map", []string{"name"}
+			}
+		}
+	}
+	switch listType {
+	case "map":
+		if c.walkMapList(p, sc, keys, d, l) {
+			return
+		}
+	case "set":
+		var order []int
+		for _, dv := range d {
+			found := -1
+			for i, lv := range l {
+				if valueEqual(p, dv, lv) {
+					found = i
+					break
+				}
+			}
+			if found < 0 {
+				c.add(p, Changed, d, l)
+				return
+			}
+			order = append(order, found)
+		}
+		if !increasing(order) {
+			c.add(p, Reordered, d, l)
 		}
 		return
 	}
+	c.walkAtomicList(p, sc, d, l)
+}
+
+// walkMapList matches items by their key fields. It returns false when the
+// items do not carry usable keys, for the caller to fall back to atomic.
+func (c *comparer) walkMapList(p Path, sc *informer.Schema, keys []string, d, l []any) bool {
+	defaults := map[string]any{}
+	for _, k := range keys {
+		if f := sc.Item().Field(k); f != nil && f.Default != nil {
+			defaults[k] = f.Default
+		}
+	}
+	live, ok := byKeys(l, keys, defaults)
+	if !ok {
+		return false
+	}
+	if _, ok := byKeys(d, keys, defaults); !ok {
+		return false
+	}
+	pos := make(map[string]int, len(l))
+	for i, it := range l {
+		id, _ := itemKey(it.(map[string]any), keys, defaults)
+		pos[id] = i
+	}
+	var order []int
+	var desiredIDs []any
+	for i, item := range d {
+		m := item.(map[string]any)
+		id, kvs := itemKey(m, keys, defaults)
+		lv, found := live[id]
+		step := Step{Keys: kvs, Index: i, liveItem: lv}
+		c.walk(p.child(step), sc.Item(), item, lv, found)
+		desiredIDs = append(desiredIDs, Path{{Keys: kvs}}.String())
+		if found {
+			order = append(order, pos[id])
+		}
+	}
+	if !increasing(order) {
+		var liveIDs []any
+		for _, it := range l {
+			_, kvs := itemKey(it.(map[string]any), keys, defaults)
+			liveIDs = append(liveIDs, Path{{Keys: kvs}}.String())
+		}
+		c.add(p, Reordered, desiredIDs, liveIDs)
+	}
+	return true
+}
+
+func increasing(xs []int) bool {
+	for i := 1; i < len(xs); i++ {
+		if xs[i] < xs[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// walkAtomicList compares lists replaced as a whole: item by item when the
+// lengths agree (so defaults inside items are not drift), whole otherwise.
+func (c *comparer) walkAtomicList(p Path, sc *informer.Schema, d, l []any) {
 	if len(d) != len(l) {
 		c.add(p, Changed, d, l)
 		return
 	}
 	for i := range d {
+		if dm, ok := d[i].(map[string]any); ok {
+			if _, ok := l[i].(map[string]any); ok {
+				c.walk(p.child(Step{Index: i, liveItem: l[i]}), sc.Item(), dm, l[i], true)
+				continue
+			}
+		}
 		if !valueEqual(p, d[i], l[i]) {
 			c.add(p, Changed, d, l)
 			return
@@ -202,35 +401,47 @@ func (c *comparer) walkList(p Path, d, l []any) {
 	}
 }
 
-// byName indexes a list whose items are all objects with a distinct string
-// "name", the merge key of most Kubernetes lists (containers, volumes, env,
-// ports with names).
-func byName(items []any) (map[string]any, bool) {
+// byKeys indexes list items by their key fields; false when an item is no
+// object, lacks a key without default, or two items share a key.
+func byKeys(items []any, keys []string, defaults map[string]any) (map[string]any, bool) {
 	out := make(map[string]any, len(items))
 	for _, it := range items {
 		m, ok := it.(map[string]any)
 		if !ok {
 			return nil, false
 		}
-		n, ok := m["name"].(string)
-		if !ok {
+		id, kvs := itemKey(m, keys, defaults)
+		if len(kvs) < len(keys) {
 			return nil, false
 		}
-		if _, dup := out[n]; dup {
+		if _, dup := out[id]; dup {
 			return nil, false
 		}
-		out[n] = it
+		out[id] = it
 	}
 	return out, true
 }
 
-func allMaps(items []any) bool {
-	for _, it := range items {
-		if _, ok := it.(map[string]any); !ok {
-			return false
+// itemKey builds an item's identity from its key fields, taking declared
+// defaults for absent ones. Numbers are normalised so 80 and 80.0 agree.
+func itemKey(m map[string]any, keys []string, defaults map[string]any) (string, []KeyValue) {
+	var b strings.Builder
+	kvs := make([]KeyValue, 0, len(keys))
+	for _, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			if v, ok = defaults[k]; !ok {
+				continue
+			}
 		}
+		if f, isNum := number(v); isNum {
+			v = f
+		}
+		t := keyText(v)
+		kvs = append(kvs, KeyValue{Key: k, Value: t})
+		b.WriteString(k + "\x00" + t + "\x00")
 	}
-	return true
+	return b.String(), kvs
 }
 
 // valueEqual compares whole values, numbers by value.
@@ -260,13 +471,17 @@ func valueEqual(p Path, a, b any) bool {
 		}
 		return true
 	}
-	return scalarEqual(p, a, b)
+	return scalarEqual(p, nil, a, b)
 }
 
 // scalarEqual compares two scalars: numbers by value whatever their JSON
-// type, quantities in resource fields by amount.
-func scalarEqual(p Path, a, b any) bool {
-	if inQuantityField(p) && quantityEqual(a, b) {
+// type, quantities by amount.
+func scalarEqual(p Path, sc *informer.Schema, a, b any) bool {
+	isQuantity := sc != nil && sc.Quantity
+	if sc == nil {
+		isQuantity = inQuantityField(p)
+	}
+	if isQuantity && quantityEqual(a, b) {
 		return true
 	}
 	if af, ok := number(a); ok {
@@ -292,9 +507,9 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// quantityParents are the fields whose map values are resource.Quantity:
-// container resources, ResourceQuota hard/used, LimitRange bounds, PVC and
-// node capacities.
+// quantityParents are the fields whose map values are resource.Quantity,
+// used when the cluster publishes no schema: container resources,
+// ResourceQuota hard/used, LimitRange bounds, PVC and node capacities.
 var quantityParents = map[string]bool{
 	"limits": true, "requests": true, "hard": true, "capacity": true, "allocatable": true,
 	"max": true, "min": true, "default": true, "defaultRequest": true, "maxLimitRequestRatio": true,
@@ -303,9 +518,6 @@ var quantityParents = map[string]bool{
 func inQuantityField(p Path) bool {
 	if len(p) < 2 {
 		return false
-	}
-	if p[len(p)-1].Field == "storage" && p[len(p)-2].Field == "requests" {
-		return true
 	}
 	return quantityParents[p[len(p)-2].Field]
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -61,16 +62,23 @@ spec:
     spec:
       restartPolicy: Always
       containers:
-      - name: sidecar
-        image: busybox
-        args: [a, b]
-        imagePullPolicy: Always
       - name: app
         image: nginx:1.27
         resources: {requests: {cpu: "1", memory: 1Gi}}
         ports: [{containerPort: 8080, protocol: TCP}]
+      - name: sidecar
+        image: busybox
+        args: [a, b]
+        imagePullPolicy: Always
 status: {replicas: 2}
 `,
+		},
+		{
+			name:    "keyed list reordered",
+			desired: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}, {name: b, image: y}]}\n",
+			live:    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: z}, {name: b, image: y}, {name: a, image: x}]}\n",
+			want: []FieldDiff{{Path: "spec.containers", Type: Reordered,
+				Desired: []any{"[name=a]", "[name=b]"}, Live: []any{"[name=c]", "[name=b]", "[name=a]"}}},
 		},
 		{
 			name:    "changed fields by container name",
@@ -170,8 +178,8 @@ data: {password: aHVudGVyMw==, user: YWRtaW4=}
 		t.Run(tt.name, func(t *testing.T) {
 			desired, live := obj(t, tt.desired), obj(t, tt.live)
 			before := desired.DeepCopy()
-			got := Compare(desired, live)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			got := Compare(desired, live, Options{})
+			if diff := cmp.Diff(tt.want, got, ignorePath); diff != "" {
 				t.Errorf("Compare (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(before, desired); diff != "" {
@@ -181,8 +189,11 @@ data: {password: aHVudGVyMw==, user: YWRtaW4=}
 	}
 }
 
+// ignorePath leaves FieldDiff's structured path out of comparisons.
+var ignorePath = cmpopts.IgnoreUnexported(FieldDiff{})
+
 func TestPathString(t *testing.T) {
-	p := Path{{Field: "spec"}, {Field: "containers"}, {Key: "name", Value: "app"}, {Field: "ports"}, {Index: 0},
+	p := Path{{Field: "spec"}, {Field: "containers"}, {Keys: []KeyValue{{"name", "app"}}}, {Field: "ports"}, {Index: 0},
 		{Field: "a.b/c"}}
 	if diff := cmp.Diff(`spec.containers[name=app].ports[0]["a.b/c"]`, p.String()); diff != "" {
 		t.Error(diff)

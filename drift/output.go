@@ -84,20 +84,31 @@ func writeText(b *bytes.Buffer, r *Report) {
 		switch res.Status {
 		case Drifted:
 			for _, d := range res.Diffs {
-				b.WriteString("  ~ " + d.Path + ": " + describeDiff(d) + "\n")
+				b.WriteString("  ~ " + d.Path + ": " + describeDiff(d) + describeOwner(d.ChangedBy) + "\n")
 			}
 		case Error:
 			b.WriteString("  ! " + res.Error + "\n")
 		case Missing:
 			b.WriteString("  - not found in the cluster\n")
+		case Extra:
+			b.WriteString("  + in the cluster with the tracking label, not in Git\n")
+		}
+		if res.IgnoredFields > 0 {
+			fmt.Fprintf(b, "  (%d drifted fields ignored by rules)\n", res.IgnoredFields)
 		}
 	}
 	s := r.Summary
 	if s.Total > s.InSync {
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(b, "%d resources: %d in sync, %d drifted, %d missing, %d errors\n",
-		s.Total, s.InSync, s.Drifted, s.Missing, s.Errors)
+	fmt.Fprintf(b, "%d resources: %d in sync, %d drifted, %d missing, %d errors", s.Total, s.InSync, s.Drifted, s.Missing, s.Errors)
+	if s.Extra > 0 {
+		fmt.Fprintf(b, ", %d extra", s.Extra)
+	}
+	if s.IgnoredFields > 0 {
+		fmt.Fprintf(b, " (%d drifted fields ignored)", s.IgnoredFields)
+	}
+	b.WriteByte('\n')
 }
 
 func statusLabel(s Status) string {
@@ -108,6 +119,8 @@ func statusLabel(s Status) string {
 		return "MISSING"
 	case Error:
 		return "ERROR"
+	case Extra:
+		return "EXTRA"
 	}
 	return "IN SYNC"
 }
@@ -115,11 +128,13 @@ func statusLabel(s Status) string {
 func describeDiff(d FieldDiff) string {
 	switch {
 	case d.Sensitive && d.Type == Removed:
-		return "secret value removed (not shown)"
+		return "secret value removed (not shown" + hashes(d) + ")"
 	case d.Sensitive:
-		return "secret value differs (not shown)"
+		return "secret value differs (not shown" + hashes(d) + ")"
 	case d.Type == Removed:
 		return "desired " + show(d.Desired) + ", live absent"
+	case d.Type == Reordered:
+		return "order differs: desired " + show(d.Desired) + ", live " + show(d.Live)
 	}
 	return "desired " + show(d.Desired) + ", live " + show(d.Live)
 }
@@ -134,4 +149,27 @@ func show(v any) string {
 		s = s[:maxValue] + "…"
 	}
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func hashes(d FieldDiff) string {
+	if d.DesiredHash == "" {
+		return ""
+	}
+	s := "; desired " + d.DesiredHash
+	if d.LiveHash != "" {
+		s += ", live " + d.LiveHash
+	}
+	return s
+}
+
+// describeOwner says who set the live value: "  [kubectl-edit Update 2026-11-24 10:42:00 UTC]".
+func describeOwner(c *ChangedBy) string {
+	if c == nil {
+		return ""
+	}
+	s := "  [" + c.Manager + " " + c.Operation
+	if c.Time != nil {
+		s += " " + c.Time.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	return s + "]"
 }

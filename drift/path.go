@@ -1,6 +1,7 @@
 package drift
 
 import (
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,20 +11,30 @@ import (
 // Its String form is what reports show:
 //
 //	spec.template.spec.containers[name=app].image
+//	spec.template.spec.containers[name=app].ports[containerPort=8080,protocol=TCP]
 //	metadata.labels["app.kubernetes.io/name"]
-//	spec.ports[0].port
+//	spec.rules[0].host
 type Path []Step
 
-// Step is one step of a Path: a map key, a list item matched by a key
-// field (Key=Value), or a list index.
+// Step is one step of a Path: a map key (Field), a list item selected by
+// its key fields (Keys), or a list item by position (Index).
 type Step struct {
 	// Field is a map key; set for map steps only.
 	Field string
-	// Key and Value select a list item by a key field, e.g. name=app.
-	Key, Value string
-	// Index selects a list item by position when Key is empty and Field is
-	// empty.
+	// Keys select a list item by the values of its key fields, e.g.
+	// name=app; set for items of lists matched by key.
+	Keys []KeyValue
+	// Index is the item's position in the desired list, for list steps.
 	Index int
+
+	// liveItem is the live list item, used to find its owner in
+	// managedFields (k:{...} or v:... entries).
+	liveItem any
+}
+
+// KeyValue is one key field of a list item and its value as text.
+type KeyValue struct {
+	Key, Value string
 }
 
 // plainField matches map keys that print without quoting.
@@ -42,8 +53,15 @@ func (p Path) String() string {
 			} else {
 				b.WriteString("[" + strconv.Quote(s.Field) + "]")
 			}
-		case s.Key != "":
-			b.WriteString("[" + s.Key + "=" + s.Value + "]")
+		case len(s.Keys) > 0:
+			b.WriteByte('[')
+			for i, kv := range s.Keys {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(kv.Key + "=" + kv.Value)
+			}
+			b.WriteByte(']')
 		default:
 			b.WriteString("[" + strconv.Itoa(s.Index) + "]")
 		}
@@ -69,4 +87,14 @@ func (p Path) HasPrefix(fields ...string) bool {
 		}
 	}
 	return true
+}
+
+// keyText renders a key field's value for a path: strings as they are,
+// anything else as JSON.
+func keyText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	js, _ := json.Marshal(v)
+	return string(js)
 }

@@ -24,6 +24,9 @@ const (
 	// Error: the resource could not be checked (kind not served, no
 	// permission to list it, informer did not sync); Error says why.
 	Error Status = "Error"
+	// Extra: a live object that carries the tracking label but is no
+	// longer in Git (reported with --detect-extra only).
+	Extra Status = "Extra"
 )
 
 // Resource is the verdict on one desired object.
@@ -39,6 +42,11 @@ type Resource struct {
 	Diffs []FieldDiff `json:"diffs,omitempty"`
 	// Error says why the resource could not be checked; only when Error.
 	Error string `json:"error,omitempty"`
+	// IgnoredFields counts drifted fields that ignore rules dropped.
+	IgnoredFields int `json:"ignoredFields,omitempty"`
+	// Confirmed is true when a server-side dry run confirmed the diffs
+	// (--confirm=server).
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 // ID names the resource as Kind namespace/name.
@@ -56,6 +64,9 @@ type Summary struct {
 	Drifted int `json:"drifted"`
 	Missing int `json:"missing"`
 	Errors  int `json:"errors"`
+	Extra   int `json:"extra"`
+	// IgnoredFields counts drifted fields dropped by ignore rules.
+	IgnoredFields int `json:"ignoredFields"`
 }
 
 // Cluster identifies the cluster checked.
@@ -96,13 +107,16 @@ func NewReport(now time.Time, src gitsource.Revision, cl Cluster, resources []Re
 			r.Summary.Missing++
 		case Error:
 			r.Summary.Errors++
+		case Extra:
+			r.Summary.Extra++
 		}
+		r.Summary.IgnoredFields += res.IgnoredFields
 	}
 	return r
 }
 
-// HasDrift reports whether any resource is Drifted or Missing.
-func (r *Report) HasDrift() bool { return r.Summary.Drifted+r.Summary.Missing > 0 }
+// HasDrift reports whether any resource is Drifted, Missing or Extra.
+func (r *Report) HasDrift() bool { return r.Summary.Drifted+r.Summary.Missing+r.Summary.Extra > 0 }
 
 // HasErrors reports whether any resource could not be checked.
 func (r *Report) HasErrors() bool { return r.Summary.Errors > 0 }

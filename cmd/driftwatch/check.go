@@ -24,6 +24,15 @@ type checkOptions struct {
 	Output  string
 	// SyncTimeout bounds the wait for the informers' first LIST.
 	SyncTimeout time.Duration
+	// ConfigFile holds ignore and sensitive rules; empty for none.
+	ConfigFile string
+	// Confirm is "" or "server" (server-side apply dry run of suspects).
+	Confirm string
+	// DetectExtra reports live objects with TrackingLabel that Git lacks.
+	DetectExtra   bool
+	TrackingLabel string
+	// HashKeyFile keys the hashes of sensitive values.
+	HashKeyFile string
 	Now         func() time.Time
 }
 
@@ -82,6 +91,11 @@ drifted but some resource errored, the exit code is 2.`,
 	f.StringVarP(&o.Cluster.Namespace, "namespace", "n", "", "namespace for namespaced objects that name none (default: the context's)")
 	f.StringVarP(&o.Output, "output", "o", "text", "report format: text or json")
 	f.DurationVar(&o.SyncTimeout, "sync-timeout", time.Minute, "time allowed for reading live objects")
+	f.StringVar(&o.ConfigFile, "config", "", "configuration file with ignore and sensitive rules (driftwatch.dev/v1alpha1 Config)")
+	f.StringVar(&o.Confirm, "confirm", "", `"server": confirm suspected drift with a server-side apply dry run (needs the patch verb)`)
+	f.BoolVar(&o.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
+	f.StringVar(&o.TrackingLabel, "tracking-label", drift.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
+	f.StringVar(&o.HashKeyFile, "hash-key-file", "", "key for the hashes shown for secret values (default $DRIFTWATCH_HASH_KEY, else a key kept in the cache directory)")
 	return cmd
 }
 
@@ -98,6 +112,12 @@ func (o *checkOptions) validate() error {
 	}
 	if o.SyncTimeout <= 0 {
 		return errors.New("flag --sync-timeout: must be positive")
+	}
+	if o.Confirm != "" && o.Confirm != "server" {
+		return fmt.Errorf("flag --confirm: unknown value %q (want server)", o.Confirm)
+	}
+	if _, err := drift.ParseTrackingLabel(o.TrackingLabel); err != nil {
+		return fmt.Errorf("flag --tracking-label: %w", err)
 	}
 	return nil
 }
@@ -134,6 +154,17 @@ func (o *checkOptions) logf(format string, args ...any) {
 
 func checkRun(ctx context.Context, o *checkOptions) error {
 	if err := o.validate(); err != nil {
+		return err
+	}
+	var cfg *drift.Config
+	if o.ConfigFile != "" {
+		var err error
+		if cfg, err = drift.LoadConfig(o.ConfigFile); err != nil {
+			return err
+		}
+	}
+	hashKey, err := loadHashKey(o.HashKeyFile)
+	if err != nil {
 		return err
 	}
 	auth, err := o.Source.auth()
@@ -173,7 +204,19 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	o.logf("read live state through %d informers", len(scopes))
 
-	report := drift.NewReport(o.Now(), desired.Revision, cl.Info, drift.Evaluate(targets, mgr, scopeErrs))
+	ev := &drift.Evaluator{
+		Live: mgr, Config: cfg, HashKey: hashKey,
+		Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi")),
+	}
+	if o.Confirm == "server" {
+		ev.Confirm = drift.ServerConfirmer{Client: dyn}
+	}
+	resources := ev.Evaluate(ctx, targets, scopeErrs)
+	if o.DetectExtra {
+		sel, _ := drift.ParseTrackingLabel(o.TrackingLabel)
+		resources = append(resources, drift.FindExtra(targets, scopes, mgr, sel, scopeErrs)...)
+	}
+	report := drift.NewReport(o.Now(), desired.Revision, cl.Info, resources)
 	if err := drift.Write(o.Out, report, drift.Format(o.Output)); err != nil {
 		return err
 	}

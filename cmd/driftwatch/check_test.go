@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,6 +23,13 @@ import (
 )
 
 var nsCounter atomic.Int32
+
+// diffOpts compares diffs parsed from JSON: the structured path is not
+// serialised, and change times vary.
+var diffOpts = cmp.Options{
+	cmpopts.IgnoreUnexported(drift.FieldDiff{}),
+	cmpopts.IgnoreFields(drift.ChangedBy{}, "Time"),
+}
 
 // newNamespace creates a fresh namespace with the app fixture applied by
 // the "gitops" field manager, as a GitOps tool would.
@@ -132,22 +141,35 @@ func TestCheckChangedField(t *testing.T) {
 			t.Errorf("%s: %s %v", res.ID(), res.Status, res.Diffs)
 		}
 	}
+	// Who changed it: the edit's field manager, from managedFields.
+	editor := &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update"}
 	want := []drift.FieldDiff{
-		{Path: "spec.replicas", Type: drift.Changed, Desired: float64(2), Live: float64(5)},
-		{Path: "spec.template.spec.containers[name=app].image", Type: drift.Changed, Desired: "nginx:1.27", Live: "nginx:1.28"},
+		{Path: "spec.replicas", Type: drift.Changed, Desired: float64(2), Live: float64(5), ChangedBy: editor},
+		// Server-side apply would put Git's order back: that is drift too.
+		{Path: "spec.template.spec.containers", Type: drift.Reordered,
+			Desired: []any{"[name=app]", "[name=sidecar]"}, Live: []any{"[name=sidecar]", "[name=app]"}},
+		{Path: "spec.template.spec.containers[name=app].image", Type: drift.Changed, Desired: "nginx:1.27", Live: "nginx:1.28", ChangedBy: editor},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	for _, d := range got {
+		if d.Type == drift.Reordered {
+			continue
+		}
+		if d.ChangedBy == nil || d.ChangedBy.Time == nil || time.Since(*d.ChangedBy.Time) > time.Hour {
+			t.Errorf("%s: change time missing or wrong: %+v", d.Path, d.ChangedBy)
+		}
+	}
+	if diff := cmp.Diff(want, got, diffOpts); diff != "" {
 		t.Errorf("diffs (-want +got):\n%s", diff)
 	}
 	// The text report says the same for a human.
 	text := checkRepo(t, ns)
 	for _, line := range []string{
 		"DRIFTED  apps/v1 Deployment " + ns + "/web",
-		"  ~ spec.replicas: desired 2, live 5",
-		`  ~ spec.template.spec.containers[name=app].image: desired "nginx:1.27", live "nginx:1.28"`,
-		"6 resources: 5 in sync, 1 drifted, 0 missing, 0 errors",
+		"  ~ spec.replicas: desired 2, live 5  [kubectl-edit Update ",
+		`  ~ spec.template.spec.containers[name=app].image: desired "nginx:1.27", live "nginx:1.28"  [kubectl-edit Update `,
+		"6 resources: 5 in sync, 1 drifted, 0 missing, 0 errors\n",
 	} {
-		if !strings.Contains(text.stdout, line+"\n") {
+		if !strings.Contains(text.stdout, line) {
 			t.Errorf("text report lacks %q:\n%s", line, text.stdout)
 		}
 	}
@@ -194,11 +216,12 @@ func TestCheckCustomResourceDrift(t *testing.T) {
 		if res.Kind != "Gadget" {
 			continue
 		}
+		editor := &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update"}
 		want := []drift.FieldDiff{
-			{Path: "spec.size", Type: drift.Changed, Desired: float64(3), Live: float64(7)},
-			{Path: "spec.tags", Type: drift.Changed, Desired: []any{"red", "round"}, Live: []any{"red"}},
+			{Path: "spec.size", Type: drift.Changed, Desired: float64(3), Live: float64(7), ChangedBy: editor},
+			{Path: "spec.tags", Type: drift.Changed, Desired: []any{"red", "round"}, Live: []any{"red"}, ChangedBy: editor},
 		}
-		if diff := cmp.Diff(want, res.Diffs); diff != "" {
+		if diff := cmp.Diff(want, res.Diffs, diffOpts); diff != "" {
 			t.Errorf("Gadget diffs (-want +got):\n%s", diff)
 		}
 	}
@@ -225,14 +248,15 @@ func TestCheckSecretValueNeverShown(t *testing.T) {
 				t.Errorf("%s output contains secret material %q", format, secret)
 			}
 		}
-		if format == "text" && !strings.Contains(r.stdout, "  ~ data.password: secret value differs (not shown)\n") {
+		if format == "text" && !strings.Contains(r.stdout, "  ~ data.password: secret value differs (not shown; desired hmac:") {
 			t.Errorf("text report:\n%s", r.stdout)
 		}
 		if format == "json" {
 			for _, res := range parseReport(t, r).Resources {
 				if res.Kind == "Secret" {
-					want := []drift.FieldDiff{{Path: "data.password", Type: drift.Changed, Sensitive: true}}
-					if diff := cmp.Diff(want, res.Diffs); diff != "" {
+					want := []drift.FieldDiff{{Path: "data.password", Type: drift.Changed, Sensitive: true,
+						ChangedBy: &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update"}}}
+					if diff := cmp.Diff(want, res.Diffs, diffOpts, cmpopts.IgnoreFields(drift.FieldDiff{}, "DesiredHash", "LiveHash")); diff != "" {
 						t.Errorf("Secret diffs (-want +got):\n%s", diff)
 					}
 				}

@@ -1,0 +1,281 @@
+package drift
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// AnnotationPrefix is the prefix of driftwatch's own annotations; they are
+// instructions to driftwatch, never compared.
+const AnnotationPrefix = "driftwatch.dev/"
+
+// IgnoreAnnotation on a desired object lists paths to ignore for that
+// object only, comma-separated: driftwatch.dev/ignore: "spec.replicas".
+const IgnoreAnnotation = AnnotationPrefix + "ignore"
+
+// ConfigAPIVersion and ConfigKind head a driftwatch configuration file.
+const (
+	ConfigAPIVersion = "driftwatch.dev/v1alpha1"
+	ConfigKind       = "Config"
+)
+
+// Config is the --config file: rules that ignore fields and mark fields as
+// sensitive. The zero value ignores nothing.
+//
+//	apiVersion: driftwatch.dev/v1alpha1
+//	kind: Config
+//	ignore:
+//	  - match: {group: apps, kind: Deployment, namespace: "prod-*"}
+//	    paths: [spec.replicas]
+//	    managers: [kube-controller-manager, "istio-*"]
+//	sensitive:
+//	  - match: {kind: ConfigMap, name: "*-credentials"}
+//	    paths: [data]
+type Config struct {
+	Ignore    []Rule
+	Sensitive []Rule
+}
+
+// Rule applies to the resources Match selects. Its Paths select fields (and
+// everything under them); its Managers select fields by the field manager
+// owning the live value (ignore rules only).
+type Rule struct {
+	Match    Match
+	Paths    []PathPattern
+	Managers []string
+}
+
+// Match selects resources by globs (path.Match syntax); an empty field
+// matches everything. Group is "" for the core group; use "*" for any.
+type Match struct {
+	Group, Kind, Namespace, Name string
+	anyGroup                     bool
+}
+
+// ConfigError is a problem in the configuration file at a line.
+type ConfigError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config %s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("config %s: %v", e.File, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+type rawConfig struct {
+	APIVersion string    `yaml:"apiVersion"`
+	Kind       string    `yaml:"kind"`
+	Ignore     []rawRule `yaml:"ignore"`
+	Sensitive  []rawRule `yaml:"sensitive"`
+}
+
+type rawRule struct {
+	Match    *rawMatch   `yaml:"match"`
+	Paths    []yaml.Node `yaml:"paths"`
+	Managers []yaml.Node `yaml:"managers"`
+	line     int
+}
+
+func (r *rawRule) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawRule
+	r.line = n.Line
+	return n.Decode((*plain)(r))
+}
+
+type rawMatch struct {
+	Group     *string `yaml:"group"`
+	Kind      string  `yaml:"kind"`
+	Namespace string  `yaml:"namespace"`
+	Name      string  `yaml:"name"`
+}
+
+// LoadConfig reads and validates a configuration file.
+func LoadConfig(file string) (*Config, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &ConfigError{File: file, Err: err}
+	}
+	return ParseConfig(file, b)
+}
+
+// ParseConfig parses configuration data; file names it in errors.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var raw rawConfig
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlConfigError(file, err)
+	}
+	if raw.APIVersion != ConfigAPIVersion || raw.Kind != ConfigKind {
+		return nil, &ConfigError{File: file, Line: 1,
+			Err: fmt.Errorf("want apiVersion %s and kind %s, got %q and %q", ConfigAPIVersion, ConfigKind, raw.APIVersion, raw.Kind)}
+	}
+	cfg := &Config{}
+	for section, rules := range map[string][]rawRule{"ignore": raw.Ignore, "sensitive": raw.Sensitive} {
+		for _, rr := range rules {
+			r, err := rr.build(file, section)
+			if err != nil {
+				return nil, err
+			}
+			if section == "ignore" {
+				cfg.Ignore = append(cfg.Ignore, r)
+			} else {
+				cfg.Sensitive = append(cfg.Sensitive, r)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func (rr rawRule) build(file, section string) (Rule, error) {
+	var r Rule
+	if rr.Match != nil {
+		m := rr.Match
+		r.Match = Match{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name, anyGroup: m.Group == nil}
+		if m.Group != nil {
+			r.Match.Group = *m.Group
+		}
+		for _, g := range []string{r.Match.Group, m.Kind, m.Namespace, m.Name} {
+			if _, err := path.Match(g, ""); err != nil {
+				return r, &ConfigError{File: file, Line: rr.line, Err: fmt.Errorf("bad glob %q: %w", g, err)}
+			}
+		}
+	}
+	if len(rr.Paths) == 0 && len(rr.Managers) == 0 {
+		return r, &ConfigError{File: file, Line: rr.line, Err: fmt.Errorf("%s rule needs paths or managers", section)}
+	}
+	if section == "sensitive" && len(rr.Managers) > 0 {
+		return r, &ConfigError{File: file, Line: rr.Managers[0].Line, Err: errors.New("managers apply to ignore rules only")}
+	}
+	for _, n := range rr.Paths {
+		p, err := ParsePathPattern(n.Value)
+		if err != nil || n.Kind != yaml.ScalarNode {
+			if err == nil {
+				err = errors.New("path must be a string")
+			}
+			return r, &ConfigError{File: file, Line: n.Line, Err: err}
+		}
+		r.Paths = append(r.Paths, p)
+	}
+	for _, n := range rr.Managers {
+		if _, err := path.Match(n.Value, ""); err != nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+			return r, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("bad manager glob %q", n.Value)}
+		}
+		r.Managers = append(r.Managers, n.Value)
+	}
+	return r, nil
+}
+
+// yamlConfigError turns a yaml.v3 error ("yaml: line 4: ...") into one with
+// the line as a field.
+func yamlConfigError(file string, err error) error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := 0
+	if strings.HasPrefix(msg, "line ") {
+		if n, e := fmt.Sscanf(msg, "line %d:", &line); n == 1 && e == nil {
+			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		}
+	}
+	return &ConfigError{File: file, Line: line, Err: errors.New(msg)}
+}
+
+// matches reports whether m selects the object.
+func (m Match) matches(u *unstructured.Unstructured, namespace string) bool {
+	gvk := u.GroupVersionKind()
+	groupOK := m.anyGroup || (m.Group == "" && gvk.Group == "") || (m.Group != "" && glob(m.Group, gvk.Group))
+	return groupOK && glob(m.Kind, gvk.Kind) &&
+		glob(m.Namespace, namespace) && glob(m.Name, u.GetName())
+}
+
+func glob(pattern, s string) bool {
+	if pattern == "" || pattern == "*" {
+		return true
+	}
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
+
+// objectRules are the rules that apply to one object.
+type objectRules struct {
+	ignorePaths []PathPattern
+	managers    []string
+	sensitive   []PathPattern
+}
+
+// rulesFor collects the rules for one object, including its own
+// driftwatch.dev/ignore annotation.
+func (c *Config) rulesFor(u *unstructured.Unstructured, namespace string) (objectRules, error) {
+	var r objectRules
+	if c != nil {
+		for _, rule := range c.Ignore {
+			if rule.Match.matches(u, namespace) {
+				r.ignorePaths = append(r.ignorePaths, rule.Paths...)
+				r.managers = append(r.managers, rule.Managers...)
+			}
+		}
+		for _, rule := range c.Sensitive {
+			if rule.Match.matches(u, namespace) {
+				r.sensitive = append(r.sensitive, rule.Paths...)
+			}
+		}
+	}
+	if v, ok := u.GetAnnotations()[IgnoreAnnotation]; ok {
+		for _, s := range strings.Split(v, ",") {
+			if strings.TrimSpace(s) == "" {
+				continue
+			}
+			p, err := ParsePathPattern(s)
+			if err != nil {
+				return r, fmt.Errorf("annotation %s: %w", IgnoreAnnotation, err)
+			}
+			r.ignorePaths = append(r.ignorePaths, p)
+		}
+	}
+	return r, nil
+}
+
+// ignored reports whether a diff is ignored by these rules.
+func (r objectRules) ignored(d FieldDiff) bool {
+	for _, p := range r.ignorePaths {
+		if p.Matches(d.path) {
+			return true
+		}
+	}
+	if d.ChangedBy != nil {
+		for _, m := range r.managers {
+			if glob(m, d.ChangedBy.Manager) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isSensitive reports whether a path is configured as sensitive.
+func (r objectRules) isSensitive(p Path) bool {
+	for _, pat := range r.sensitive {
+		if pat.Matches(p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,311 @@
+package informer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/openapi"
+)
+
+// Schema is the part of a kind's OpenAPI v3 schema that comparison needs:
+// how lists are matched, which maps are atomic, which strings are
+// quantities, and declared defaults. A nil *Schema means "unknown" and
+// every method is nil-safe, so callers can walk without checks.
+type Schema struct {
+	Properties map[string]*Schema
+	// Additional is the schema of a map's values (additionalProperties).
+	Additional *Schema
+	// Items is the schema of a list's items.
+	Items *Schema
+	// ListType is x-kubernetes-list-type: "atomic", "set" or "map"; empty
+	// when the schema does not say.
+	ListType string
+	// ListKeys are x-kubernetes-list-map-keys of a "map" list.
+	ListKeys []string
+	// Atomic marks an object or map replaced as a whole
+	// (x-kubernetes-map-type: atomic).
+	Atomic bool
+	// Quantity marks a resource.Quantity string ("1000m" equals "1").
+	Quantity bool
+	// IntOrString marks an int-or-string field.
+	IntOrString bool
+	// Default is the declared default, nil if none.
+	Default any
+}
+
+// Field returns the schema of property name (or of map values).
+func (s *Schema) Field(name string) *Schema {
+	if s == nil {
+		return nil
+	}
+	if p, ok := s.Properties[name]; ok {
+		return p
+	}
+	return s.Additional
+}
+
+// Item returns the schema of list items.
+func (s *Schema) Item() *Schema {
+	if s == nil {
+		return nil
+	}
+	return s.Items
+}
+
+// Schemas fetches OpenAPI v3 documents from the cluster, one per
+// group-version and only for the group-versions asked about, and caches the
+// parsed result in memory and the raw document on disk keyed by the hash the
+// server publishes, so that unchanged schemas are never downloaded twice.
+// Safe for concurrent use.
+type Schemas struct {
+	client   openapi.Client
+	cacheDir string
+
+	mu    sync.Mutex
+	paths map[string]openapi.GroupVersion
+	docs  map[string]*document // by group-version path
+}
+
+// NewSchemas returns a Schemas reading through dc. cacheDir may be empty
+// (no disk cache).
+func NewSchemas(dc discovery.DiscoveryInterface, cacheDir string) *Schemas {
+	return &Schemas{client: dc.OpenAPIV3(), cacheDir: cacheDir, docs: map[string]*document{}}
+}
+
+// For returns the schema of gvk, or nil when the cluster publishes none.
+func (s *Schemas) For(ctx context.Context, gvk schema.GroupVersionKind) (*Schema, error) {
+	path := "apis/" + gvk.Group + "/" + gvk.Version
+	if gvk.Group == "" {
+		path = "api/" + gvk.Version
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	doc, ok := s.docs[path]
+	if !ok {
+		var err error
+		doc, err = s.load(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("openapi schema of %s: %w", path, err)
+		}
+		s.docs[path] = doc
+	}
+	if doc == nil {
+		return nil, nil
+	}
+	return doc.kind(gvk), nil
+}
+
+func (s *Schemas) load(ctx context.Context, path string) (*document, error) {
+	if s.paths == nil {
+		p, err := openapi.ToClientWithContext(s.client).PathsWithContext(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.paths = map[string]openapi.GroupVersion{}
+		for k, v := range p {
+			s.paths[k] = v.(openapi.GroupVersion)
+		}
+	}
+	gv, ok := s.paths[path]
+	if !ok {
+		return nil, nil
+	}
+	var cacheFile string
+	if s.cacheDir != "" {
+		sum := sha256.Sum256([]byte(gv.ServerRelativeURL()))
+		cacheFile = filepath.Join(s.cacheDir, hex.EncodeToString(sum[:12])+".json")
+		// Only a URL with the server's content hash identifies a version.
+		if strings.Contains(gv.ServerRelativeURL(), "hash=") {
+			if b, err := os.ReadFile(cacheFile); err == nil {
+				if doc, err := parseDocument(b); err == nil {
+					return doc, nil
+				}
+			}
+		} else {
+			cacheFile = ""
+		}
+	}
+	b, err := openapi.ToGroupVersionWithContext(gv).SchemaWithContext(ctx, "application/json")
+	if err != nil {
+		return nil, err
+	}
+	doc, err := parseDocument(b)
+	if err != nil {
+		return nil, err
+	}
+	if cacheFile != "" {
+		writeAtomic(cacheFile, b)
+	}
+	return doc, nil
+}
+
+// writeAtomic writes a cache file through a temporary file and a rename, so
+// a reader never sees half of it. Failure only costs a later download.
+func writeAtomic(path string, b []byte) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".openapi-*")
+	if err != nil {
+		return
+	}
+	if _, err := f.Write(b); err != nil || f.Close() != nil {
+		os.Remove(f.Name())
+		return
+	}
+	if os.Rename(f.Name(), path) != nil {
+		os.Remove(f.Name())
+	}
+}
+
+// document is one parsed OpenAPI v3 group-version document. Component
+// schemas are converted lazily, once each.
+type document struct {
+	raw   map[string]rawSchema
+	kinds map[schema.GroupVersionKind]string
+	built map[string]*Schema
+	mu    sync.Mutex
+}
+
+type rawSchema struct {
+	Type                 string               `json:"type"`
+	Format               string               `json:"format"`
+	Ref                  string               `json:"$ref"`
+	AllOf                []rawSchema          `json:"allOf"`
+	Properties           map[string]rawSchema `json:"properties"`
+	AdditionalProperties json.RawMessage      `json:"additionalProperties"`
+	Items                *rawSchema           `json:"items"`
+	Default              any                  `json:"default"`
+	ListType             string               `json:"x-kubernetes-list-type"`
+	ListMapKeys          []string             `json:"x-kubernetes-list-map-keys"`
+	MapType              string               `json:"x-kubernetes-map-type"`
+	IntOrString          bool                 `json:"x-kubernetes-int-or-string"`
+	PatchMergeKey        string               `json:"x-kubernetes-patch-merge-key"`
+	PatchStrategy        string               `json:"x-kubernetes-patch-strategy"`
+	GVK                  []struct {
+		Group, Version, Kind string
+	} `json:"x-kubernetes-group-version-kind"`
+}
+
+func parseDocument(b []byte) (*document, error) {
+	var d struct {
+		Components struct {
+			Schemas map[string]rawSchema `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	doc := &document{raw: d.Components.Schemas, kinds: map[schema.GroupVersionKind]string{}, built: map[string]*Schema{}}
+	for name, r := range doc.raw {
+		for _, g := range r.GVK {
+			doc.kinds[schema.GroupVersionKind{Group: g.Group, Version: g.Version, Kind: g.Kind}] = name
+		}
+	}
+	return doc, nil
+}
+
+func (d *document) kind(gvk schema.GroupVersionKind) *Schema {
+	name, ok := d.kinds[gvk]
+	if !ok {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.named(name)
+}
+
+const (
+	quantityRef    = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+	intOrStringRef = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+)
+
+// named converts a component schema, memoised; the entry is stored before
+// it is filled so recursive schemas (JSONSchemaProps) terminate.
+func (d *document) named(name string) *Schema {
+	if s, ok := d.built[name]; ok {
+		return s
+	}
+	s := &Schema{}
+	d.built[name] = s
+	switch name {
+	case quantityRef:
+		s.Quantity = true
+		return s
+	case intOrStringRef:
+		s.IntOrString = true
+		return s
+	}
+	if r, ok := d.raw[name]; ok {
+		d.fill(s, r)
+	}
+	return s
+}
+
+func refName(ref string) string { return strings.TrimPrefix(ref, "#/components/schemas/") }
+
+func (d *document) convert(r rawSchema) *Schema {
+	if r.Ref != "" && len(r.Properties) == 0 {
+		return d.named(refName(r.Ref))
+	}
+	s := &Schema{}
+	d.fill(s, r)
+	return s
+}
+
+func (d *document) fill(s *Schema, r rawSchema) {
+	// allOf: [{$ref}] is how v3 attaches a description or default to a
+	// referenced type: take the referenced structure, keep local extensions.
+	for _, a := range r.AllOf {
+		if a.Ref != "" {
+			*s = *d.named(refName(a.Ref))
+		}
+	}
+	if r.Ref != "" {
+		*s = *d.named(refName(r.Ref))
+	}
+	if r.Default != nil {
+		s.Default = r.Default
+	}
+	if r.IntOrString || r.Format == "int-or-string" {
+		s.IntOrString = true
+	}
+	if r.MapType == "atomic" {
+		s.Atomic = true
+	}
+	if len(r.Properties) > 0 {
+		s.Properties = make(map[string]*Schema, len(r.Properties))
+		for k, p := range r.Properties {
+			s.Properties[k] = d.convert(p)
+		}
+	}
+	if len(r.AdditionalProperties) > 0 && r.AdditionalProperties[0] == '{' {
+		var ap rawSchema
+		if json.Unmarshal(r.AdditionalProperties, &ap) == nil {
+			s.Additional = d.convert(ap)
+		}
+	}
+	if r.Items != nil {
+		s.Items = d.convert(*r.Items)
+	}
+	switch {
+	case r.ListType != "":
+		s.ListType, s.ListKeys = r.ListType, r.ListMapKeys
+	case r.PatchStrategy == "merge" && r.PatchMergeKey != "":
+		// Strategic-merge lists without an SSA list type: their merge key is
+		// what identifies an item.
+		s.ListType, s.ListKeys = "map", []string{r.PatchMergeKey}
+	case r.Type == "array":
+		// Server-side apply treats unannotated lists as atomic.
+		s.ListType = "atomic"
+	}
+}
