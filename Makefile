@@ -25,9 +25,14 @@ envtest:
 
 # test runs every unit and integration test against a real API server and
 # a real Git server (git http-backend on 127.0.0.1).
+# It prints the fidelity tally: driftwatch's verdicts against the API
+# server's own (server-side apply dry runs) on testdata/fidelity.
 test:
 	@command -v git >/dev/null || { echo "git is required (apt-get install git)"; exit 2; }
-	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) test $(GOTESTFLAGS) -count=1 ./...
+	@mkdir -p $(BIN) && rm -f $(BIN)/fidelity-tally.txt
+	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" DRIFTWATCH_FIDELITY_TALLY=$(CURDIR)/$(BIN)/fidelity-tally.txt \
+		$(GO) test $(GOTESTFLAGS) -count=1 ./...
+	@cat $(BIN)/fidelity-tally.txt
 
 # test-unit runs the tests that need neither API server nor envtest build.
 test-unit:

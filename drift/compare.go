@@ -380,8 +380,10 @@ func increasing(xs []int) bool {
 	return true
 }
 
-// walkAtomicList compares lists replaced as a whole: item by item when the
-// lengths agree (so defaults inside items are not drift), whole otherwise.
+// walkAtomicList compares a list replaced as a whole (server-side apply
+// owns it as one field), so a difference is reported at the list. Items are
+// compared one by one when the lengths agree, desired's fields only, so
+// that defaults the server fills into items are not drift.
 func (c *comparer) walkAtomicList(p Path, sc *informer.Schema, d, l []any) {
 	if len(d) != len(l) {
 		c.add(p, Changed, d, l)
@@ -390,14 +392,17 @@ func (c *comparer) walkAtomicList(p Path, sc *informer.Schema, d, l []any) {
 	for i := range d {
 		if dm, ok := d[i].(map[string]any); ok {
 			if _, ok := l[i].(map[string]any); ok {
-				c.walk(p.child(Step{Index: i, liveItem: l[i]}), sc.Item(), dm, l[i], true)
-				continue
+				sub := comparer{secret: c.secret, opts: c.opts}
+				sub.walk(p.child(Step{Index: i}), sc.Item(), dm, l[i], true)
+				if len(sub.diffs) == 0 {
+					continue
+				}
 			}
+		} else if valueEqual(p, d[i], l[i]) {
+			continue
 		}
-		if !valueEqual(p, d[i], l[i]) {
-			c.add(p, Changed, d, l)
-			return
-		}
+		c.add(p, Changed, d, l)
+		return
 	}
 }
 

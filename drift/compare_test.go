@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/informer"
 )
 
 func obj(t *testing.T, s string) *unstructured.Unstructured {
@@ -40,9 +42,22 @@ spec:
         args: [a, b]
 `
 
+// serviceSchema is a cut-down schema of a Service: ports keyed by port and
+// protocol (default TCP), a quantity, and an atomic selector.
+var serviceSchema = &informer.Schema{Properties: map[string]*informer.Schema{
+	"spec": {Properties: map[string]*informer.Schema{
+		"ports": {ListType: "map", ListKeys: []string{"port", "protocol"}, Items: &informer.Schema{
+			Properties: map[string]*informer.Schema{"protocol": {Default: "TCP"}, "targetPort": {IntOrString: true}},
+		}},
+		"limit":    {Quantity: true},
+		"selector": {Atomic: true, Additional: &informer.Schema{}},
+	}},
+}}
+
 func TestCompare(t *testing.T) {
 	tests := []struct {
 		name    string
+		schema  *informer.Schema
 		desired string
 		live    string
 		want    []FieldDiff
@@ -170,7 +185,21 @@ data: {password: aHVudGVyMw==, user: YWRtaW4=}
 			live:    "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPort: 9090, protocol: TCP}], externalIPs: [1.2.3.4, 5.6.7.8]}\n",
 			want: []FieldDiff{
 				{Path: "spec.externalIPs", Type: Changed, Desired: []any{"1.2.3.4"}, Live: []any{"1.2.3.4", "5.6.7.8"}},
-				{Path: "spec.ports[0].targetPort", Type: Changed, Desired: int64(8080), Live: int64(9090)},
+				{Path: "spec.ports", Type: Changed,
+					Desired: []any{map[string]any{"port": int64(80), "targetPort": int64(8080)}},
+					Live:    []any{map[string]any{"port": int64(80), "targetPort": int64(9090), "protocol": "TCP"}}},
+			},
+		},
+		{
+			name:    "schema: list-map keys with defaulted protocol, quantities, atomic map",
+			schema:  serviceSchema,
+			desired: "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPort: 8080}, {port: 53, protocol: UDP}], limit: 1000m, selector: {app: a}}\n",
+			live:    "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 53, protocol: UDP}, {port: 80, targetPort: 9090, protocol: TCP}], limit: '1', selector: {app: a, extra: b}}\n",
+			want: []FieldDiff{
+				{Path: "spec.ports", Type: Reordered,
+					Desired: []any{"[port=80,protocol=TCP]", "[port=53,protocol=UDP]"}, Live: []any{"[port=53,protocol=UDP]", "[port=80,protocol=TCP]"}},
+				{Path: "spec.ports[port=80,protocol=TCP].targetPort", Type: Changed, Desired: int64(8080), Live: int64(9090)},
+				{Path: "spec.selector", Type: Changed, Desired: map[string]any{"app": "a"}, Live: map[string]any{"app": "a", "extra": "b"}},
 			},
 		},
 	}
@@ -178,7 +207,7 @@ data: {password: aHVudGVyMw==, user: YWRtaW4=}
 		t.Run(tt.name, func(t *testing.T) {
 			desired, live := obj(t, tt.desired), obj(t, tt.live)
 			before := desired.DeepCopy()
-			got := Compare(desired, live, Options{})
+			got := Compare(desired, live, Options{Schema: tt.schema})
 			if diff := cmp.Diff(tt.want, got, ignorePath); diff != "" {
 				t.Errorf("Compare (-want +got):\n%s", diff)
 			}
