@@ -103,6 +103,7 @@ var ignoredAnnotations = []string{
 // by value whatever their JSON type, quantities by amount (1000m equals 1),
 // and a zero value in desired (false, 0, "", {}, []) matches an absent live
 // field, because the API server omits empty fields when it stores them.
+// Fields the schema does not declare (and would prune) are skipped.
 //
 // Secret data is compared after merging stringData (base64-encoded) into
 // data, as the API server does, and its values never appear in the result.
@@ -243,6 +244,12 @@ func (c *comparer) walk(p Path, sc *informer.Schema, desired, live any, liveSet 
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			if sc.Prunes(k) {
+				// Not in the schema: the API server drops it on write
+				// (a typo, or a field of a newer version), so live can
+				// never have it.
+				continue
+			}
 			lv, ok := l[k]
 			c.walk(p.child(Step{Field: k}), sc.Field(k), d[k], lv, ok)
 		}

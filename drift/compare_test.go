@@ -89,6 +89,15 @@ status: {replicas: 2}
 `,
 		},
 		{
+			name: "fields the schema does not declare are pruned by the server",
+			schema: &informer.Schema{Properties: map[string]*informer.Schema{
+				"spec": {Properties: map[string]*informer.Schema{"size": {}, "extra": {PreserveUnknown: true, Properties: map[string]*informer.Schema{"a": {}}}}},
+			}},
+			desired: "apiVersion: x/v1\nkind: Cache\nmetadata: {name: c}\nspec: {size: 3, sizeMB: 512, extra: {a: 1, b: 2}}\n",
+			live:    "apiVersion: x/v1\nkind: Cache\nmetadata: {name: c}\nspec: {size: 3, extra: {a: 1}}\n",
+			want:    []FieldDiff{{Path: "spec.extra.b", Type: Removed, Desired: int64(2)}},
+		},
+		{
 			name:    "keyed list reordered",
 			desired: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}, {name: b, image: y}]}\n",
 			live:    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: z}, {name: b, image: y}, {name: a, image: x}]}\n",

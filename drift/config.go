@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -90,9 +91,20 @@ type rawRule struct {
 	line     int
 }
 
+// UnmarshalYAML keeps the rule's line and rejects unknown fields (the
+// decoder's KnownFields does not reach custom unmarshalers).
 func (r *rawRule) UnmarshalYAML(n *yaml.Node) error {
 	type plain rawRule
 	r.line = n.Line
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i < len(n.Content); i += 2 {
+			switch k := n.Content[i]; k.Value {
+			case "match", "paths", "managers":
+			default:
+				return fmt.Errorf("line %d: unknown field %q in rule (want match, paths, managers)", k.Line, k.Value)
+			}
+		}
+	}
 	return n.Decode((*plain)(r))
 }
 
@@ -114,6 +126,12 @@ func LoadConfig(file string) (*Config, error) {
 
 // ParseConfig parses configuration data; file names it in errors.
 func ParseConfig(file string, data []byte) (*Config, error) {
+	// yaml.v3 numbers parser errors from 0 (its context mark); v2 does not,
+	// so syntax is checked with v2 and structure decoded with v3.
+	var syntax any
+	if err := yamlv2.Unmarshal(data, &syntax); err != nil {
+		return nil, yamlConfigError(file, err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var raw rawConfig
@@ -185,8 +203,12 @@ func (rr rawRule) build(file, section string) (Rule, error) {
 func yamlConfigError(file string, err error) error {
 	var te *yaml.TypeError
 	msg := err.Error()
-	if errors.As(err, &te) && len(te.Errors) > 0 {
+	var te2 *yamlv2.TypeError
+	switch {
+	case errors.As(err, &te) && len(te.Errors) > 0:
 		msg = te.Errors[0]
+	case errors.As(err, &te2) && len(te2.Errors) > 0:
+		msg = te2.Errors[0]
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	line := 0

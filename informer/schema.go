@@ -40,6 +40,20 @@ type Schema struct {
 	IntOrString bool
 	// Default is the declared default, nil if none.
 	Default any
+	// PreserveUnknown marks an object that keeps fields its schema does not
+	// declare (x-kubernetes-preserve-unknown-fields); others lose them.
+	PreserveUnknown bool
+}
+
+// Prunes reports whether the server drops field name from objects of this
+// schema: it declares its properties, name is not one, and neither
+// additionalProperties nor x-kubernetes-preserve-unknown-fields keep it.
+func (s *Schema) Prunes(name string) bool {
+	if s == nil || len(s.Properties) == 0 || s.Additional != nil || s.PreserveUnknown {
+		return false
+	}
+	_, ok := s.Properties[name]
+	return !ok
 }
 
 // Field returns the schema of property name (or of map values).
@@ -189,6 +203,7 @@ type rawSchema struct {
 	ListMapKeys          []string             `json:"x-kubernetes-list-map-keys"`
 	MapType              string               `json:"x-kubernetes-map-type"`
 	IntOrString          bool                 `json:"x-kubernetes-int-or-string"`
+	PreserveUnknown      bool                 `json:"x-kubernetes-preserve-unknown-fields"`
 	PatchMergeKey        string               `json:"x-kubernetes-patch-merge-key"`
 	PatchStrategy        string               `json:"x-kubernetes-patch-strategy"`
 	GVK                  []struct {
@@ -278,6 +293,9 @@ func (d *document) fill(s *Schema, r rawSchema) {
 	}
 	if r.IntOrString || r.Format == "int-or-string" {
 		s.IntOrString = true
+	}
+	if r.PreserveUnknown {
+		s.PreserveUnknown = true
 	}
 	if r.MapType == "atomic" {
 		s.Atomic = true
