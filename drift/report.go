@@ -47,6 +47,13 @@ type Resource struct {
 	// Confirmed is true when a server-side dry run confirmed the diffs
 	// (--confirm=server).
 	Confirmed bool `json:"confirmed,omitempty"`
+
+	// FirstSeen is when the current drift was first seen, LastChanged when
+	// it last changed, ResolvedAt when the resource came back in sync
+	// (watch only).
+	FirstSeen   *time.Time `json:"firstSeen,omitempty"`
+	LastChanged *time.Time `json:"lastChanged,omitempty"`
+	ResolvedAt  *time.Time `json:"resolvedAt,omitempty"`
 }
 
 // ID names the resource as Kind namespace/name.
@@ -85,6 +92,15 @@ type Report struct {
 	Cluster       Cluster            `json:"cluster"`
 	Summary       Summary            `json:"summary"`
 	Resources     []Resource         `json:"resources"`
+	// Stale is set (watch only) while Git cannot be read: the report shows
+	// the last good desired state.
+	Stale *Stale `json:"stale,omitempty"`
+}
+
+// Stale says why and since when a report's desired state is not current.
+type Stale struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 // NewReport assembles a report and computes its summary.

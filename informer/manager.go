@@ -68,12 +68,25 @@ type Manager interface {
 }
 
 // Options configure a Manager. The zero value drops the
-// last-applied-configuration annotation and keeps everything else.
+// last-applied-configuration annotation, keeps everything else, and
+// reports no events.
 type Options struct {
 	// Transform, if set, replaces the default cache transform applied to
 	// each object before it enters the cache.
 	Transform cache.TransformFunc
+	// OnEvent, if set, is called for every add, update and delete an
+	// informer sees, after its cache is updated. It must not block.
+	OnEvent func(scope Scope, name string, t EventType)
 }
+
+// EventType is the kind of change an informer saw.
+type EventType string
+
+const (
+	Added   EventType = "Added"
+	Updated EventType = "Updated"
+	Deleted EventType = "Deleted"
+)
 
 type manager struct {
 	client dynamic.Interface
@@ -157,6 +170,22 @@ func (m *manager) newEntry(s Scope) *entry {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &entry{informer: inf, cancel: cancel, done: make(chan struct{})}
 	_ = inf.SetTransform(m.opts.Transform)
+	if on := m.opts.OnEvent; on != nil {
+		name := func(obj any) string {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				return u.GetName()
+			}
+			return ""
+		}
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { on(s, name(obj), Added) },
+			UpdateFunc: func(_, obj any) { on(s, name(obj), Updated) },
+			DeleteFunc: func(obj any) { on(s, name(obj), Deleted) },
+		})
+	}
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		permanent := apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) ||
 			apierrors.IsMethodNotSupported(err)

@@ -75,6 +75,15 @@ func (r *Resolver) Resolve(ctx context.Context, gvk schema.GroupVersionKind) (Ma
 	}, nil
 }
 
+// Invalidate drops the cached discovery, so the next Resolve sees CRDs that
+// were created, changed or deleted since.
+func (r *Resolver) Invalidate() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mapper.Reset()
+	r.reset = map[schema.GroupKind]bool{}
+}
+
 // notServed builds the error for an unserved kind, naming the versions the
 // cluster does serve for it, if any.
 func (r *Resolver) notServed(ctx context.Context, gvk schema.GroupVersionKind) error {

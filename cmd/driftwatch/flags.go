@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+)
+
+// sourceFlags are the flags that choose the desired state.
+type sourceFlags struct {
+	Repo, Ref, Path, Dir, CacheDir string
+	Username                       string
+	PasswordFile, TokenFile        string
+	SSHKeyFile                     string
+	KnownHosts                     []string
+	InsecureSkipHostKey            bool
+	Timeout                        time.Duration
+}
+
+func (sf *sourceFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&sf.Repo, "repo", "", "Git repository URL (https://, ssh://, git@host:path or file://)")
+	f.StringVar(&sf.Ref, "ref", "", "branch, tag or commit SHA (default: the repository's default branch)")
+	f.StringVar(&sf.Path, "path", "", "directory (or file) inside the repository to render")
+	f.StringVar(&sf.Dir, "dir", "", "local directory to read instead of --repo")
+	f.StringVar(&sf.CacheDir, "cache-dir", "", "where fetched repositories are kept between runs (default $XDG_CACHE_HOME/driftwatch/git)")
+	f.StringVar(&sf.Username, "git-username", os.Getenv("DRIFTWATCH_GIT_USERNAME"), "HTTPS user name [$DRIFTWATCH_GIT_USERNAME]")
+	f.StringVar(&sf.PasswordFile, "git-password-file", "", "file holding the HTTPS password (or use $DRIFTWATCH_GIT_PASSWORD)")
+	f.StringVar(&sf.TokenFile, "git-token-file", "", "file holding an HTTPS access token (or use $DRIFTWATCH_GIT_TOKEN)")
+	f.StringVar(&sf.SSHKeyFile, "ssh-key-file", "", "SSH private key for ssh:// and git@ URLs (default: ssh-agent)")
+	f.StringSliceVar(&sf.KnownHosts, "ssh-known-hosts", nil, "known_hosts files to verify SSH host keys (default $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts)")
+	f.BoolVar(&sf.InsecureSkipHostKey, "insecure-skip-host-key-check", false, "do not verify the SSH host key (unsafe)")
+	f.DurationVar(&sf.Timeout, "git-timeout", 2*time.Minute, "time allowed for fetching the repository")
+}
+
+func (sf sourceFlags) validate() error {
+	if (sf.Repo == "") == (sf.Dir == "") {
+		return errors.New("flag: exactly one of --repo and --dir is required")
+	}
+	if sf.Dir != "" && sf.Ref != "" {
+		return errors.New("flag: --ref needs --repo (a --dir is read as it is)")
+	}
+	return nil
+}
+
+// options builds the gitsource options, reading credentials from the
+// environment and the files named by flags.
+func (sf sourceFlags) options() (gitsource.Options, error) {
+	a := gitsource.Auth{
+		Username:              sf.Username,
+		Password:              os.Getenv("DRIFTWATCH_GIT_PASSWORD"),
+		SSHKeyFile:            sf.SSHKeyFile,
+		SSHKeyPassphrase:      os.Getenv("DRIFTWATCH_SSH_KEY_PASSPHRASE"),
+		KnownHostsFiles:       sf.KnownHosts,
+		InsecureIgnoreHostKey: sf.InsecureSkipHostKey,
+	}
+	if tok := os.Getenv("DRIFTWATCH_GIT_TOKEN"); tok != "" {
+		a.Password = tok
+	}
+	for _, ff := range []struct{ flag, file string }{{"--git-password-file", sf.PasswordFile}, {"--git-token-file", sf.TokenFile}} {
+		if ff.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(ff.file)
+		if err != nil {
+			return gitsource.Options{}, fmt.Errorf("flag %s: %w", ff.flag, err)
+		}
+		a.Password = strings.TrimSpace(string(b))
+	}
+	return gitsource.Options{
+		URL: sf.Repo, Ref: sf.Ref, Path: sf.Path, Dir: sf.Dir,
+		CacheDir: sf.CacheDir, Auth: a, Timeout: sf.Timeout,
+	}, nil
+}
+
+func (o *clusterOptions) register(f *pflag.FlagSet) {
+	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config; in a Pod, its service account)")
+	f.StringVar(&o.Context, "context", "", "kubeconfig context to use")
+	f.StringVarP(&o.Namespace, "namespace", "n", "", "namespace for namespaced objects that name none (default: the context's)")
+}
+
+// compareFlags tune the comparison, in check and watch alike.
+type compareFlags struct {
+	// SyncTimeout bounds the wait for the informers' first LIST.
+	SyncTimeout time.Duration
+	// ConfigFile holds ignore and sensitive rules; empty for none.
+	ConfigFile string
+	// Confirm is "" or "server" (server-side apply dry run of suspects).
+	Confirm string
+	// HashKeyFile keys the hashes of sensitive values.
+	HashKeyFile string
+}
+
+func (c *compareFlags) register(f *pflag.FlagSet) {
+	f.DurationVar(&c.SyncTimeout, "sync-timeout", time.Minute, "time allowed for reading live objects")
+	f.StringVar(&c.ConfigFile, "config", "", "configuration file with ignore and sensitive rules (driftwatch.dev/v1alpha1 Config)")
+	f.StringVar(&c.Confirm, "confirm", "", `"server": confirm suspected drift with a server-side apply dry run (needs the patch verb)`)
+	f.StringVar(&c.HashKeyFile, "hash-key-file", "", "key for the hashes shown for secret values (default $DRIFTWATCH_HASH_KEY, else a key kept in the cache directory)")
+}
+
+func (c compareFlags) validate() error {
+	if c.SyncTimeout <= 0 {
+		return errors.New("flag --sync-timeout: must be positive")
+	}
+	if c.Confirm != "" && c.Confirm != "server" {
+		return fmt.Errorf("flag --confirm: unknown value %q (want server)", c.Confirm)
+	}
+	return nil
+}
+
+// load reads the configuration file and the hash key.
+func (c compareFlags) load() (*drift.Config, []byte, error) {
+	var cfg *drift.Config
+	if c.ConfigFile != "" {
+		var err error
+		if cfg, err = drift.LoadConfig(c.ConfigFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	key, err := loadHashKey(c.HashKeyFile)
+	return cfg, key, err
+}

@@ -1,0 +1,488 @@
+package drift
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
+)
+
+// CRDScope is the informer scope of CustomResourceDefinitions, which a
+// Monitor always watches to pick up kinds that appear, change or go.
+var CRDScope = informer.Scope{GVR: schema.GroupVersionResource{
+	Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions",
+}}
+
+// ChangeType is the kind of drift notification.
+type ChangeType string
+
+const (
+	// DriftDetected: a resource that was in sync (or new) drifted.
+	DriftDetected ChangeType = "detected"
+	// DriftChanged: a drifted resource drifted differently.
+	DriftChanged ChangeType = "changed"
+	// DriftResolved: a drifted resource is back in sync.
+	DriftResolved ChangeType = "resolved"
+)
+
+// Change is a drift notification about one resource.
+type Change struct {
+	Type     ChangeType
+	Resource Resource
+	Time     time.Time
+}
+
+// PlanResolver resolves kinds and can forget what it cached.
+type PlanResolver interface {
+	Resolver
+	Invalidate()
+}
+
+// MonitorOptions configure a Monitor. Load, Resolver, Manager and
+// Evaluator are required; every other field has a default.
+type MonitorOptions struct {
+	// Load fetches and renders the desired state.
+	Load func(ctx context.Context) (*gitsource.Desired, error)
+	// Interval between Git polls; zero means one minute.
+	Interval time.Duration
+	// RetryBase is the first wait after a failed poll, doubled on each
+	// failure up to max(Interval, 5m); zero means 2 seconds.
+	RetryBase time.Duration
+	Resolver  PlanResolver
+	// Manager runs the informers. Its Options.OnEvent must call
+	// Monitor.Enqueue (NewMonitor's caller wires it).
+	Manager informer.Manager
+	// Evaluator compares; its Live must read from Manager.
+	Evaluator *Evaluator
+	// DefaultNamespace for namespaced objects without one.
+	DefaultNamespace string
+	// SyncTimeout bounds the wait for new informers; zero means a minute.
+	SyncTimeout time.Duration
+	// Cluster describes the cluster in reports.
+	Cluster Cluster
+	// Notify receives drift changes; it must not block. Nil drops them.
+	Notify func(Change)
+	// Clock is injectable for tests; nil means the real clock.
+	Clock clock.WithTicker
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Monitor keeps a drift report current. It polls Git, and on each new
+// revision resolves the desired objects, starts the informers newly needed
+// and stops the ones no longer needed (CRDs included: a custom resource
+// whose CRD is missing is reported as a pending kind and picked up when
+// the CRD appears). Informer events go through a rate-limited workqueue
+// keyed by object, so only the object that changed is compared again and
+// bursts are coalesced. When Git fails, the last good desired state is kept
+// and the report is marked stale. Safe for concurrent use; Run must be
+// called once.
+type Monitor struct {
+	opts  MonitorOptions
+	queue workqueue.TypedRateLimitingInterface[string]
+	clock clock.WithTicker
+	log   *slog.Logger
+
+	replan chan struct{}
+
+	mu          sync.RWMutex
+	revision    gitsource.Revision
+	fingerprint string
+	targets     map[string]Target
+	order       []string
+	scopes      map[informer.Scope]bool
+	scopeErrs   map[informer.Scope]error
+	states      map[string]*resourceState
+	stale       *Stale
+	ready       bool
+	lastGitOK   time.Time
+	gitErrors   int
+}
+
+type resourceState struct {
+	res         Resource
+	fingerprint string
+}
+
+// NewMonitor returns a Monitor; see MonitorOptions.
+func NewMonitor(opts MonitorOptions) *Monitor {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Minute
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 2 * time.Second
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Monitor{
+		opts:  opts,
+		clock: opts.Clock,
+		log:   opts.Logger,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "driftwatch", Clock: opts.Clock},
+		),
+		replan:    make(chan struct{}, 1),
+		targets:   map[string]Target{},
+		scopes:    map[informer.Scope]bool{},
+		scopeErrs: map[informer.Scope]error{},
+		states:    map[string]*resourceState{},
+	}
+}
+
+func targetKey(s informer.Scope, name string) string { return s.String() + "|" + name }
+
+// Enqueue is the informer event hook: it queues the object for comparison,
+// and a change to a CRD for re-resolution of every kind.
+func (m *Monitor) Enqueue(s informer.Scope, name string, _ informer.EventType) {
+	if s == CRDScope {
+		select {
+		case m.replan <- struct{}{}:
+		default:
+		}
+	}
+	m.queue.Add(targetKey(s, name))
+}
+
+// Ready reports whether the first full comparison is done.
+func (m *Monitor) Ready() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.ready
+}
+
+// QueueLen is the number of objects waiting to be compared.
+func (m *Monitor) QueueLen() int { return m.queue.Len() }
+
+// GitStatus returns the time of the last successful poll and the revision.
+func (m *Monitor) GitStatus() (time.Time, gitsource.Revision) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.lastGitOK, m.revision
+}
+
+// Report returns a snapshot of the current report.
+func (m *Monitor) Report() *Report {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	res := make([]Resource, 0, len(m.order))
+	for _, k := range m.order {
+		if st, ok := m.states[k]; ok {
+			res = append(res, st.res)
+		}
+	}
+	r := NewReport(m.clock.Now(), m.revision, m.opts.Cluster, res)
+	if m.stale != nil {
+		s := *m.stale
+		r.Stale = &s
+	}
+	return r
+}
+
+// Run polls Git and processes events until ctx ends. It returns nil on
+// cancellation; transient faults are retried, never returned.
+func (m *Monitor) Run(ctx context.Context, workers int) error {
+	if workers < 1 {
+		workers = 1
+	}
+	m.opts.Manager.Ensure(CRDScope)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m.processNext(ctx) {
+			}
+		}()
+	}
+	defer func() {
+		m.queue.ShutDown()
+		wg.Wait()
+	}()
+	failures := 0
+	timer := m.clock.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.replan:
+			m.opts.Resolver.Invalidate()
+			m.mu.RLock()
+			fp := m.fingerprint
+			m.mu.RUnlock()
+			if fp != "" {
+				m.reconcile(ctx, nil)
+			}
+			continue
+		case <-timer.C():
+		}
+		wait := m.opts.Interval
+		if err := m.poll(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			wait = m.opts.RetryBase << min(failures-1, 16)
+			if limit := max(m.opts.Interval, 5*time.Minute); wait > limit {
+				wait = limit
+			}
+			m.log.Warn("git poll failed", "error", err.Error(), "retryIn", wait.String())
+		} else {
+			failures = 0
+		}
+		timer.Reset(wait)
+	}
+}
+
+// poll loads the desired state and reconciles when it changed.
+func (m *Monitor) poll(ctx context.Context) error {
+	d, err := m.opts.Load(ctx)
+	now := m.clock.Now()
+	m.mu.Lock()
+	if err != nil {
+		m.gitErrors++
+		if m.stale == nil {
+			m.stale = &Stale{Reason: err.Error(), Since: now}
+		} else {
+			m.stale.Reason = err.Error()
+		}
+		m.mu.Unlock()
+		return err
+	}
+	m.stale = nil
+	m.lastGitOK = now
+	fp := fingerprint(d)
+	changed := fp != m.fingerprint
+	m.mu.Unlock()
+	if changed {
+		m.log.Info("desired state changed", "commit", d.Revision.Commit, "objects", len(d.Objects))
+		m.reconcile(ctx, d)
+		m.mu.Lock()
+		m.fingerprint = fp
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// GitErrors counts failed polls since start.
+func (m *Monitor) GitErrors() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.gitErrors
+}
+
+func fingerprint(d *gitsource.Desired) string {
+	h := sha256.New()
+	h.Write([]byte(d.Revision.Commit))
+	for _, o := range d.Objects {
+		b, _ := json.Marshal(o.Object.Object)
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// reconcile re-plans the desired objects (d, or the current ones when d is
+// nil), moves the informer set to the scopes they need, and compares every
+// object.
+func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
+	m.mu.RLock()
+	rev := m.revision
+	objs := make([]gitsource.Object, 0, len(m.order))
+	for _, k := range m.order {
+		objs = append(objs, m.targets[k].Object)
+	}
+	m.mu.RUnlock()
+	if d != nil {
+		rev, objs = d.Revision, d.Objects
+	}
+	targets, scopes := Plan(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+
+	want := map[informer.Scope]bool{CRDScope: true}
+	for _, s := range scopes {
+		want[s] = true
+	}
+	m.mu.RLock()
+	var retry []informer.Scope
+	for s := range m.scopeErrs {
+		retry = append(retry, s)
+	}
+	m.mu.RUnlock()
+	// Informers that failed are started again: the permission or the
+	// resource may be there now.
+	for _, s := range retry {
+		m.opts.Manager.Remove(s)
+	}
+	var added []informer.Scope
+	for _, s := range scopes {
+		m.mu.RLock()
+		had := m.scopes[s]
+		m.mu.RUnlock()
+		if !had || contains(retry, s) {
+			added = append(added, s)
+		}
+	}
+	m.opts.Manager.Ensure(added...)
+	for _, s := range m.opts.Manager.Scopes() {
+		if !want[s] {
+			m.opts.Manager.Remove(s)
+			m.log.Info("informer stopped", "scope", s.String())
+		}
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, m.opts.SyncTimeout)
+	errs := m.opts.Manager.WaitForSync(syncCtx, scopes...)
+	cancel()
+	for _, s := range added {
+		if errs[s] == nil {
+			m.log.Info("informer started", "scope", s.String())
+		}
+	}
+
+	keys := make([]string, 0, len(targets))
+	byKey := make(map[string]Target, len(targets))
+	for _, t := range targets {
+		k := targetKey(t.Scope, t.Object.Object.GetName())
+		if t.Err != nil {
+			gvk := t.Object.Object.GroupVersionKind()
+			k = "pending|" + gvk.String() + "|" + t.Object.Object.GetNamespace() + "|" + t.Object.Object.GetName()
+			t.Err = pendingError{t.Err}
+		}
+		keys = append(keys, k)
+		byKey[k] = t
+	}
+	m.mu.Lock()
+	m.revision = rev
+	m.targets, m.order = byKey, keys
+	m.scopes = map[informer.Scope]bool{}
+	for _, s := range scopes {
+		m.scopes[s] = true
+	}
+	m.scopeErrs = errs
+	for k := range m.states {
+		if _, ok := byKey[k]; !ok {
+			delete(m.states, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, k := range keys {
+		m.evaluate(ctx, k)
+	}
+	m.mu.Lock()
+	m.ready = true
+	m.mu.Unlock()
+}
+
+func contains(ss []informer.Scope, s informer.Scope) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingError marks a kind the cluster does not serve yet: watch waits for
+// its CRD instead of failing.
+type pendingError struct{ err error }
+
+func (e pendingError) Error() string { return "pending kind: " + e.err.Error() }
+func (e pendingError) Unwrap() error { return e.err }
+
+func (m *Monitor) processNext(ctx context.Context) bool {
+	key, quit := m.queue.Get()
+	if quit {
+		return false
+	}
+	defer m.queue.Done(key)
+	m.evaluate(ctx, key)
+	m.queue.Forget(key)
+	return true
+}
+
+// evaluate compares one target and records the result.
+func (m *Monitor) evaluate(ctx context.Context, key string) {
+	m.mu.RLock()
+	t, ok := m.targets[key]
+	scopeErr := m.scopeErrs[t.Scope]
+	m.mu.RUnlock()
+	if !ok {
+		return
+	}
+	res := m.opts.Evaluator.EvaluateOne(ctx, t, scopeErr)
+	fp := resultFingerprint(res)
+	now := m.clock.Now()
+	m.mu.Lock()
+	if _, still := m.targets[key]; !still {
+		m.mu.Unlock()
+		return
+	}
+	prev, had := m.states[key]
+	st := &resourceState{res: res, fingerprint: fp}
+	var change ChangeType
+	drifting := isDrift(res.Status)
+	switch {
+	case had && prev.fingerprint == fp:
+		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = prev.res.FirstSeen, prev.res.LastChanged, prev.res.ResolvedAt
+	case drifting && (!had || !isDrift(prev.res.Status)):
+		st.res.FirstSeen, st.res.LastChanged = &now, &now
+		change = DriftDetected
+	case drifting:
+		st.res.FirstSeen, st.res.LastChanged = prev.res.FirstSeen, &now
+		change = DriftChanged
+	case had && isDrift(prev.res.Status):
+		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = prev.res.FirstSeen, prev.res.LastChanged, &now
+		change = DriftResolved
+	case had:
+		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = prev.res.FirstSeen, prev.res.LastChanged, prev.res.ResolvedAt
+	}
+	m.states[key] = st
+	m.mu.Unlock()
+	if change != "" && m.opts.Notify != nil {
+		m.opts.Notify(Change{Type: change, Resource: st.res, Time: now})
+	}
+}
+
+func isDrift(s Status) bool { return s == Drifted || s == Missing || s == Extra }
+
+// resultFingerprint identifies a verdict: status, error and diffs, without
+// the change times in managedFields (they move on every write).
+func resultFingerprint(r Resource) string {
+	type diff struct {
+		Path, Type     string
+		Desired, Live  any
+		Hashes         string
+		Manager, OpKey string
+	}
+	ds := make([]diff, 0, len(r.Diffs))
+	for _, d := range r.Diffs {
+		x := diff{Path: d.Path, Type: string(d.Type), Desired: d.Desired, Live: d.Live, Hashes: d.DesiredHash + d.LiveHash}
+		if d.ChangedBy != nil {
+			x.Manager, x.OpKey = d.ChangedBy.Manager, d.ChangedBy.Operation
+		}
+		ds = append(ds, x)
+	}
+	b, _ := json.Marshal(struct {
+		S  Status
+		E  string
+		D  []diff
+		IF int
+	}{r.Status, r.Error, ds, r.IgnoredFields})
+	return string(b)
+}
