@@ -142,7 +142,11 @@ func runGolden(t *testing.T, dir string) {
 		t.Fatalf("no goldenExpect entry for %s", filepath.Base(dir))
 	}
 	if res.Status != exp.status {
-		t.Errorf("status %s, want %s; diffs: %+v", res.Status, exp.status, diffs)
+		var paths []string
+		for _, d := range diffs {
+			paths = append(paths, string(d.Type)+" "+d.Path)
+		}
+		t.Errorf("status %s, want %s; diffs: %q", res.Status, exp.status, paths)
 	}
 	if exp.schemaMatters {
 		if opts.Schema == nil {

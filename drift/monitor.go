@@ -76,6 +76,8 @@ type MonitorOptions struct {
 	Clock clock.WithTicker
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// QueueMetrics receives the workqueue's metrics; nil records none.
+	QueueMetrics workqueue.MetricsProvider
 }
 
 // Monitor keeps a drift report current. It polls Git, and on each new
@@ -137,7 +139,7 @@ func NewMonitor(opts MonitorOptions) *Monitor {
 		log:   opts.Logger,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "driftwatch", Clock: opts.Clock},
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "driftwatch", Clock: opts.Clock, MetricsProvider: opts.QueueMetrics},
 		),
 		replan:    make(chan struct{}, 1),
 		targets:   map[string]Target{},

@@ -57,6 +57,13 @@ type Desired struct {
 	Objects  []Object
 }
 
+// RenderError marks a failure to render fetched manifests (as opposed to
+// failing to fetch them).
+type RenderError struct{ Err error }
+
+func (e *RenderError) Error() string { return e.Err.Error() }
+func (e *RenderError) Unwrap() error { return e.Err }
+
 // Load fetches (or reads) the source and renders it.
 func Load(ctx context.Context, opts Options) (*Desired, error) {
 	if (opts.URL == "") == (opts.Dir == "") {
@@ -72,7 +79,7 @@ func Load(ctx context.Context, opts Options) (*Desired, error) {
 	defer os.RemoveAll(co.dir)
 	objs, err := Render(co.dir, opts.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s@%s: %w", co.rev.URL, short(co.rev.Commit), err)
+		return nil, fmt.Errorf("%s@%s: %w", co.rev.URL, short(co.rev.Commit), &RenderError{Err: err})
 	}
 	co.rev.Path = opts.Path
 	return &Desired{Revision: co.rev, Objects: objs}, nil
@@ -94,7 +101,7 @@ func loadDir(opts Options) (*Desired, error) {
 	}
 	objs, err := Render(opts.Dir, opts.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", opts.Dir, err)
+		return nil, fmt.Errorf("%s: %w", opts.Dir, &RenderError{Err: err})
 	}
 	return &Desired{Revision: rev, Objects: objs}, nil
 }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/driftwatch/driftwatch/drift"
+)
+
+// cloudEvent is a CloudEvents 1.0 event in structured JSON mode.
+type cloudEvent struct {
+	SpecVersion     string         `json:"specversion"`
+	ID              string         `json:"id"`
+	Source          string         `json:"source"`
+	Type            string         `json:"type"`
+	Subject         string         `json:"subject"`
+	Time            time.Time      `json:"time"`
+	DataContentType string         `json:"datacontenttype"`
+	Data            drift.Resource `json:"data"`
+}
+
+// eventTypePrefix prefixes the CloudEvents type: dev.driftwatch.drift.detected,
+// .changed and .resolved.
+const eventTypePrefix = "dev.driftwatch.drift."
+
+// notifier posts drift changes to webhooks as CloudEvents. Send never
+// blocks: events wait in a bounded queue (dropped and counted when it is
+// full) and are delivered in order by one goroutine, retried with
+// exponential backoff. Resource data carries no Secret values: the report
+// never holds them.
+type notifier struct {
+	urls     []string
+	source   string
+	client   *http.Client
+	queue    chan cloudEvent
+	attempts int
+	backoff  time.Duration
+	log      *slog.Logger
+	m        *metrics
+	// allowed says whether this replica may notify (leader election).
+	allowed func() bool
+
+	pending sync.WaitGroup // events queued or in flight
+	done    chan struct{}
+	stop    context.CancelFunc
+	once    sync.Once
+}
+
+func newNotifier(urls []string, source string, m *metrics, log *slog.Logger, allowed func() bool) *notifier {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &notifier{
+		urls: urls, source: source, m: m, log: log, allowed: allowed,
+		client:   &http.Client{Timeout: 10 * time.Second},
+		queue:    make(chan cloudEvent, 1000),
+		attempts: 6, backoff: 500 * time.Millisecond,
+		done: make(chan struct{}), stop: cancel,
+	}
+	go n.run(ctx)
+	return n
+}
+
+// Send queues a change for delivery.
+func (n *notifier) Send(c drift.Change) {
+	if len(n.urls) == 0 || (n.allowed != nil && !n.allowed()) {
+		return
+	}
+	ev := cloudEvent{
+		SpecVersion: "1.0", ID: newID(), Source: n.source, Type: eventTypePrefix + string(c.Type),
+		Subject: c.Resource.APIVersion + " " + c.Resource.ID(), Time: c.Time.UTC(),
+		DataContentType: "application/json", Data: c.Resource,
+	}
+	n.pending.Add(1)
+	select {
+	case n.queue <- ev:
+	default:
+		n.pending.Done()
+		n.m.notifyDrops.Inc()
+	}
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (n *notifier) run(ctx context.Context) {
+	defer close(n.done)
+	for {
+		select {
+		case ev := <-n.queue:
+			n.deliver(ctx, ev)
+			n.pending.Done()
+		case <-ctx.Done():
+			for {
+				select {
+				case <-n.queue:
+					n.pending.Done()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (n *notifier) deliver(ctx context.Context, ev cloudEvent) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	for _, u := range n.urls {
+		wait := n.backoff
+		var lastErr error
+		for attempt := 1; attempt <= n.attempts; attempt++ {
+			if lastErr = n.post(ctx, u, body); lastErr == nil {
+				n.m.notified.WithLabelValues(ev.Type).Inc()
+				break
+			}
+			if attempt == n.attempts {
+				break
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+			wait *= 2
+		}
+		if lastErr != nil {
+			n.m.notifyErrors.Inc()
+			n.log.Warn("webhook delivery failed", "url", u, "type", ev.Type, "subject", ev.Subject, "error", lastErr.Error())
+		}
+	}
+}
+
+func (n *notifier) post(ctx context.Context, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json; charset=utf-8")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Close delivers what is queued until the deadline, then stops; events
+// still queued then are dropped.
+func (n *notifier) Close(deadline time.Duration) {
+	n.once.Do(func() {
+		flushed := make(chan struct{})
+		go func() {
+			n.pending.Wait()
+			close(flushed)
+		}()
+		select {
+		case <-flushed:
+		case <-time.After(deadline):
+			n.log.Warn("webhook queue not flushed before the shutdown deadline", "left", len(n.queue))
+		}
+		n.stop()
+		<-n.done
+	})
+}

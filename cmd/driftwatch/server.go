@@ -1,0 +1,121 @@
+package main
+
+import (
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/driftwatch/driftwatch/drift"
+)
+
+//go:embed dashboard
+var dashboardFS embed.FS
+
+// reportSource is what the HTTP server reads.
+type reportSource interface {
+	Report() *drift.Report
+	Ready() bool
+}
+
+// newHandler serves watch's HTTP API:
+//
+//	/healthz          always 200 while the process runs (no auth)
+//	/readyz           200 after the first full comparison, else 503 (no auth)
+//	/metrics          Prometheus metrics
+//	/api/v1/report    the report as JSON (schema driftwatch.dev/report/v1),
+//	                  filtered by ?namespace=, ?kind=, ?status= (comma lists)
+//	/                 the dashboard page and its assets
+//
+// With a token, every endpoint but the health checks requires it, as
+// "Authorization: Bearer <token>" or, for a browser, "?token=<token>".
+func newHandler(src reportSource, reg *prometheus.Registry, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !src.Ready() {
+			http.Error(w, "not ready: first comparison not finished", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	protected := http.NewServeMux()
+	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	protected.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
+		rep := filterReport(src.Report(), r.URL.Query().Get("namespace"), r.URL.Query().Get("kind"), r.URL.Query().Get("status"))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	})
+	sub, _ := fs.Sub(dashboardFS, "dashboard")
+	protected.Handle("GET /", http.FileServerFS(sub))
+	mux.Handle("/", requireToken(token, protected))
+	return securityHeaders(mux)
+}
+
+// requireToken checks the bearer token in constant time.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.URL.Query().Get("token")
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			got = strings.TrimPrefix(h, "Bearer ")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="driftwatch"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// filterReport keeps the resources matching every non-empty filter (each a
+// comma-separated list) and recomputes the summary for them.
+func filterReport(r *drift.Report, namespaces, kinds, statuses string) *drift.Report {
+	if namespaces == "" && kinds == "" && statuses == "" {
+		return r
+	}
+	in := func(list, v string) bool {
+		if list == "" {
+			return true
+		}
+		for _, x := range strings.Split(list, ",") {
+			if strings.EqualFold(strings.TrimSpace(x), v) {
+				return true
+			}
+		}
+		return false
+	}
+	var keep []drift.Resource
+	for _, res := range r.Resources {
+		if in(namespaces, res.Namespace) && in(kinds, res.Kind) && in(statuses, string(res.Status)) {
+			keep = append(keep, res)
+		}
+	}
+	out := drift.NewReport(r.GeneratedAt, r.Source, r.Cluster, keep)
+	out.Stale = r.Stale
+	return out
+}

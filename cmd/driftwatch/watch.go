@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
+)
+
+// watchOptions holds the flags of `driftwatch watch` and its injected I/O.
+type watchOptions struct {
+	streams
+	Source  sourceFlags
+	Cluster clusterOptions
+	Compare compareFlags
+
+	Interval        time.Duration
+	Listen          string
+	TokenFile       string
+	TLSCertFile     string
+	TLSKeyFile      string
+	Webhooks        []string
+	LeaderElect     bool
+	LeaderNamespace string
+	LogFormat       string
+	Workers         int
+	ShutdownTimeout time.Duration
+
+	// onListen, when set (tests), receives the address the server listens on.
+	onListen func(addr string)
+	// retryBase overrides the first Git retry wait (tests).
+	retryBase time.Duration
+}
+
+// Test hooks: where the server listens, and a faster Git retry.
+var (
+	listenHook    func(addr string)
+	testRetryBase time.Duration
+)
+
+func newCmdWatch(s streams) *cobra.Command {
+	o := &watchOptions{streams: s, onListen: listenHook, retryBase: testRetryBase}
+	cmd := &cobra.Command{
+		Use:   "watch (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
+		Short: "Watch the cluster continuously and serve the drift report over HTTP",
+		Long: `watch keeps a drift report current: it polls Git, runs informers for exactly
+the kinds and namespaces Git declares (started and stopped as Git changes),
+compares an object again as soon as it changes in the cluster, and serves the
+report, Prometheus metrics and a dashboard over HTTP. Drift changes can be
+posted to webhooks as CloudEvents.
+
+It exits 0 on SIGTERM or SIGINT after a graceful shutdown, and 2 on a bad
+flag or when the cluster is unreachable at start; Git and cluster faults
+while running are retried, never fatal.`,
+		Example: `  driftwatch watch --repo https://github.com/acme/deploy.git --path overlays/prod --listen :8080
+  driftwatch watch --dir /config --interval 30s --webhook https://hooks.example.com/drift --auth-token-file /etc/driftwatch/token`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return watchRun(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	o.Source.register(f)
+	o.Cluster.register(f)
+	o.Compare.register(f)
+	f.DurationVar(&o.Interval, "interval", time.Minute, "how often Git is polled (failures back off exponentially)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, metrics, dashboard)")
+	f.StringVar(&o.TokenFile, "auth-token-file", "", "file holding a bearer token required by every endpoint but /healthz and /readyz")
+	f.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serve HTTPS with this certificate (needs --tls-key-file)")
+	f.StringVar(&o.TLSKeyFile, "tls-key-file", "", "private key for --tls-cert-file")
+	f.StringArrayVar(&o.Webhooks, "webhook", nil, "URL to POST drift changes to as CloudEvents (repeatable)")
+	f.BoolVar(&o.LeaderElect, "leader-elect", false, "use a Lease so that only one replica sends notifications")
+	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else default)")
+	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json (log/slog)")
+	f.IntVar(&o.Workers, "workers", 2, "objects compared in parallel")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed on SIGTERM to stop and flush webhooks")
+	return cmd
+}
+
+func (o *watchOptions) validate() error {
+	if err := o.Source.validate(); err != nil {
+		return err
+	}
+	if err := o.Compare.validate(); err != nil {
+		return err
+	}
+	if o.Interval <= 0 {
+		return errors.New("flag --interval: must be positive")
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("flag: --tls-cert-file and --tls-key-file go together")
+	}
+	if o.LogFormat != "text" && o.LogFormat != "json" {
+		return fmt.Errorf("flag --log-format: unknown value %q (want text or json)", o.LogFormat)
+	}
+	for _, u := range o.Webhooks {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("flag --webhook: %q is not an http(s) URL", u)
+		}
+	}
+	if o.Workers < 1 {
+		return errors.New("flag --workers: must be at least 1")
+	}
+	return nil
+}
+
+func watchRun(ctx context.Context, o *watchOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	var log *slog.Logger
+	if o.LogFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(o.Err, nil))
+	} else {
+		log = slog.New(slog.NewTextHandler(o.Err, nil))
+	}
+	cfg, hashKey, err := o.Compare.load()
+	if err != nil {
+		return err
+	}
+	srcOpts, err := o.Source.options()
+	if err != nil {
+		return err
+	}
+	if srcOpts.Auth.InsecureIgnoreHostKey {
+		log.Warn("SSH host key verification is off (--insecure-skip-host-key-check)")
+	}
+	token := ""
+	if o.TokenFile != "" {
+		b, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return fmt.Errorf("flag --auth-token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("flag --auth-token-file: %s is empty", o.TokenFile)
+		}
+	}
+	cl, err := connect(ctx, o.Cluster)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cl.Config)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("flag --listen: %w", err)
+	}
+
+	met := newMetrics()
+	var mon *drift.Monitor
+	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
+		met.event(s, t)
+		mon.Enqueue(s, name, t)
+	}})
+	var leader atomic.Bool
+	leader.Store(!o.LeaderElect)
+	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, met, log, leader.Load)
+	ev := &drift.Evaluator{Live: mgr, Config: cfg, HashKey: hashKey, Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi"))}
+	if o.Compare.Confirm == "server" {
+		ev.Confirm = drift.ServerConfirmer{Client: dyn}
+	}
+	mon = drift.NewMonitor(drift.MonitorOptions{
+		Load: func(ctx context.Context) (*gitsource.Desired, error) {
+			d, err := gitsource.Load(ctx, srcOpts)
+			var re *gitsource.RenderError
+			switch {
+			case errors.As(err, &re):
+				met.renderErrors.Inc()
+			case err != nil:
+				met.gitErrors.Inc()
+			}
+			return d, err
+		},
+		Interval: o.Interval, RetryBase: o.retryBase,
+		Resolver: informer.NewResolver(cl.Discovery), Manager: mgr, Evaluator: ev,
+		DefaultNamespace: cl.Namespace, SyncTimeout: o.Compare.SyncTimeout, Cluster: cl.Info,
+		Notify: notify.Send, Logger: log,
+		QueueMetrics: &queueMetrics{reg: met.registry},
+	})
+	met.registry.MustRegister(reportCollector{
+		report:    mon.Report,
+		gitStatus: func() time.Time { t, _ := mon.GitStatus(); return t },
+		informers: func() int { return len(mgr.Scopes()) },
+		now:       time.Now,
+	})
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	monDone := make(chan struct{})
+	go func() {
+		defer close(monDone)
+		_ = mon.Run(runCtx, o.Workers)
+	}()
+	if o.LeaderElect {
+		if err := startLeaderElection(runCtx, o, cl, &leader, log); err != nil {
+			stopRun()
+			<-monDone
+			mgr.Stop()
+			return err
+		}
+	}
+
+	srv := &http.Server{Handler: newHandler(mon, met.registry, token), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() {
+		var err error
+		if o.TLSCertFile != "" {
+			err = srv.ServeTLS(ln, o.TLSCertFile, o.TLSKeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			srvErr <- err
+		}
+	}()
+	log.Info("watching", "source", srcOpts.URL+srcOpts.Dir, "path", srcOpts.Path, "cluster", cl.Info.Server, "listen", ln.Addr().String())
+	if o.onListen != nil {
+		o.onListen(ln.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-srvErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	deadline := time.Now().Add(o.ShutdownTimeout)
+	shutCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	stopRun()
+	<-monDone
+	mgr.Stop()
+	notify.Close(time.Until(deadline))
+	return runErr
+}
+
+// startLeaderElection campaigns for a Lease; while this replica leads,
+// leader is true and it sends notifications. Every replica watches and
+// serves the report.
+func startLeaderElection(ctx context.Context, o *watchOptions, cl *cluster, leader *atomic.Bool, log *slog.Logger) error {
+	cs, err := kubernetes.NewForConfig(cl.Config)
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	ns := o.LeaderNamespace
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	id := host + "-" + hex.EncodeToString(b)
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, "driftwatch", nil, cs.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true,
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(context.Context) {
+				leader.Store(true)
+				log.Info("leading: this replica sends notifications", "identity", id)
+			},
+			OnStoppedLeading: func() {
+				leader.Store(false)
+				log.Info("no longer leading", "identity", id)
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	go func() {
+		// Run returns when leadership is lost; campaign again until the end.
+		for ctx.Err() == nil {
+			le.Run(ctx)
+		}
+	}()
+	return nil
+}
