@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# deps.sh installs the system packages the tests need, from Debian's
+# archive, when they are missing: git (the test Git server runs
+# git http-backend), make, and chromium (the dashboard is tested in a real
+# headless browser). It installs nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v make >/dev/null || need+=(make)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium fonts-dejavu-core)
+((${#need[@]})) || exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "missing packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null
