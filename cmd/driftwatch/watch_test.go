@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
@@ -427,5 +429,42 @@ func TestWatchAuthToken(t *testing.T) {
 	d.token = ""
 	if code, _ := d.get(t, "/api/v1/report?token=s3cret-t0ken"); code != http.StatusOK {
 		t.Errorf("token as query parameter: %d", code)
+	}
+}
+
+// Two replicas with --leader-elect both watch and serve, but only the
+// Lease holder notifies: one drift, one CloudEvent.
+func TestWatchLeaderElectionNotifiesOnce(t *testing.T) {
+	ns := newNamespace(t)
+	hook := newReceiver(t)
+	args := []string{"--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s",
+		"--webhook", hook.srv.URL, "--leader-elect", "--leader-elect-namespace", ns}
+	a := startWatch(t, args...)
+	b := startWatch(t, args...)
+	for _, d := range []*daemon{a, b} {
+		eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	}
+	leases := kube.Dynamic.Resource(schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}).Namespace(ns)
+	eventually(t, "a leader", a, func() bool {
+		l, err := leases.Get(context.Background(), "driftwatch", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		h, _, _ := unstructured.NestedString(l.Object, "spec", "holderIdentity")
+		return h != ""
+	})
+	if err := kube.Edit(context.Background(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*daemon{a, b} {
+		eventually(t, "drift seen by both replicas", d, func() bool {
+			return resourceOf(d.report(t, ""), "Deployment", "web").Status == drift.Drifted
+		})
+	}
+	eventually(t, "a CloudEvent", a, func() bool { return len(hook.types(ns+"/web")) > 0 })
+	// Give a second notification every chance to arrive (bounded wait).
+	time.Sleep(2 * time.Second)
+	if got := hook.types(ns + "/web"); len(got) != 1 {
+		t.Errorf("events %v, want exactly one detected event", got)
 	}
 }
