@@ -27,7 +27,8 @@ type owner struct {
 // parseOwners reads the live object's managedFields. Entries for
 // subresources (status, scale) are kept: a scale change is a real change.
 func parseOwners(live *unstructured.Unstructured) owners {
-	mfs, ok := live.Object["metadata"].(map[string]any)["managedFields"].([]any)
+	md, _ := live.Object["metadata"].(map[string]any)
+	mfs, ok := md["managedFields"].([]any)
 	if !ok {
 		return nil
 	}
