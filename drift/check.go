@@ -97,6 +97,9 @@ type Evaluator struct {
 	// Confirm, when set, keeps only the drift a server-side dry run agrees
 	// with, asking once per suspected object (never for objects in sync).
 	Confirm Confirmer
+	// Warnings, when set, gives the API server's warnings (deprecations)
+	// for a scope; they are attached to its resources.
+	Warnings func(informer.Scope) []string
 }
 
 // Evaluate compares each target with its live object. scopeErrs holds the
@@ -128,6 +131,9 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) R
 	}
 	if t.Err != nil {
 		return fail(t.Err)
+	}
+	if e.Warnings != nil {
+		res.Warnings = e.Warnings(t.Scope)
 	}
 	rules, err := e.Config.rulesFor(u, t.Namespace)
 	if err != nil {

@@ -78,6 +78,8 @@ type MonitorOptions struct {
 	Logger *slog.Logger
 	// QueueMetrics receives the workqueue's metrics; nil records none.
 	QueueMetrics workqueue.MetricsProvider
+	// Filter narrows the desired objects checked; the zero value keeps all.
+	Filter Filter
 }
 
 // Monitor keeps a drift report current. It polls Git, and on each new
@@ -99,6 +101,7 @@ type Monitor struct {
 
 	mu          sync.RWMutex
 	revision    gitsource.Revision
+	objects     []gitsource.Object // all desired objects, before the filter
 	fingerprint string
 	targets     map[string]Target
 	order       []string
@@ -106,6 +109,7 @@ type Monitor struct {
 	scopeErrs   map[informer.Scope]error
 	states      map[string]*resourceState
 	stale       *Stale
+	excluded    int
 	ready       bool
 	lastGitOK   time.Time
 	gitErrors   int
@@ -191,6 +195,7 @@ func (m *Monitor) Report() *Report {
 		}
 	}
 	r := NewReport(m.clock.Now(), m.revision, m.opts.Cluster, res)
+	r.Summary.Excluded = m.excluded
 	if m.stale != nil {
 		s := *m.stale
 		r.Stale = &s
@@ -306,16 +311,13 @@ func fingerprint(d *gitsource.Desired) string {
 // object.
 func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	m.mu.RLock()
-	rev := m.revision
-	objs := make([]gitsource.Object, 0, len(m.order))
-	for _, k := range m.order {
-		objs = append(objs, m.targets[k].Object)
-	}
+	rev, objs := m.revision, m.objects
 	m.mu.RUnlock()
 	if d != nil {
 		rev, objs = d.Revision, d.Objects
 	}
-	targets, scopes := Plan(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+	targets, _ := Plan(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
 	want := map[informer.Scope]bool{CRDScope: true}
 	for _, s := range scopes {
@@ -370,7 +372,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 		byKey[k] = t
 	}
 	m.mu.Lock()
-	m.revision = rev
+	m.revision, m.objects, m.excluded = rev, objs, excluded
 	m.targets, m.order = byKey, keys
 	m.scopes = map[informer.Scope]bool{}
 	for _, s := range scopes {

@@ -77,10 +77,13 @@ func writeText(b *bytes.Buffer, r *Report) {
 	}
 	b.WriteString("\n\n")
 	for _, res := range r.Resources {
-		if res.Status == InSync {
+		if res.Status == InSync && len(res.Warnings) == 0 {
 			continue
 		}
 		fmt.Fprintf(b, "%-8s %s %s\n", statusLabel(res.Status), res.APIVersion, res.ID())
+		for _, w := range res.Warnings {
+			b.WriteString("  ! warning: " + w + "\n")
+		}
 		switch res.Status {
 		case Drifted:
 			for _, d := range res.Diffs {
@@ -98,12 +101,15 @@ func writeText(b *bytes.Buffer, r *Report) {
 		}
 	}
 	s := r.Summary
-	if s.Total > s.InSync {
+	if b.Len() > 0 && b.Bytes()[b.Len()-1] == '\n' && !bytes.HasSuffix(b.Bytes(), []byte("\n\n")) {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(b, "%d resources: %d in sync, %d drifted, %d missing, %d errors", s.Total, s.InSync, s.Drifted, s.Missing, s.Errors)
 	if s.Extra > 0 {
 		fmt.Fprintf(b, ", %d extra", s.Extra)
+	}
+	if s.Excluded > 0 {
+		fmt.Fprintf(b, "; %d excluded by targeting", s.Excluded)
 	}
 	if s.IgnoredFields > 0 {
 		fmt.Fprintf(b, " (%d drifted fields ignored)", s.IgnoredFields)

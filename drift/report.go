@@ -42,6 +42,9 @@ type Resource struct {
 	Diffs []FieldDiff `json:"diffs,omitempty"`
 	// Error says why the resource could not be checked; only when Error.
 	Error string `json:"error,omitempty"`
+	// Warnings are the API server's warnings about the resource's kind and
+	// version (e.g. deprecation), as it sent them.
+	Warnings []string `json:"warnings,omitempty"`
 	// IgnoredFields counts drifted fields that ignore rules dropped.
 	IgnoredFields int `json:"ignoredFields,omitempty"`
 	// Confirmed is true when a server-side dry run confirmed the diffs
@@ -74,6 +77,9 @@ type Summary struct {
 	Extra   int `json:"extra"`
 	// IgnoredFields counts drifted fields dropped by ignore rules.
 	IgnoredFields int `json:"ignoredFields"`
+	// Excluded counts desired objects left out by targeting flags
+	// (--selector, --names, --namespaces, --kinds and their exclusions).
+	Excluded int `json:"excluded"`
 }
 
 // Cluster identifies the cluster checked.

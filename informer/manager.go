@@ -8,10 +8,12 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -63,6 +65,11 @@ type Manager interface {
 	List(scope Scope) ([]*unstructured.Unstructured, error)
 	// Scopes lists the running informers.
 	Scopes() []Scope
+	// CacheSizes counts the objects each informer holds.
+	CacheSizes() map[Scope]int
+	// Warnings returns the API server's warnings about scope's requests
+	// (recorded only by a Manager from NewManagerForConfig).
+	Warnings(scope Scope) []string
 	// Stop stops every informer.
 	Stop()
 }
@@ -77,6 +84,9 @@ type Options struct {
 	// OnEvent, if set, is called for every add, update and delete an
 	// informer sees, after its cache is updated. It must not block.
 	OnEvent func(scope Scope, name string, t EventType)
+	// TweakListOptions, if set, narrows what an informer lists and watches
+	// (a label selector, say); it may inspect the scope.
+	TweakListOptions func(Scope, *metav1.ListOptions)
 }
 
 // EventType is the kind of change an informer saw.
@@ -90,7 +100,10 @@ const (
 
 type manager struct {
 	client dynamic.Interface
-	opts   Options
+	// clientFor, when set, makes a client for one scope whose warnings go
+	// to that scope (NewManagerForConfig).
+	clientFor func(s Scope, warn rest.WarningHandler) dynamic.Interface
+	opts      Options
 
 	mu      sync.RWMutex
 	entries map[Scope]*entry
@@ -105,17 +118,60 @@ type entry struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the informer's Run returns
 
-	mu      sync.Mutex
-	lastErr error
-	fatal   bool
+	mu       sync.Mutex
+	lastErr  error
+	fatal    bool
+	warnings []string
+}
+
+// HandleWarningHeader records a warning the API server sent about this
+// scope's requests (deprecations), once each.
+func (e *entry) HandleWarningHeader(code int, _ string, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, w := range e.warnings {
+		if w == text {
+			return
+		}
+	}
+	e.warnings = append(e.warnings, text)
 }
 
 // NewManager returns a Manager that lists and watches through client.
+// Warnings the API server sends are not recorded; see NewManagerForConfig.
 func NewManager(client dynamic.Interface, opts Options) Manager {
 	if opts.Transform == nil {
 		opts.Transform = DropLastApplied
 	}
 	return &manager{client: client, opts: opts, entries: map[Scope]*entry{}}
+}
+
+// NewManagerForConfig returns a Manager whose informers share one HTTP
+// client but each record the warnings (such as deprecation notices) the API
+// server sends about their requests; Warnings returns them.
+func NewManagerForConfig(cfg *rest.Config, opts Options) (Manager, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := dynamic.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	m := NewManager(shared, opts).(*manager)
+	m.clientFor = func(_ Scope, warn rest.WarningHandler) dynamic.Interface {
+		c := rest.CopyConfig(cfg)
+		c.WarningHandler = warn
+		dc, err := dynamic.NewForConfigAndClient(c, hc)
+		if err != nil {
+			return shared
+		}
+		return dc
+	}
+	return m, nil
 }
 
 // lastApplied repeats the whole object; comparison and attribution never
@@ -165,10 +221,19 @@ func (m *manager) Ensure(scopes ...Scope) {
 }
 
 func (m *manager) newEntry(s Scope) *entry {
-	gi := dynamicinformer.NewFilteredDynamicInformer(m.client, s.GVR, s.Namespace, 0, cache.Indexers{}, nil)
+	e := &entry{done: make(chan struct{})}
+	client := m.client
+	if m.clientFor != nil {
+		client = m.clientFor(s, e)
+	}
+	var tweak dynamicinformer.TweakListOptionsFunc
+	if m.opts.TweakListOptions != nil {
+		tweak = func(o *metav1.ListOptions) { m.opts.TweakListOptions(s, o) }
+	}
+	gi := dynamicinformer.NewFilteredDynamicInformer(client, s.GVR, s.Namespace, 0, cache.Indexers{}, tweak)
 	inf := gi.Informer()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &entry{informer: inf, cancel: cancel, done: make(chan struct{})}
+	e.informer, e.cancel = inf, cancel
 	_ = inf.SetTransform(m.opts.Transform)
 	if on := m.opts.OnEvent; on != nil {
 		name := func(obj any) string {
@@ -240,6 +305,26 @@ func (m *manager) Scopes() []Scope {
 		out = append(out, s)
 	}
 	return out
+}
+
+func (m *manager) CacheSizes() map[Scope]int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[Scope]int, len(m.entries))
+	for s, e := range m.entries {
+		out[s] = len(e.informer.GetStore().ListKeys())
+	}
+	return out
+}
+
+func (m *manager) Warnings(s Scope) []string {
+	e, err := m.entry(s)
+	if err != nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.warnings...)
 }
 
 func (m *manager) entry(s Scope) (*entry, error) {

@@ -19,6 +19,7 @@ type checkOptions struct {
 	Source  sourceFlags
 	Cluster clusterOptions
 	Compare compareFlags
+	Target  targetFlags
 	Output  string
 	// DetectExtra reports live objects with TrackingLabel that Git lacks.
 	DetectExtra   bool
@@ -56,6 +57,7 @@ drifted but some resource errored, the exit code is 2.`,
 	o.Source.register(f)
 	o.Cluster.register(f)
 	o.Compare.register(f)
+	o.Target.register(f)
 	f.StringVarP(&o.Output, "output", "o", "text", "report format: text or json")
 	f.BoolVar(&o.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
 	f.StringVar(&o.TrackingLabel, "tracking-label", drift.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
@@ -87,6 +89,10 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	filter, err := o.Target.filter()
+	if err != nil {
+		return err
+	}
 	cfg, hashKey, err := o.Compare.load()
 	if err != nil {
 		return err
@@ -112,9 +118,13 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
 	}
-	targets, scopes := drift.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
+	targets, _ := drift.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
+	targets, scopes, excluded := filter.Apply(targets)
 
-	mgr := informer.NewManager(dyn, informer.Options{})
+	mgr, err := informer.NewManagerForConfig(cl.Config, o.Target.managerOptions(filter))
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+	}
 	defer mgr.Stop()
 	mgr.Ensure(scopes...)
 	syncCtx, cancel := context.WithTimeout(ctx, o.Compare.SyncTimeout)
@@ -126,7 +136,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	o.logf("read live state through %d informers", len(scopes))
 
 	ev := &drift.Evaluator{
-		Live: mgr, Config: cfg, HashKey: hashKey,
+		Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings,
 		Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi")),
 	}
 	if o.Compare.Confirm == "server" {
@@ -138,6 +148,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 		resources = append(resources, drift.FindExtra(targets, scopes, mgr, sel, scopeErrs)...)
 	}
 	report := drift.NewReport(o.Now(), desired.Revision, cl.Info, resources)
+	report.Summary.Excluded = excluded
 	if err := drift.Write(o.Out, report, drift.Format(o.Output)); err != nil {
 		return err
 	}

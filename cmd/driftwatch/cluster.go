@@ -50,6 +50,7 @@ func connect(ctx context.Context, o clusterOptions) (*cluster, error) {
 	// Room for many informers listing at once; client-go's default of 5 QPS
 	// would serialise the initial LISTs.
 	cfg.QPS, cfg.Burst = 50, 100
+	instrument(cfg)
 	ctxName := o.Context
 	if ctxName == "" {
 		if raw, err := cc.RawConfig(); err == nil {

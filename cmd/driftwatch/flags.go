@@ -8,9 +8,12 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
 )
 
 // sourceFlags are the flags that choose the desired state.
@@ -125,4 +128,52 @@ func (c compareFlags) load() (*drift.Config, []byte, error) {
 	}
 	key, err := loadHashKey(c.HashKeyFile)
 	return cfg, key, err
+}
+
+// targetFlags narrow what is checked (check, watch).
+type targetFlags struct {
+	Selector          string
+	Names             []string
+	Namespaces        []string
+	ExcludeNamespaces []string
+	Kinds             []string
+	ExcludeKinds      []string
+}
+
+func (tf *targetFlags) register(f *pflag.FlagSet) {
+	f.StringVarP(&tf.Selector, "selector", "l", "", "check only objects whose labels in Git match this selector (kubectl syntax); informers list with it too")
+	f.StringSliceVar(&tf.Names, "names", nil, "check only objects whose name matches one of these globs")
+	f.StringSliceVar(&tf.Namespaces, "namespaces", nil, "check only objects in namespaces matching these globs (-n stays the default namespace)")
+	f.StringSliceVar(&tf.ExcludeNamespaces, "exclude-namespaces", nil, "skip objects in namespaces matching these globs")
+	f.StringSliceVar(&tf.Kinds, "kinds", nil, "check only these kinds: Kind, group/Kind or group/* (e.g. Deployment,apps/*)")
+	f.StringSliceVar(&tf.ExcludeKinds, "exclude-kinds", nil, "skip these kinds (same syntax as --kinds)")
+}
+
+// filter builds the drift.Filter, validating every pattern.
+func (tf targetFlags) filter() (drift.Filter, error) {
+	f := drift.Filter{Names: tf.Names, Namespaces: tf.Namespaces, ExcludeNamespaces: tf.ExcludeNamespaces,
+		Kinds: tf.Kinds, ExcludeKinds: tf.ExcludeKinds}
+	if tf.Selector != "" {
+		sel, err := labels.Parse(tf.Selector)
+		if err != nil {
+			return f, fmt.Errorf("flag --selector: %w", err)
+		}
+		f.Selector = sel
+	}
+	return f, f.Validate()
+}
+
+// managerOptions scopes the informers of desired objects to the selector
+// (never the CRD informer, which must see every CRD).
+func (tf targetFlags) managerOptions(f drift.Filter) informer.Options {
+	var o informer.Options
+	if f.Selector != nil && !f.Selector.Empty() {
+		sel := f.Selector.String()
+		o.TweakListOptions = func(s informer.Scope, lo *metav1.ListOptions) {
+			if s != drift.CRDScope {
+				lo.LabelSelector = sel
+			}
+		}
+	}
+	return o
 }

@@ -48,6 +48,7 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.events, m.renderErrors, m.gitErrors, m.notifyErrors, m.notifyDrops, m.notified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(clientCollectors()...)
 	return m
 }
 
@@ -60,6 +61,7 @@ type reportCollector struct {
 	report    func() *drift.Report
 	gitStatus func() time.Time
 	informers func() int
+	caches    func() map[informer.Scope]int
 	now       func() time.Time
 }
 
@@ -79,12 +81,14 @@ var (
 		"Unix time of the last successful Git poll.", nil, nil)
 	descCommit = prometheus.NewDesc("driftwatch_git_commit_info",
 		"1 for the commit the report compares against.", []string{"commit"}, nil)
+	descCached = prometheus.NewDesc("driftwatch_informer_cached_objects",
+		"Objects held in each informer's cache.", []string{"group", "version", "resource", "namespace"}, nil)
 	descStale = prometheus.NewDesc("driftwatch_report_stale",
 		"1 while Git cannot be read and the report shows the last good desired state.", nil, nil)
 )
 
 func (c reportCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStatus, descFields, descAge, descCount, descInformers, descGitSuccess, descCommit, descStale} {
+	for _, d := range []*prometheus.Desc{descStatus, descFields, descAge, descCount, descInformers, descGitSuccess, descCommit, descStale, descCached} {
 		ch <- d
 	}
 }
@@ -106,6 +110,9 @@ func (c reportCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCount, prometheus.GaugeValue, float64(n), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(descInformers, prometheus.GaugeValue, float64(c.informers()))
+	for s, n := range c.caches() {
+		ch <- prometheus.MustNewConstMetric(descCached, prometheus.GaugeValue, float64(n), s.GVR.Group, s.GVR.Version, s.GVR.Resource, s.Namespace)
+	}
 	if t := c.gitStatus(); !t.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descGitSuccess, prometheus.GaugeValue, float64(t.Unix()))
 	}

@@ -31,6 +31,7 @@ type watchOptions struct {
 	Source  sourceFlags
 	Cluster clusterOptions
 	Compare compareFlags
+	Target  targetFlags
 
 	Interval        time.Duration
 	Listen          string
@@ -79,6 +80,7 @@ while running are retried, never fatal.`,
 	o.Source.register(f)
 	o.Cluster.register(f)
 	o.Compare.register(f)
+	o.Target.register(f)
 	f.DurationVar(&o.Interval, "interval", time.Minute, "how often Git is polled (failures back off exponentially)")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, metrics, dashboard)")
 	f.StringVar(&o.TokenFile, "auth-token-file", "", "file holding a bearer token required by every endpoint but /healthz and /readyz")
@@ -130,6 +132,10 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	} else {
 		log = slog.New(slog.NewTextHandler(o.Err, nil))
 	}
+	filter, err := o.Target.filter()
+	if err != nil {
+		return err
+	}
 	cfg, hashKey, err := o.Compare.load()
 	if err != nil {
 		return err
@@ -166,14 +172,20 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 
 	met := newMetrics()
 	var mon *drift.Monitor
-	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
+	mopts := o.Target.managerOptions(filter)
+	mopts.OnEvent = func(s informer.Scope, name string, t informer.EventType) {
 		met.event(s, t)
 		mon.Enqueue(s, name, t)
-	}})
+	}
+	mgr, err := informer.NewManagerForConfig(cl.Config, mopts)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+	}
 	var leader atomic.Bool
 	leader.Store(!o.LeaderElect)
 	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, met, log, leader.Load)
-	ev := &drift.Evaluator{Live: mgr, Config: cfg, HashKey: hashKey, Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi"))}
+	ev := &drift.Evaluator{Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings, Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi"))}
 	if o.Compare.Confirm == "server" {
 		ev.Confirm = drift.ServerConfirmer{Client: dyn}
 	}
@@ -194,11 +206,13 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 		DefaultNamespace: cl.Namespace, SyncTimeout: o.Compare.SyncTimeout, Cluster: cl.Info,
 		Notify: notify.Send, Logger: log,
 		QueueMetrics: &queueMetrics{reg: met.registry},
+		Filter:       filter,
 	})
 	met.registry.MustRegister(reportCollector{
 		report:    mon.Report,
 		gitStatus: func() time.Time { t, _ := mon.GitStatus(); return t },
 		informers: func() int { return len(mgr.Scopes()) },
+		caches:    mgr.CacheSizes,
 		now:       time.Now,
 	})
 
