@@ -80,6 +80,8 @@ var (
 	gvkConfigMap  = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 	gvkSecret     = schema.GroupVersionKind{Version: "v1", Kind: "Secret"}
 	gvkGadget     = schema.GroupVersionKind{Group: "test.driftwatch.dev", Version: "v1", Kind: "Gadget"}
+	gvkWidgetV1   = schema.GroupVersionKind{Group: "skew.driftwatch.dev", Version: "v1", Kind: "Widget"}
+	gvkCRD        = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 )
 
 func TestCheckInSync(t *testing.T) {
