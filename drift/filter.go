@@ -39,7 +39,7 @@ func (f Filter) Empty() bool {
 // Validate checks every glob.
 func (f Filter) Validate() error {
 	for _, set := range []struct {
-		flag string
+		flag  string
 		globs []string
 	}{{"--names", f.Names}, {"--namespaces", f.Namespaces}, {"--exclude-namespaces", f.ExcludeNamespaces},
 		{"--kinds", f.Kinds}, {"--exclude-kinds", f.ExcludeKinds}} {
