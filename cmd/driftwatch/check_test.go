@@ -76,12 +76,13 @@ func statuses(rep *drift.Report) map[string]drift.Status {
 }
 
 var (
-	gvkDeployment = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
-	gvkConfigMap  = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
-	gvkSecret     = schema.GroupVersionKind{Version: "v1", Kind: "Secret"}
-	gvkGadget     = schema.GroupVersionKind{Group: "test.driftwatch.dev", Version: "v1", Kind: "Gadget"}
-	gvkWidgetV1   = schema.GroupVersionKind{Group: "skew.driftwatch.dev", Version: "v1", Kind: "Widget"}
-	gvkCRD        = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
+	gvkDeployment  = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	gvkConfigMap   = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	gvkSecret      = schema.GroupVersionKind{Version: "v1", Kind: "Secret"}
+	gvkGadget      = schema.GroupVersionKind{Group: "test.driftwatch.dev", Version: "v1", Kind: "Gadget"}
+	gvkWidgetV1    = schema.GroupVersionKind{Group: "skew.driftwatch.dev", Version: "v1", Kind: "Widget"}
+	gvkClusterRole = schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"}
+	gvkCRD         = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 )
 
 func TestCheckInSync(t *testing.T) {

@@ -89,6 +89,6 @@ Exit codes: 0 in sync, 1 drift found, 2 error.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return fmt.Errorf("flag: %w", err)
 	})
-	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdVersion(s))
+	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdRBAC(s), newCmdVersion(s))
 	return root
 }

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
+)
+
+// rbacOptions holds the flags of `driftwatch rbac`.
+type rbacOptions struct {
+	streams
+	Source          sourceFlags
+	Cluster         clusterOptions
+	Target          targetFlags
+	Name            string
+	Namespaced      bool
+	Confirm         string
+	LeaderElect     bool
+	LeaderNamespace string
+	Subject         string
+}
+
+func newCmdRBAC(s streams) *cobra.Command {
+	o := &rbacOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "rbac (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
+		Short: "Print the least-privilege RBAC that check and watch need for this Git source",
+		Long: `rbac renders the same desired state as check, maps each kind to its resource
+through the cluster's discovery, and prints RBAC granting exactly get, list
+and watch on exactly those resources (patch too with --confirm=server), plus
+what watch needs: list and watch on CustomResourceDefinitions, the discovery
+and OpenAPI endpoints, and, with --leader-elect, its Lease.
+
+By default one ClusterRole is printed; with --namespaced, one Role per
+namespace for namespaced resources and a ClusterRole only for what is
+cluster-scoped (cluster-scoped kinds, CRDs, discovery). With --subject
+(serviceaccount NS/NAME, user NAME or group NAME) the bindings are printed too.`,
+		Example: `  driftwatch rbac --repo https://github.com/acme/deploy.git --path overlays/prod --subject serviceaccount:driftwatch/driftwatch | kubectl apply -f -
+  driftwatch rbac --dir . --namespaced --confirm server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return rbacRun(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	o.Source.register(f)
+	o.Cluster.register(f)
+	o.Target.register(f)
+	f.StringVar(&o.Name, "name", "driftwatch", "name of the generated roles and bindings")
+	f.BoolVar(&o.Namespaced, "namespaced", false, "Roles per namespace for namespaced resources instead of one ClusterRole")
+	f.StringVar(&o.Confirm, "confirm", "", `"server": also grant patch, which --confirm=server needs for its dry runs`)
+	f.BoolVar(&o.LeaderElect, "leader-elect", false, "grant the Lease that watch --leader-elect uses")
+	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "default", "namespace of that Lease")
+	f.StringVar(&o.Subject, "subject", "", "also print bindings for serviceaccount:NS/NAME, user:NAME or group:NAME")
+	return cmd
+}
+
+// rbacSubject parses --subject.
+func rbacSubject(s string) (*rbacv1.Subject, error) {
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok || name == "" {
+		return nil, fmt.Errorf("flag --subject: %q is not serviceaccount:NS/NAME, user:NAME or group:NAME", s)
+	}
+	switch strings.ToLower(kind) {
+	case "serviceaccount", "sa":
+		ns, n, ok := strings.Cut(name, "/")
+		if !ok || ns == "" || n == "" {
+			return nil, fmt.Errorf("flag --subject: service account %q needs NS/NAME", name)
+		}
+		return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: n}, nil
+	case "user":
+		return &rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}, nil
+	case "group":
+		return &rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}, nil
+	}
+	return nil, fmt.Errorf("flag --subject: unknown kind %q (want serviceaccount, user or group)", kind)
+}
+
+func rbacRun(ctx context.Context, o *rbacOptions) error {
+	if err := o.Source.validate(); err != nil {
+		return err
+	}
+	if o.Confirm != "" && o.Confirm != "server" {
+		return fmt.Errorf("flag --confirm: unknown value %q (want server)", o.Confirm)
+	}
+	var subject *rbacv1.Subject
+	if o.Subject != "" {
+		var err error
+		if subject, err = rbacSubject(o.Subject); err != nil {
+			return err
+		}
+	}
+	filter, err := o.Target.filter()
+	if err != nil {
+		return err
+	}
+	srcOpts, err := o.Source.options()
+	if err != nil {
+		return err
+	}
+	desired, err := gitsource.Load(ctx, srcOpts)
+	if err != nil {
+		return err
+	}
+	cl, err := connect(ctx, o.Cluster)
+	if err != nil {
+		return err
+	}
+	targets, _ := drift.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
+	targets, scopes, _ := filter.Apply(targets)
+	for _, t := range targets {
+		if t.Err != nil {
+			fmt.Fprintf(o.Err, "warning: %s: no rule generated: %v\n", t.Object.Object.GetName(), t.Err)
+		}
+	}
+	verbs := []string{"get", "list", "watch"}
+	if o.Confirm == "server" {
+		verbs = append(verbs, "patch")
+	}
+	docs := buildRBAC(o, scopes, verbs, subject)
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# RBAC for driftwatch: %s\n", describeRevision(desired.Revision))
+	for _, d := range docs {
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			return err
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	_, err = o.Out.Write(buf.Bytes())
+	return err
+}
+
+// buildRBAC computes the roles: one rule per API group listing its
+// resources, sorted, so the output is stable and reviewable.
+func buildRBAC(o *rbacOptions, scopes []informer.Scope, verbs []string, subject *rbacv1.Subject) []any {
+	cluster := map[string]map[string]bool{} // group → resources (cluster-wide)
+	perNS := map[string]map[string]map[string]bool{}
+	add := func(m map[string]map[string]bool, group, res string) {
+		if m[group] == nil {
+			m[group] = map[string]bool{}
+		}
+		m[group][res] = true
+	}
+	for _, s := range scopes {
+		if s.Namespace != "" && o.Namespaced {
+			if perNS[s.Namespace] == nil {
+				perNS[s.Namespace] = map[string]map[string]bool{}
+			}
+			add(perNS[s.Namespace], s.GVR.Group, s.GVR.Resource)
+			continue
+		}
+		add(cluster, s.GVR.Group, s.GVR.Resource)
+	}
+	rules := rulesFor(cluster, verbs)
+	// watch follows CRDs; reading them never needs more than this.
+	rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"},
+		Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}})
+	rules = append(rules, rbacv1.PolicyRule{Verbs: []string{"get"},
+		NonResourceURLs: []string{"/api", "/api/*", "/apis", "/apis/*", "/openapi/v3", "/openapi/v3/*", "/version"}})
+	var docs []any
+	docs = append(docs, &rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: map[string]string{"app.kubernetes.io/name": "driftwatch"}},
+		Rules:      rules,
+	})
+	if subject != nil {
+		docs = append(docs, &rbacv1.ClusterRoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: map[string]string{"app.kubernetes.io/name": "driftwatch"}},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: o.Name},
+			Subjects:   []rbacv1.Subject{*subject},
+		})
+	}
+	namespaces := make([]string, 0, len(perNS))
+	for ns := range perNS {
+		namespaces = append(namespaces, ns)
+	}
+	sort.Strings(namespaces)
+	roles := map[string][]rbacv1.PolicyRule{}
+	for _, ns := range namespaces {
+		roles[ns] = rulesFor(perNS[ns], verbs)
+	}
+	if o.LeaderElect {
+		roles[o.LeaderNamespace] = append(roles[o.LeaderNamespace], rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"},
+			Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}})
+		if perNS[o.LeaderNamespace] == nil {
+			namespaces = append(namespaces, o.LeaderNamespace)
+		}
+	}
+	for _, ns := range namespaces {
+		docs = append(docs, &rbacv1.Role{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/name": "driftwatch"}},
+			Rules:      roles[ns],
+		})
+		if subject != nil {
+			docs = append(docs, &rbacv1.RoleBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+				ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/name": "driftwatch"}},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: o.Name},
+				Subjects:   []rbacv1.Subject{*subject},
+			})
+		}
+	}
+	return docs
+}
+
+func rulesFor(byGroup map[string]map[string]bool, verbs []string) []rbacv1.PolicyRule {
+	groups := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	var rules []rbacv1.PolicyRule
+	for _, g := range groups {
+		var res []string
+		for r := range byGroup[g] {
+			res = append(res, r)
+		}
+		sort.Strings(res)
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: res, Verbs: append([]string(nil), verbs...)})
+	}
+	return rules
+}
