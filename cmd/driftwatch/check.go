@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,10 @@ type checkOptions struct {
 	Cluster clusterOptions
 	Compare compareFlags
 	Target  targetFlags
-	Output  string
+	Outputs []string
+	Color   string
+	// ExitCodeOnDrift is the exit status when drift is found.
+	ExitCodeOnDrift int
 	// DetectExtra reports live objects with TrackingLabel that Git lacks.
 	DetectExtra   bool
 	TrackingLabel string
@@ -58,7 +62,9 @@ drifted but some resource errored, the exit code is 2.`,
 	o.Cluster.register(f)
 	o.Compare.register(f)
 	o.Target.register(f)
-	f.StringVarP(&o.Output, "output", "o", "text", "report format: text or json")
+	f.StringArrayVarP(&o.Outputs, "output", "o", []string{"text"}, "report format, to stdout (FORMAT) or a file (FORMAT=PATH), repeatable: "+formatNames())
+	f.StringVar(&o.Color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always or never")
+	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
 	f.BoolVar(&o.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
 	f.StringVar(&o.TrackingLabel, "tracking-label", drift.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
 	return cmd
@@ -72,8 +78,14 @@ func (o *checkOptions) validate() error {
 	if err := o.Compare.validate(); err != nil {
 		return err
 	}
-	if _, err := drift.ParseFormat(o.Output); err != nil {
-		return fmt.Errorf("flag --output: %w", err)
+	if _, err := parseOutputs(o.Outputs); err != nil {
+		return err
+	}
+	if _, err := useColor(o.Color, o.Out); err != nil {
+		return err
+	}
+	if o.ExitCodeOnDrift < 0 || o.ExitCodeOnDrift > 255 || o.ExitCodeOnDrift == exitError {
+		return fmt.Errorf("flag --exit-code-on-drift: %d is not a usable exit status (0-255, not 2)", o.ExitCodeOnDrift)
 	}
 	if _, err := drift.ParseTrackingLabel(o.TrackingLabel); err != nil {
 		return fmt.Errorf("flag --tracking-label: %w", err)
@@ -83,6 +95,14 @@ func (o *checkOptions) validate() error {
 
 func (o *checkOptions) logf(format string, args ...any) {
 	fmt.Fprintf(o.Err, format+"\n", args...)
+}
+
+func formatNames() string {
+	var names []string
+	for _, f := range drift.Formats {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
 }
 
 func checkRun(ctx context.Context, o *checkOptions) error {
@@ -104,11 +124,14 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if srcOpts.Auth.InsecureIgnoreHostKey {
 		o.logf("warning: SSH host key verification is off (--insecure-skip-host-key-check)")
 	}
+	prog := newProgress(o.Err)
+	defer prog.done()
+	prog.step("fetching and rendering %s", srcOpts.URL+srcOpts.Dir)
 	desired, err := gitsource.Load(ctx, srcOpts)
 	if err != nil {
 		return err
 	}
-	o.logf("rendered %d objects from %s", len(desired.Objects), describeRevision(desired.Revision))
+	prog.step("rendered %d objects; discovering the cluster", len(desired.Objects))
 
 	cl, err := connect(ctx, o.Cluster)
 	if err != nil {
@@ -127,13 +150,14 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	defer mgr.Stop()
 	mgr.Ensure(scopes...)
+	prog.step("syncing informers for %d resources", len(scopes))
 	syncCtx, cancel := context.WithTimeout(ctx, o.Compare.SyncTimeout)
 	scopeErrs := mgr.WaitForSync(syncCtx, scopes...)
 	cancel()
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	o.logf("read live state through %d informers", len(scopes))
+	prog.step("comparing %d objects", len(targets))
 
 	ev := &drift.Evaluator{
 		Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings,
@@ -149,12 +173,18 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	report := drift.NewReport(o.Now(), desired.Revision, cl.Info, resources)
 	report.Summary.Excluded = excluded
-	if err := drift.Write(o.Out, report, drift.Format(o.Output)); err != nil {
+	prog.done()
+	specs, _ := parseOutputs(o.Outputs)
+	color, _ := useColor(o.Color, o.Out)
+	if err := writeOutputs(specs, report, o.Out, color); err != nil {
 		return err
 	}
 	switch {
 	case report.HasDrift():
-		return exitCodeError{exitDrift}
+		if o.ExitCodeOnDrift == 0 {
+			return nil
+		}
+		return exitCodeError{o.ExitCodeOnDrift}
 	case report.HasErrors():
 		return exitCodeError{exitError}
 	}

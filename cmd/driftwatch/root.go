@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 )
 
@@ -89,6 +92,59 @@ Exit codes: 0 in sync, 1 drift found, 2 error.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return fmt.Errorf("flag: %w", err)
 	})
+	// Every flag can come from the environment, so a CronJob or Deployment
+	// can be configured from a ConfigMap: --sync-timeout ← DRIFTWATCH_SYNC_TIMEOUT.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) }
+	if plugin := kubectlPluginName(); plugin != "" {
+		// Installed as kubectl-drift: help reads "kubectl drift check ...".
+		root.Use = strings.TrimPrefix(plugin, "kubectl ")
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: plugin}
+	}
 	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdRBAC(s), newCmdVersion(s))
 	return root
+}
+
+// envPrefix prefixes the environment variable of every flag.
+const envPrefix = "DRIFTWATCH_"
+
+// flagEnvName is the environment variable for a flag: --git-timeout →
+// DRIFTWATCH_GIT_TIMEOUT.
+func flagEnvName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// flagsFromEnv sets every flag not given on the command line from its
+// environment variable, if set. Flags given explicitly win.
+func flagsFromEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" {
+			return
+		}
+		v, ok := os.LookupEnv(flagEnvName(f.Name))
+		if !ok {
+			return
+		}
+		values := []string{v}
+		if f.Value.Type() == "stringArray" {
+			values = strings.Split(v, ",")
+		}
+		for _, x := range values {
+			if serr := fs.Set(f.Name, strings.TrimSpace(x)); serr != nil {
+				err = fmt.Errorf("environment %s: %w", flagEnvName(f.Name), serr)
+				return
+			}
+		}
+	})
+	return err
+}
+
+// kubectlPluginName is "kubectl drift" when the binary runs as a kubectl
+// plugin (named kubectl-drift), else "".
+func kubectlPluginName() string {
+	base := filepath.Base(os.Args[0])
+	if strings.HasPrefix(base, "kubectl-") {
+		return "kubectl " + strings.ReplaceAll(strings.TrimPrefix(base, "kubectl-"), "_", "-")
+	}
+	return ""
 }

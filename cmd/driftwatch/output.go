@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/driftwatch/driftwatch/drift"
+)
+
+// outputSpec is one -o value: a format written to stdout (Path empty) or
+// to a file.
+type outputSpec struct {
+	Format drift.Format
+	Path   string
+}
+
+// parseOutputs parses -o values: FORMAT or FORMAT=PATH. At most one goes
+// to stdout; a file's directory must exist.
+func parseOutputs(values []string) ([]outputSpec, error) {
+	var out []outputSpec
+	stdout := 0
+	for _, v := range values {
+		name, path, hasPath := strings.Cut(v, "=")
+		f, err := drift.ParseFormat(name)
+		if err != nil {
+			return nil, fmt.Errorf("flag --output: %w", err)
+		}
+		if hasPath {
+			if path == "" {
+				return nil, fmt.Errorf("flag --output: %q names no file", v)
+			}
+			dir := filepath.Dir(path)
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("flag --output: directory %s of %s does not exist", dir, path)
+			}
+			if st, err := os.Stat(path); err == nil && st.IsDir() {
+				return nil, fmt.Errorf("flag --output: %s is a directory", path)
+			}
+		} else {
+			stdout++
+		}
+		out = append(out, outputSpec{Format: f, Path: path})
+	}
+	if stdout > 1 {
+		return nil, errors.New("flag --output: only one format can go to stdout; give the others a file (-o json=report.json)")
+	}
+	return out, nil
+}
+
+// writeOutputs renders the report in every requested format. Files are
+// written through a temporary file and a rename, so a reader never sees
+// half a report.
+func writeOutputs(specs []outputSpec, r *drift.Report, stdout io.Writer, color bool) error {
+	for _, s := range specs {
+		var buf bytes.Buffer
+		if err := drift.Write(&buf, r, s.Format); err != nil {
+			return err
+		}
+		if s.Path == "" {
+			b := buf.Bytes()
+			if color && s.Format == drift.FormatText {
+				b = colorize(b)
+			}
+			if _, err := stdout.Write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeFileAtomic(s.Path, buf.Bytes()); err != nil {
+			return fmt.Errorf("output %s: %w", s.Path, err)
+		}
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// useColor decides --color: always, never, or auto (a terminal, and
+// NO_COLOR unset).
+func useColor(mode string, w io.Writer) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto", "":
+		return os.Getenv("NO_COLOR") == "" && isTerminal(w), nil
+	}
+	return false, fmt.Errorf("flag --color: unknown value %q (want auto, always or never)", mode)
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiMagent = "\x1b[35m"
+	ansiCyan   = "\x1b[36m"
+	ansiDim    = "\x1b[2m"
+)
+
+// colorize colours the text report: status labels, desired values green,
+// live values red, attributions dim.
+func colorize(b []byte) []byte {
+	lines := strings.SplitAfter(string(b), "\n")
+	var out strings.Builder
+	labels := map[string]string{"DRIFTED ": ansiYellow, "MISSING ": ansiRed, "ERROR   ": ansiMagent, "EXTRA   ": ansiCyan, "IN SYNC ": ansiGreen}
+	for _, l := range lines {
+		done := false
+		for label, c := range labels {
+			if strings.HasPrefix(l, label) {
+				out.WriteString(ansiBold + c + strings.TrimSpace(label) + ansiReset + strings.Repeat(" ", len(label)-len(strings.TrimSpace(label))) + l[len(label):])
+				done = true
+				break
+			}
+		}
+		if done {
+			continue
+		}
+		if strings.HasPrefix(l, "  ~ ") {
+			if i := strings.Index(l, ": desired "); i > 0 {
+				rest := l[i+len(": desired "):]
+				if j := strings.Index(rest, ", live "); j >= 0 {
+					live := rest[j+len(", live "):]
+					owner := ""
+					if k := strings.Index(live, "  ["); k >= 0 {
+						owner, live = live[k:], live[:k]
+					}
+					nl := ""
+					if strings.HasSuffix(live, "\n") {
+						live, nl = strings.TrimSuffix(live, "\n"), "\n"
+					}
+					if strings.HasSuffix(owner, "\n") {
+						owner, nl = strings.TrimSuffix(owner, "\n"), "\n"
+					}
+					out.WriteString(l[:i] + ": desired " + ansiGreen + rest[:j] + ansiReset + ", live " + ansiRed + live + ansiReset)
+					if owner != "" {
+						out.WriteString(ansiDim + owner + ansiReset)
+					}
+					out.WriteString(nl)
+					continue
+				}
+			}
+		}
+		out.WriteString(l)
+	}
+	return []byte(out.String())
+}
+
+// progress shows what a check is doing on a terminal's stderr, one line
+// updated in place; on anything else it prints nothing.
+type progress struct {
+	w  io.Writer
+	on bool
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, on: isTerminal(w)} }
+
+func (p *progress) step(format string, args ...any) {
+	if p.on {
+		fmt.Fprintf(p.w, "\r\x1b[K"+format, args...)
+	}
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}
