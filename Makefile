@@ -12,7 +12,7 @@ GOTESTFLAGS ?=
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build deps envtest test test-unit demo vet fmt clean bench
+.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs
 
 # deps installs git and chromium from Debian's archive when missing.
 deps:
@@ -50,6 +50,11 @@ demo: build deps
 bench:
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) test -count=1 -run '^$$' -bench . -benchtime 300x ./cmd/driftwatch/
 	$(GO) test -count=1 -run '^$$' -bench . ./drift/
+
+# docs regenerates the configuration reference from the code (a test
+# checks docs/reference.md is current).
+docs:
+	$(GO) run ./cmd/driftwatch docs > docs/reference.md
 
 vet:
 	$(GO) vet ./...
