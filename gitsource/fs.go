@@ -145,7 +145,25 @@ func (c *confinedFS) ReadFile(path string) ([]byte, error) {
 	if err := c.check(path); err != nil {
 		return nil, err
 	}
+	if err := checkSize(path, c.rel(path)); err != nil {
+		return nil, err
+	}
 	return c.disk.ReadFile(path)
+}
+
+// MaxManifestSize bounds one manifest file: etcd stores objects of at most
+// 1.5 MiB, so a larger file is a mistake or an attack, and parsing it would
+// cost seconds and gigabytes.
+const MaxManifestSize = 32 << 20
+
+// ErrTooLarge is returned for a file over MaxManifestSize.
+var ErrTooLarge = errors.New("file is larger than 32 MiB")
+
+func checkSize(path, display string) error {
+	if st, err := os.Stat(path); err == nil && st.Size() > MaxManifestSize {
+		return fmt.Errorf("%s: %w", display, ErrTooLarge)
+	}
+	return nil
 }
 
 func (c *confinedFS) Walk(path string, walkFn filepath.WalkFunc) error {

@@ -112,6 +112,9 @@ func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
 		if err := cfs.check(f); err != nil {
 			return nil, err
 		}
+		if err := checkSize(f, rel); err != nil {
+			return nil, err
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", rel, err)
