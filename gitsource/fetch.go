@@ -31,8 +31,9 @@ var errCache = errors.New("cache unusable")
 
 // checkout is a commit written out to a temporary directory.
 type checkout struct {
-	dir string
-	rev Revision
+	dir      string
+	rev      Revision
+	warnings []string
 }
 
 var hexRef = regexp.MustCompile(`^[0-9a-fA-F]{4,40}$`)
@@ -276,7 +277,26 @@ func writeCommit(repo *git.Repository, c *object.Commit) (*checkout, error) {
 	}
 	rev := Revision{}
 	describeCommit(&rev, c)
-	return &checkout{dir: dir, rev: rev}, nil
+	return &checkout{dir: dir, rev: rev, warnings: submoduleWarnings(tree)}, nil
+}
+
+// submoduleWarnings names the submodules of a tree: their content is not
+// fetched (a drift check must not reach into other repositories), which
+// the user should know.
+func submoduleWarnings(tree *object.Tree) []string {
+	var out []string
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for range 100000 {
+		name, entry, err := w.Next()
+		if err != nil {
+			break
+		}
+		if entry.Mode == filemode.Submodule {
+			out = append(out, fmt.Sprintf("submodule %s is ignored: its manifests are not rendered", name))
+		}
+	}
+	return out
 }
 
 func describeCommit(rev *Revision, c *object.Commit) {

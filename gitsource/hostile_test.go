@@ -1,11 +1,18 @@
 package gitsource
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // Hostile or broken input: each is a one-line error naming the cause, never
@@ -58,5 +65,141 @@ func TestRenderLargeFile(t *testing.T) {
 	_, err = Render(dir, "")
 	if err == nil || !strings.Contains(err.Error(), "file is larger than 32 MiB") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("kustomize: error = %v", err)
+	}
+}
+
+// A Git server that accepts connections and never answers: the fetch ends
+// at its timeout with a clear error instead of hanging.
+func TestLoadSlowServerTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for range 100 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	start := time.Now()
+	_, err = Load(context.Background(), Options{URL: "http://" + ln.Addr().String() + "/slow.git", CacheDir: t.TempDir(), Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("error = %v, want a timeout", err)
+	}
+	if time.Since(start) > time.Minute {
+		t.Errorf("took %s", time.Since(start))
+	}
+}
+
+// Submodules are not followed, and the user is told.
+func TestLoadSubmoduleIgnored(t *testing.T) {
+	f := newFixture(t)
+	sub, err := f.srv.CreateRepo("sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.WriteFile("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-submodule}\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Commit("sub"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.AddSubmodule(sub.BareDir(), "vendor/sub"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := f.repo.Commit("add a submodule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := f.opts(t)
+	d, err := Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Revision.Commit != head || len(d.Warnings) != 1 || d.Warnings[0] != "submodule vendor/sub is ignored: its manifests are not rendered" {
+		t.Errorf("commit %s warnings %q", d.Revision.Commit, d.Warnings)
+	}
+}
+
+// History rewritten by a force push: the next fetch follows the branch to
+// its new commit; a deleted branch is a clear "ref not found".
+func TestLoadForcePushAndDeletedBranch(t *testing.T) {
+	f := newFixture(t)
+	opts := f.opts(t)
+	opts.Ref = "next"
+	if _, err := Load(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.Checkout("next"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.Reset(f.first); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.WriteFile("base/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  LOG_LEVEL: rewritten\n"); err != nil {
+		t.Fatal(err)
+	}
+	rewritten, err := f.repo.Commit("rewritten history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Revision.Commit != rewritten || logLevel(t, d) != "rewritten" {
+		t.Errorf("after force push: %s %s", d.Revision.Commit, logLevel(t, d))
+	}
+	if err := f.repo.DeleteRemoteBranch("next"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(context.Background(), opts); err == nil || !strings.Contains(err.Error(), `ref not found: "next"`) {
+		t.Errorf("deleted branch: %v", err)
+	}
+}
+
+// A long history stays cheap: a branch is fetched at depth 1.
+func TestLoadLongHistoryIsShallow(t *testing.T) {
+	f := newFixture(t)
+	for i := range 200 {
+		if err := f.repo.WriteFile("history.txt", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.repo.CommitLocal(fmt.Sprint("commit ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.repo.Push(); err != nil {
+		t.Fatal(err)
+	}
+	opts := f.opts(t)
+	if _, err := Load(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(opts.CacheDir)
+	repo, err := git.PlainOpen(filepath.Join(opts.CacheDir, entries[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := 0
+	iter, _ := repo.CommitObjects()
+	_ = iter.ForEach(func(*object.Commit) error { commits++; return nil })
+	if commits != 1 {
+		t.Errorf("cache holds %d commits, want 1 (shallow)", commits)
 	}
 }

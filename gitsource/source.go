@@ -55,6 +55,9 @@ type Revision struct {
 type Desired struct {
 	Revision Revision
 	Objects  []Object
+	// Warnings are things the user should know that are not errors (an
+	// ignored submodule).
+	Warnings []string
 }
 
 // RenderError marks a failure to render fetched manifests (as opposed to
@@ -82,7 +85,7 @@ func Load(ctx context.Context, opts Options) (*Desired, error) {
 		return nil, fmt.Errorf("%s@%s: %w", co.rev.URL, short(co.rev.Commit), &RenderError{Err: err})
 	}
 	co.rev.Path = opts.Path
-	return &Desired{Revision: co.rev, Objects: objs}, nil
+	return &Desired{Revision: co.rev, Objects: objs, Warnings: co.warnings}, nil
 }
 
 func loadDir(opts Options) (*Desired, error) {

@@ -131,6 +131,9 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range desired.Warnings {
+		o.logf("warning: %s", w)
+	}
 	prog.step("rendered %d objects; discovering the cluster", len(desired.Objects))
 
 	cl, err := connect(ctx, o.Cluster)

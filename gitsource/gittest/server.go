@@ -179,6 +179,35 @@ func (r *Repo) Commit(message string) (string, error) {
 	return r.Head()
 }
 
+// CommitLocal commits everything without pushing (for building long
+// histories quickly; Push sends them).
+func (r *Repo) CommitLocal(message string) error {
+	if _, err := run(r.work, "add", "-A"); err != nil {
+		return err
+	}
+	_, err := run(r.work, "commit", "--allow-empty", "-q", "-m", message)
+	return err
+}
+
+// Reset moves the current branch to commit (rewriting history; Commit
+// then force-pushes it).
+func (r *Repo) Reset(commit string) error {
+	_, err := run(r.work, "reset", "-q", "--hard", commit)
+	return err
+}
+
+// AddSubmodule adds the repository at url as a submodule at path.
+func (r *Repo) AddSubmodule(url, path string) error {
+	_, err := run(r.work, "-c", "protocol.file.allow=always", "submodule", "add", "-q", url, path)
+	return err
+}
+
+// DeleteRemoteBranch deletes a branch from the served repository.
+func (r *Repo) DeleteRemoteBranch(branch string) error {
+	_, err := run(r.work, "push", "-q", "origin", "--delete", branch)
+	return err
+}
+
 // Head returns the SHA of the work tree's HEAD.
 func (r *Repo) Head() (string, error) {
 	out, err := run(r.work, "rev-parse", "HEAD")
