@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testCA writes a CA and a server certificate for 127.0.0.1 into dir and
+// returns the CA pool and the cert and key files.
+func testCA(t *testing.T, dir string) (*x509.CertPool, string, string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "driftwatch test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "driftwatch"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool, certFile, keyFile
+}
+
+func TestWatchTLS(t *testing.T) {
+	ns := newNamespace(t)
+	pool, cert, key := testCA(t, t.TempDir())
+	d := startWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app", "-n", ns,
+		"--tls-cert-file", cert, "--tls-key-file", key)
+	url := strings.Replace(d.url, "http://", "https://", 1)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	eventually(t, "HTTPS report", d, func() bool {
+		resp, err := client.Get(url + "/api/v1/report")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	// Without the CA the certificate is not trusted; plain HTTP is refused.
+	if _, err := http.Get(url + "/healthz"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted certificate accepted: %v", err)
+	}
+	if resp, err := http.Get(d.url + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
+		t.Error("plain HTTP served next to TLS")
+	}
+}
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// driftwatchBinary builds the real binary once per test run.
+func driftwatchBinary(t *testing.T) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "driftwatch-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "driftwatch")
+		cmd := exec.Command("go", "build", "-o", binaryPath, ".")
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binaryErr = err
+			binaryPath = string(out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatalf("build: %v %s", binaryErr, binaryPath)
+	}
+	return binaryPath
+}
+
+// SIGTERM stops the real daemon gracefully: exit 0 within the shutdown
+// deadline, HTTP closed.
+func TestWatchSIGTERM(t *testing.T) {
+	ns := newNamespace(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(driftwatchBinary(t), "watch", "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
+		"--kubeconfig", kubeconfig, "-n", ns, "--listen", addr, "--shutdown-timeout", "5s", "--webhook", "http://127.0.0.1:1/unreachable")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("never ready: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no exit within 30 s of SIGTERM (deadline 5 s)\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Errorf("logs: %s", stderr.String())
+	}
+}
+
+// A check interrupted at any moment leaves either no report file or a
+// complete one, never half of it.
+func TestCheckInterruptedLeavesNoPartialReport(t *testing.T) {
+	ns := newNamespace(t)
+	out := t.TempDir()
+	report := filepath.Join(out, "report.json")
+	for i, delay := range []time.Duration{0, 20 * time.Millisecond, 80 * time.Millisecond, 200 * time.Millisecond, 600 * time.Millisecond} {
+		os.Remove(report)
+		cmd := exec.Command(driftwatchBinary(t), "check", "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
+			"--kubeconfig", kubeconfig, "-n", ns, "-o", "json="+report)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		b, err := os.ReadFile(report)
+		if err == nil {
+			var v map[string]any
+			if jerr := json.Unmarshal(b, &v); jerr != nil {
+				t.Errorf("run %d: partial report (%d bytes): %v", i, len(b), jerr)
+			}
+		}
+		entries, _ := os.ReadDir(out)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("run %d: temporary file left: %s", i, e.Name())
+			}
+		}
+	}
+}
