@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # deps.sh installs the system packages the tests need, from Debian's
 # archive, when they are missing: git (the test Git server runs
-# git http-backend), make, and chromium (the dashboard is tested in a real
-# headless browser). It installs nothing when everything is present.
+# git http-backend), make, chromium (the dashboard is tested in a real
+# headless browser) and xmllint (JUnit reports are validated against the
+# Jenkins XSD). It installs nothing when everything is present.
 set -euo pipefail
 
 need=()
 command -v git >/dev/null || need+=(git)
 command -v make >/dev/null || need+=(make)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium fonts-dejavu-core)
+command -v xmllint >/dev/null || need+=(libxml2-utils)
 ((${#need[@]})) || exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -92,7 +92,7 @@ func owns(tree map[string]any, p Path) bool {
 // keys, and for list items i:<index>, v:<value> or the k:{...} entry whose
 // key fields all match the live item.
 func lookup(node map[string]any, s Step) (map[string]any, bool) {
-	if s.Field != "" {
+	if s.isField() {
 		c, ok := node["f:"+s.Field].(map[string]any)
 		return c, ok
 	}

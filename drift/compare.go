@@ -207,7 +207,7 @@ func (c *comparer) sensitive(p Path) bool {
 
 func (c *comparer) add(p Path, t DiffType, desired, live any) {
 	fd := FieldDiff{Path: p.String(), Type: t, Desired: desired, Live: live, path: p}
-	if c.sensitive(p) {
+	if c.sensitive(p) || c.holdsSensitive(p, desired) || c.holdsSensitive(p, live) {
 		fd.Desired, fd.Live, fd.Sensitive = nil, nil, true
 		if c.opts.HashKey != nil {
 			fd.DesiredHash = keyedHash(c.opts.HashKey, desired)
@@ -217,6 +217,39 @@ func (c *comparer) add(p Path, t DiffType, desired, live any) {
 		}
 	}
 	c.diffs = append(c.diffs, fd)
+}
+
+// holdsSensitive reports whether a value shown at p contains a field
+// configured as sensitive (a removed list item, a whole atomic list): the
+// value is then hidden as a whole. List items are offered to the rules by
+// position and, when they have one, by name.
+func (c *comparer) holdsSensitive(p Path, v any) bool {
+	if c.opts.Sensitive == nil {
+		return false
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			q := p.child(fieldStep(k))
+			if c.opts.Sensitive(q) || c.holdsSensitive(q, e) {
+				return true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			step := Step{Index: i, liveItem: e}
+			if m, ok := e.(map[string]any); ok {
+				if n, ok := m["name"].(string); ok {
+					step.Keys = []KeyValue{{Key: "name", Value: n}}
+				}
+			}
+			q := p.child(step)
+			if c.opts.Sensitive(q) || c.holdsSensitive(q, e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // keyedHash is a short HMAC-SHA256 of a value's text: enough to tell equal
@@ -263,7 +296,7 @@ func (c *comparer) walk(p Path, sc *informer.Schema, desired, live any, liveSet 
 				continue
 			}
 			lv, ok := l[k]
-			c.walk(p.child(Step{Field: k}), sc.Field(k), d[k], lv, ok)
+			c.walk(p.child(fieldStep(k)), sc.Field(k), d[k], lv, ok)
 		}
 	case []any:
 		l, ok := live.([]any)
@@ -284,8 +317,11 @@ func (c *comparer) walk(p Path, sc *informer.Schema, desired, live any, liveSet 
 func (c *comparer) atomicEqual(p Path, sc *informer.Schema, d, l map[string]any) bool {
 	sub := comparer{secret: c.secret, opts: c.opts}
 	for k, dv := range d {
+		if sc.Prunes(k) {
+			continue
+		}
 		lv, ok := l[k]
-		sub.walk(p.child(Step{Field: k}), sc.Field(k), dv, lv, ok)
+		sub.walk(p.child(fieldStep(k)), sc.Field(k), dv, lv, ok)
 	}
 	if len(sub.diffs) > 0 {
 		return false
@@ -478,7 +514,7 @@ func valueEqual(p Path, a, b any) bool {
 		}
 		for k, x := range av {
 			y, ok := bv[k]
-			if !ok || !valueEqual(p.child(Step{Field: k}), x, y) {
+			if !ok || !valueEqual(p.child(fieldStep(k)), x, y) {
 				return false
 			}
 		}

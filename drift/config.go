@@ -292,10 +292,12 @@ func (r objectRules) ignored(d FieldDiff) bool {
 	return false
 }
 
-// isSensitive reports whether a path is configured as sensitive.
+// isSensitive reports whether the value at a path is or contains a field
+// configured as sensitive: a removed list item or a whole atomic list would
+// otherwise show it.
 func (r objectRules) isSensitive(p Path) bool {
 	for _, pat := range r.sensitive {
-		if pat.Matches(p) {
+		if pat.Matches(p) || pat.MatchesBelow(p) {
 			return true
 		}
 	}

@@ -72,7 +72,7 @@ func lookupPath(obj any, p Path) (any, bool) {
 	cur := obj
 	for _, s := range p {
 		switch {
-		case s.Field != "":
+		case s.isField():
 			m, ok := cur.(map[string]any)
 			if !ok {
 				return nil, false

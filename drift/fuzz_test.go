@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -213,12 +215,19 @@ func FuzzCompare(f *testing.F) {
 			fuzzCheckCompare(t, desired, live, sc)
 		}
 
-		// An object compared with itself is in sync, however it was decoded.
+		// An object compared with itself is in sync, however it was decoded,
+		// and so is an object compared with what the API server would store:
+		// the fields the schema does not declare pruned, defaults filled in.
 		for _, text := range []string{desiredText, liveText} {
 			asFloat, _ := fuzzDecode(text, false)
 			asInt, _ := fuzzDecode(text, true)
 			if asFloat == nil || asInt == nil || !fuzzSelfComparable(asInt) {
 				continue
+			}
+			stored := &unstructured.Unstructured{Object: fuzzServerForm(asInt.DeepCopy().Object, fuzzSchema).(map[string]any)}
+			if diffs := fuzzCheckCompare(t, asFloat, stored, fuzzSchema); len(diffs) > 0 {
+				t.Errorf("object compared with its stored form (pruned, defaulted) is not in sync: %s\nobject: %q\nstored: %v",
+					fuzzDescribe(diffs), text, stored.Object)
 			}
 			for _, sc := range []*informer.Schema{nil, fuzzSchema} {
 				for _, pair := range [][2]*unstructured.Unstructured{{asInt, asInt}, {asFloat, asFloat}, {asFloat, asInt}, {asInt, asFloat}} {
@@ -251,6 +260,34 @@ func fuzzDecode(text string, ints bool) (*unstructured.Unstructured, bool) {
 	return &unstructured.Unstructured{Object: m}, true
 }
 
+// fuzzServerForm returns v as the API server would store it under schema
+// sc: fields sc does not declare are pruned, declared defaults of absent
+// fields filled in. It modifies v.
+func fuzzServerForm(v any, sc *informer.Schema) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if sc.Prunes(k) {
+				delete(x, k)
+				continue
+			}
+			x[k] = fuzzServerForm(e, sc.Field(k))
+		}
+		if sc != nil {
+			for k, p := range sc.Properties {
+				if _, ok := x[k]; !ok && p.Default != nil {
+					x[k] = p.Default
+				}
+			}
+		}
+	case []any:
+		for i := range x {
+			x[i] = fuzzServerForm(x[i], sc.Item())
+		}
+	}
+	return v
+}
+
 // fuzzSelfComparable reports whether comparing u with itself must find no
 // drift: u looks like an object the API server returns (apiVersion, kind,
 // metadata.name), and is not a Secret with stringData (which Compare folds
@@ -263,7 +300,7 @@ func fuzzSelfComparable(u *unstructured.Unstructured) bool {
 	if av == "" || kind == "" || name == "" {
 		return false
 	}
-	if av == "v1" && kind == "Secret" {
+	if fuzzIsSecret(u) {
 		if sd, ok := u.Object["stringData"].(map[string]any); ok {
 			for _, v := range sd {
 				if _, ok := v.(string); ok {
@@ -275,6 +312,56 @@ func fuzzSelfComparable(u *unstructured.Unstructured) bool {
 	return true
 }
 
+// fuzzSensitive configures as sensitive every "password" field and the
+// value of the DB_PASSWORD item of keyed lists (an env variable), as a
+// config file's sensitive rules for spec.rules[*].password and
+// spec.template.spec.containers[*].env[name=DB_PASSWORD].value would.
+func fuzzSensitive(p drift.Path) bool {
+	for i, s := range p {
+		if s.Field == "password" {
+			return true
+		}
+		for _, kv := range s.Keys {
+			if kv.Value == "DB_PASSWORD" && i+1 < len(p) && p[i+1].Field == "value" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fuzzLeaks reports whether v holds a value fuzzSensitive protects: a
+// non-empty "password" field, or the value of an item named DB_PASSWORD.
+func fuzzLeaks(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if pw, ok := x["password"]; ok && pw != nil && pw != "" {
+			return true
+		}
+		if x["name"] == "DB_PASSWORD" && x["value"] != nil && x["value"] != "" {
+			return true
+		}
+		for _, e := range x {
+			if fuzzLeaks(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if fuzzLeaks(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fuzzIsSecret: a Secret of the core group, whatever the version.
+func fuzzIsSecret(u *unstructured.Unstructured) bool {
+	gvk := u.GroupVersionKind()
+	return gvk.Group == "" && gvk.Kind == "Secret"
+}
+
 // fuzzCheckCompare runs Compare and checks what must hold for any input.
 func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc *informer.Schema) []drift.FieldDiff {
 	t.Helper()
@@ -282,6 +369,7 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 	opts := drift.Options{Schema: sc}
 	if sc != nil {
 		opts.HashKey = []byte("fuzz-key")
+		opts.Sensitive = fuzzSensitive
 	}
 	diffs := drift.Compare(desired, live, opts)
 	if !reflect.DeepEqual(desiredBefore.Object, desired.Object) {
@@ -291,17 +379,20 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 		t.Fatalf("Compare modified live:\nbefore %v\nafter  %v", liveBefore.Object, live.Object)
 	}
 
-	secret := desired.GetAPIVersion() == "v1" && desired.GetKind() == "Secret"
+	secret := fuzzIsSecret(desired)
 	if !sort.SliceIsSorted(diffs, func(i, j int) bool { return diffs[i].Path < diffs[j].Path }) {
 		t.Errorf("diffs not sorted by path: %s", fuzzDescribe(diffs))
 	}
 	for _, d := range diffs {
 		pattern, err := drift.ParsePathPattern(d.Path)
-		if tmpKnown(d.ParsedPath()) {
-		} else if err != nil {
+		if err != nil {
 			t.Errorf("diff path %q does not parse: %v", d.Path, err)
 		} else if !pattern.Matches(d.ParsedPath()) {
 			t.Errorf("diff path %q, parsed as a pattern, does not match the diff's own path %s", d.Path, fuzzSteps(d.ParsedPath()))
+		}
+		if strings.IndexFunc(d.Path, unicode.IsControl) >= 0 {
+			// A raw newline would let a key value forge lines of the text report.
+			t.Errorf("diff path %q holds control characters", d.Path)
 		}
 		if got := d.ParsedPath().String(); got != d.Path {
 			t.Errorf("diff Path %q but ParsedPath().String() %q", d.Path, got)
@@ -317,6 +408,9 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 		p := d.ParsedPath()
 		if secret && len(p) > 0 && (p[0].Field == "data" || p[0].Field == "stringData") && !d.Sensitive {
 			t.Errorf("%s: Secret value diff not marked Sensitive", d.Path)
+		}
+		if opts.Sensitive != nil && !d.Sensitive && (fuzzLeaks(d.Desired) || fuzzLeaks(d.Live)) {
+			t.Errorf("%s: a value configured as sensitive is shown: desired %v, live %v", d.Path, d.Desired, d.Live)
 		}
 		if d.Sensitive {
 			if d.Desired != nil || d.Live != nil {
@@ -338,6 +432,10 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 		var buf bytes.Buffer
 		if err := drift.Write(&buf, r, f); err != nil {
 			t.Errorf("Write %s: %v", f, err)
+		}
+		// Inputs decoded from YAML hold valid UTF-8 only, so must reports.
+		if !utf8.Valid(buf.Bytes()) {
+			t.Errorf("%s report is not valid UTF-8:\n%q", f, buf.String())
 		}
 	}
 	return diffs
@@ -433,13 +531,48 @@ func FuzzParsePathPattern(f *testing.F) {
 	})
 }
 
-func tmpKnown(p drift.Path) bool {
-	for _, s := range p {
-		for _, kv := range s.Keys {
-			if strings.ContainsAny(kv.Value, "[],=") || strings.TrimSpace(kv.Value) != kv.Value {
-				return true
+// FuzzPathRoundTrip checks the path syntax itself on any field name and
+// key value: what a report prints (Path.String) must parse as a pattern
+// that selects that path and not its neighbours, or ignore and sensitive
+// rules cannot name the field.
+func FuzzPathRoundTrip(f *testing.F) {
+	f.Add("replicas", "name", "app")
+	f.Add("app.kubernetes.io/name", "name", "LOG_LEVEL")
+	f.Add("nginx.conf", "containerPort", "8080")
+	f.Add("0", "port", "443")
+	f.Add("$ref", "name", "")
+	f.Add(`a"b\c`, "protocol", "TCP")
+	f.Add("Grüße", "name", "Grüße")
+	f.Fuzz(func(t *testing.T, field, key, value string) {
+		if field == "" || key == "" || strings.TrimFunc(key, func(r rune) bool {
+			return r == '_' || r == '-' || r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
+		}) != "" {
+			// Key names are schema property names; an empty map key is a
+			// separate, known limitation.
+			return
+		}
+		keyed := func(v string) drift.Step { return drift.Step{Keys: []drift.KeyValue{{Key: key, Value: v}}} }
+		for _, c := range []struct{ path, neighbour drift.Path }{
+			{drift.Path{{Field: field}}, drift.Path{{Field: field + "x"}}},
+			{drift.Path{{Field: "spec"}, {Field: field}, {Field: "x"}}, drift.Path{{Field: "spec"}, {Field: "x" + field}, {Field: "x"}}},
+			{drift.Path{{Field: "spec"}, keyed(value), {Field: "image"}}, drift.Path{{Field: "spec"}, keyed(value + "x"), {Field: "image"}}},
+			{drift.Path{{Field: "spec"}, {Index: 3}, {Field: field}, keyed(value)}, drift.Path{{Field: "spec"}, {Index: 3}, {Field: field}, keyed("x" + value)}},
+		} {
+			s := c.path.String()
+			if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+				t.Errorf("path %s prints with control characters: %q", fuzzSteps(c.path), s)
+			}
+			p, err := drift.ParsePathPattern(s)
+			if err != nil {
+				t.Errorf("path %s prints as %q, which does not parse: %v", fuzzSteps(c.path), s, err)
+				continue
+			}
+			if !p.Matches(c.path) {
+				t.Errorf("path %s prints as %q, which does not match it", fuzzSteps(c.path), s)
+			}
+			if p.Matches(c.neighbour) {
+				t.Errorf("path %s prints as %q, which also matches %s", fuzzSteps(c.path), s, fuzzSteps(c.neighbour))
 			}
 		}
-	}
-	return false
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Format is a report output format.
@@ -14,10 +15,16 @@ type Format string
 const (
 	FormatText Format = "text"
 	FormatJSON Format = "json"
+	// FormatMarkdown is for pull request comments and $GITHUB_STEP_SUMMARY.
+	FormatMarkdown Format = "markdown"
+	// FormatJUnit is a JUnit XML test report (GitLab, Jenkins).
+	FormatJUnit Format = "junit"
+	// FormatSARIF is SARIF 2.1.0, for code-scanning UIs.
+	FormatSARIF Format = "sarif"
 )
 
 // Formats lists the supported formats.
-var Formats = []Format{FormatText, FormatJSON}
+var Formats = []Format{FormatText, FormatJSON, FormatMarkdown, FormatJUnit, FormatSARIF}
 
 // ParseFormat validates a format name.
 func ParseFormat(s string) (Format, error) {
@@ -26,7 +33,7 @@ func ParseFormat(s string) (Format, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("unknown output format %q (want text or json)", s)
+	return "", fmt.Errorf("unknown output format %q (want text, json, markdown, junit or sarif)", s)
 }
 
 // Write renders the report in format f to w in a single write, so a failure
@@ -41,6 +48,12 @@ func Write(w io.Writer, r *Report, f Format) error {
 		err = enc.Encode(r)
 	case FormatText, "":
 		writeText(&buf, r)
+	case FormatMarkdown:
+		writeMarkdown(&buf, r)
+	case FormatJUnit:
+		err = writeJUnit(&buf, r)
+	case FormatSARIF:
+		err = writeSARIF(&buf, r)
 	default:
 		err = fmt.Errorf("unknown output format %q", f)
 	}
@@ -104,7 +117,7 @@ func writeText(b *bytes.Buffer, r *Report) {
 	if b.Len() > 0 && b.Bytes()[b.Len()-1] == '\n' && !bytes.HasSuffix(b.Bytes(), []byte("\n\n")) {
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(b, "%d resources: %d in sync, %d drifted, %d missing, %d errors", s.Total, s.InSync, s.Drifted, s.Missing, s.Errors)
+	fmt.Fprintf(b, "%d %s: %d in sync, %d drifted, %d missing, %d errors", s.Total, pluralWord(s.Total, "resource", "resources"), s.InSync, s.Drifted, s.Missing, s.Errors)
 	if s.Extra > 0 {
 		fmt.Fprintf(b, ", %d extra", s.Extra)
 	}
@@ -140,9 +153,26 @@ func describeDiff(d FieldDiff) string {
 	case d.Type == Removed:
 		return "desired " + show(d.Desired) + ", live absent"
 	case d.Type == Reordered:
-		return "order differs: desired " + show(d.Desired) + ", live " + show(d.Live)
+		return "order differs: desired " + showItems(d.Desired) + ", live " + showItems(d.Live)
 	}
 	return "desired " + show(d.Desired) + ", live " + show(d.Live)
+}
+
+// showItems lists the item keys of a reorder, space-separated.
+func showItems(v any) string {
+	items, ok := v.([]any)
+	if !ok {
+		return show(v)
+	}
+	parts := make([]string, 0, len(items))
+	for _, it := range items {
+		if s, ok := it.(string); ok {
+			parts = append(parts, s)
+		} else {
+			parts = append(parts, show(it))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func show(v any) string {
@@ -152,9 +182,13 @@ func show(v any) string {
 	}
 	s := string(js)
 	if len(s) > maxValue {
-		s = s[:maxValue] + "…"
+		cut := maxValue
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
-	return strings.ReplaceAll(s, "\n", " ")
+	return s
 }
 
 func hashes(d FieldDiff) string {
@@ -178,4 +212,11 @@ func describeOwner(c *ChangedBy) string {
 		s += " " + c.Time.UTC().Format("2006-01-02 15:04:05 MST")
 	}
 	return s + "]"
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -30,7 +30,15 @@ type Step struct {
 	// liveItem is the live list item, used to find its owner in
 	// managedFields (k:{...} or v:... entries).
 	liveItem any
+	// emptyKey marks a map step whose key is "" (Field cannot say so).
+	emptyKey bool
 }
+
+// fieldStep is the step for map key k.
+func fieldStep(k string) Step { return Step{Field: k, emptyKey: k == ""} }
+
+// isField reports whether s is a map step.
+func (s Step) isField() bool { return s.Field != "" || s.emptyKey }
 
 // KeyValue is one key field of a list item and its value as text.
 type KeyValue struct {
@@ -40,11 +48,23 @@ type KeyValue struct {
 // plainField matches map keys that print without quoting.
 var plainField = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$-]*$`)
 
+// plainKeyValue matches key values that print without quoting in [k=v].
+var plainKeyValue = regexp.MustCompile(`^[A-Za-z0-9_.:/@+*$-]+$`)
+
+// quoteIfNeeded quotes a key or value holding path syntax, spaces or
+// control characters, so every path parses back to itself.
+func quoteIfNeeded(s string) string {
+	if plainKeyValue.MatchString(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
 func (p Path) String() string {
 	var b strings.Builder
 	for _, s := range p {
 		switch {
-		case s.Field != "":
+		case s.isField():
 			if plainField.MatchString(s.Field) {
 				if b.Len() > 0 {
 					b.WriteByte('.')
@@ -59,7 +79,7 @@ func (p Path) String() string {
 				if i > 0 {
 					b.WriteByte(',')
 				}
-				b.WriteString(kv.Key + "=" + kv.Value)
+				b.WriteString(quoteIfNeeded(kv.Key) + "=" + quoteIfNeeded(kv.Value))
 			}
 			b.WriteByte(']')
 		default:
@@ -82,7 +102,7 @@ func (p Path) HasPrefix(fields ...string) bool {
 		return false
 	}
 	for i, f := range fields {
-		if p[i].Field != f {
+		if !p[i].isField() || p[i].Field != f {
 			return false
 		}
 	}

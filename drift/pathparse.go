@@ -126,12 +126,10 @@ func parseBracket(s string, i int) (int, patternStep, error) {
 		}
 		return j + 2, patternStep{field: key, isFields: true}, nil
 	}
-	end := strings.IndexByte(s[i:], ']')
-	if end < 0 {
-		return 0, patternStep{}, fmt.Errorf("unterminated '[' at offset %d", i)
+	body, next, err := bracketBody(s, i)
+	if err != nil {
+		return 0, patternStep{}, err
 	}
-	body := s[i+1 : i+end]
-	next := i + end + 1
 	switch {
 	case body == "*":
 		return next, patternStep{anyItem: true}, nil
@@ -144,15 +142,86 @@ func parseBracket(s string, i int) (int, patternStep, error) {
 		}
 		return next, patternStep{isIndex: true, index: n}, nil
 	}
+	parts, err := splitUnquoted(body, ',')
+	if err != nil {
+		return 0, patternStep{}, fmt.Errorf("at offset %d: %w", i, err)
+	}
 	var kvs []KeyValue
-	for _, part := range strings.Split(body, ",") {
-		k, v, ok := strings.Cut(part, "=")
-		if !ok || k == "" {
+	for _, part := range parts {
+		kv, err := splitUnquoted(part, '=')
+		if err != nil || len(kv) != 2 || kv[0] == "" {
 			return 0, patternStep{}, fmt.Errorf("bad key selector %q at offset %d", part, i)
 		}
-		kvs = append(kvs, KeyValue{Key: strings.TrimSpace(k), Value: strings.TrimSpace(v)})
+		k, kerr := unquoteMaybe(kv[0])
+		v, verr := unquoteMaybe(kv[1])
+		if kerr != nil || verr != nil {
+			return 0, patternStep{}, fmt.Errorf("bad quoting in %q at offset %d", part, i)
+		}
+		kvs = append(kvs, KeyValue{Key: k, Value: v})
 	}
 	return next, patternStep{keys: kvs}, nil
+}
+
+// bracketBody returns the text inside the brackets opening at s[i], with
+// quoted strings allowed to hold ']' and ',', and the offset after ']'.
+func bracketBody(s string, i int) (string, int, error) {
+	inQuote := false
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case inQuote && c == '\\':
+			j++
+		case c == '"':
+			inQuote = !inQuote
+		case c == ']' && !inQuote:
+			return s[i+1 : j], j + 1, nil
+		}
+	}
+	return "", 0, fmt.Errorf("unterminated '[' at offset %d", i)
+}
+
+// splitUnquoted splits on sep outside double-quoted strings.
+func splitUnquoted(s string, sep byte) ([]string, error) {
+	var out []string
+	inQuote, start := false, 0
+	for j := 0; j < len(s); j++ {
+		switch c := s[j]; {
+		case inQuote && c == '\\':
+			j++
+		case c == '"':
+			inQuote = !inQuote
+		case c == sep && !inQuote:
+			out = append(out, s[start:j])
+			start = j + 1
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	return append(out, s[start:]), nil
+}
+
+// unquoteMaybe unquotes a Go-quoted string, or trims a plain one.
+func unquoteMaybe(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "\"") {
+		return strconv.Unquote(t)
+	}
+	return t, nil
+}
+
+// MatchesBelow reports whether p selects something strictly below path
+// (path is an ancestor of what p selects): a value shown at path would
+// include the selected field.
+func (p PathPattern) MatchesBelow(path Path) bool {
+	if len(p.steps) <= len(path) {
+		return false
+	}
+	for i, s := range path {
+		if !p.steps[i].matches(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // Matches reports whether p selects path or one of its ancestors.
@@ -169,7 +238,7 @@ func (p PathPattern) Matches(path Path) bool {
 }
 
 func (ps patternStep) matches(s Step) bool {
-	if s.Field != "" {
+	if s.isField() {
 		return (ps.isFields || ps.isIndex) && ps.field == s.Field
 	}
 	switch {

@@ -95,7 +95,7 @@ func TestTargetingNarrowsChecksAndInformers(t *testing.T) {
 		t.Errorf("--kinds Service: %+v", rep.Summary)
 	}
 	r = runCLI(t, "check", "--dir", dir, "--kubeconfig", kubeconfig, "--exclude-kinds", "/ConfigMap", "--names", "web")
-	if !strings.Contains(r.stdout, "1 resources: 1 in sync, 0 drifted, 0 missing, 0 errors; 3 excluded by targeting") {
+	if !strings.Contains(r.stdout, "1 resource: 1 in sync, 0 drifted, 0 missing, 0 errors; 3 excluded by targeting") {
 		t.Errorf("text summary:\n%s", r.stdout)
 	}
 	r = runCLI(t, "check", "--dir", dir, "--kubeconfig", kubeconfig, "--selector", "tier in (")
