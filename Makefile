@@ -12,7 +12,7 @@ GOTESTFLAGS ?=
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs
+.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz
 
 # deps installs git and chromium from Debian's archive when missing.
 deps:
@@ -35,7 +35,16 @@ test: deps
 	@mkdir -p $(BIN) && rm -f $(BIN)/fidelity-tally.txt
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" DRIFTWATCH_FIDELITY_TALLY=$(CURDIR)/$(BIN)/fidelity-tally.txt \
 		$(GO) test $(GOTESTFLAGS) -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 	@cat $(BIN)/fidelity-tally.txt
+
+# fuzz runs each fuzz target briefly (FUZZTIME each); new failures are
+# written to drift/testdata/fuzz and fail the run.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCompare$$' -fuzztime $(FUZZTIME) ./drift/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePathPattern$$' -fuzztime $(FUZZTIME) ./drift/
+	$(GO) test -run '^$$' -fuzz '^FuzzPathRoundTrip$$' -fuzztime $(FUZZTIME) ./drift/
 
 # test-unit runs the tests that need neither API server nor envtest build.
 test-unit:
