@@ -68,7 +68,9 @@ func TestLoadNoUpdateDropped(t *testing.T) {
 	}
 	defer mgr.Stop()
 	mon = drift.NewMonitor(drift.MonitorOptions{
-		Load:     func(ctx context.Context) (*gitsource.Desired, error) { return gitsource.Load(ctx, gitsource.Options{Dir: dir}) },
+		Load: func(ctx context.Context) (*gitsource.Desired, error) {
+			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
+		},
 		Interval: time.Hour, Resolver: informer.NewResolver(dc), Manager: mgr,
 		Evaluator: &drift.Evaluator{Live: mgr}, DefaultNamespace: ns,
 	})
