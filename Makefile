@@ -12,7 +12,7 @@ GOTESTFLAGS ?=
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz
+.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image
 
 # deps installs git and chromium from Debian's archive when missing.
 deps:
@@ -69,5 +69,12 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
+# image builds the container image without Docker: a static linux/amd64 binary,
+# then a docker-loadable image tarball (docker load -i dist/driftwatch-image.tar).
+IMAGE ?= ghcr.io/driftwatch/driftwatch
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/driftwatch-linux-amd64 ./cmd/driftwatch
+	$(GO) run ./cmd/driftwatch-image --binary $(BIN)/driftwatch-linux-amd64 --out dist/driftwatch-image.tar --tag $(IMAGE):$(VERSION)
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
