@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 )
 
 // Format is a report output format.
@@ -175,21 +174,9 @@ func showItems(v any) string {
 	return strings.Join(parts, " ")
 }
 
-func show(v any) string {
-	js, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	s := string(js)
-	if len(s) > maxValue {
-		cut := maxValue
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+// show renders a value for the text report: compact JSON, HTML left
+// alone, on one line, cut at maxValue without splitting a character.
+func show(v any) string { return plainValue(v) }
 
 func hashes(d FieldDiff) string {
 	if d.DesiredHash == "" {

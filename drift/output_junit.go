@@ -99,7 +99,7 @@ func writeJUnit(b *bytes.Buffer, r *Report) error {
 		case Drifted:
 			lines := make([]string, 0, len(res.Diffs))
 			for _, d := range res.Diffs {
-				l := d.Path + ": " + describeChange(d)
+				l := d.Path + ": " + describeDiff(d)
 				if c := describeChanger(d.ChangedBy); c != "" {
 					l += " [" + c + "]"
 				}

@@ -306,22 +306,6 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// describeChange says how a field differs, in one line: "desired 2, live
-// 5". Sensitive values are never shown, only their hashes.
-func describeChange(d FieldDiff) string {
-	switch {
-	case d.Sensitive && d.Type == Removed:
-		return "secret value removed (not shown" + hashes(d) + ")"
-	case d.Sensitive:
-		return "secret value differs (not shown" + hashes(d) + ")"
-	case d.Type == Removed:
-		return "desired " + plainValue(d.Desired) + ", live absent"
-	case d.Type == Reordered:
-		return "order differs: desired " + plainValue(d.Desired) + ", live " + plainValue(d.Live)
-	}
-	return "desired " + plainValue(d.Desired) + ", live " + plainValue(d.Live)
-}
-
 // describeChanger names the owner of the live value: "kubectl-edit Update
 // 2026-11-24 10:42:00 UTC"; "" when unknown.
 func describeChanger(c *ChangedBy) string {

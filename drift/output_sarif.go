@@ -172,7 +172,7 @@ func writeSARIF(b *bytes.Buffer, r *Report) error {
 				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, "", "", who+": differs from Git"))
 			}
 			for _, d := range res.Diffs {
-				text := who + ": " + d.Path + ": " + describeChange(d)
+				text := who + ": " + d.Path + ": " + describeDiff(d)
 				if c := describeChanger(d.ChangedBy); c != "" {
 					text += " (changed by " + c + ")"
 				}

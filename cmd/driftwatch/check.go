@@ -109,18 +109,11 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	filter, err := o.Target.filter()
+	st, err := prepare(o.Source, o.Compare, o.Target)
 	if err != nil {
 		return err
 	}
-	cfg, hashKey, err := o.Compare.load()
-	if err != nil {
-		return err
-	}
-	srcOpts, err := o.Source.options()
-	if err != nil {
-		return err
-	}
+	filter, cfg, hashKey, srcOpts := st.filter, st.config, st.hashKey, st.source
 	if srcOpts.Auth.InsecureIgnoreHostKey {
 		o.logf("warning: SSH host key verification is off (--insecure-skip-host-key-check)")
 	}

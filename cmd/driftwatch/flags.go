@@ -177,3 +177,29 @@ func (tf targetFlags) managerOptions(f drift.Filter) informer.Options {
 	}
 	return o
 }
+
+// setup is what check and watch read from their flags before touching Git
+// or the cluster.
+type setup struct {
+	filter  drift.Filter
+	config  *drift.Config
+	hashKey []byte
+	source  gitsource.Options
+}
+
+// prepare validates the targeting flags, loads the configuration file and
+// the hash key, and reads the Git credentials.
+func prepare(src sourceFlags, cmp compareFlags, tgt targetFlags) (*setup, error) {
+	var s setup
+	var err error
+	if s.filter, err = tgt.filter(); err != nil {
+		return nil, err
+	}
+	if s.config, s.hashKey, err = cmp.load(); err != nil {
+		return nil, err
+	}
+	if s.source, err = src.options(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

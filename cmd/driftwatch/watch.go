@@ -132,18 +132,11 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	} else {
 		log = slog.New(slog.NewTextHandler(o.Err, nil))
 	}
-	filter, err := o.Target.filter()
+	st, err := prepare(o.Source, o.Compare, o.Target)
 	if err != nil {
 		return err
 	}
-	cfg, hashKey, err := o.Compare.load()
-	if err != nil {
-		return err
-	}
-	srcOpts, err := o.Source.options()
-	if err != nil {
-		return err
-	}
+	filter, cfg, hashKey, srcOpts := st.filter, st.config, st.hashKey, st.source
 	if srcOpts.Auth.InsecureIgnoreHostKey {
 		log.Warn("SSH host key verification is off (--insecure-skip-host-key-check)")
 	}
