@@ -53,12 +53,18 @@ test-unit:
 demo: build deps
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-demo --driftwatch $(BIN)/driftwatch --manifests testdata/demo
 
-# bench runs the Go benchmarks against the real API server, among them the
-# watch latency from an informer event to the updated report with 5,000
-# watched objects.
+# bench runs the Go benchmarks (comparison engine and rendering; watch
+# latency with 5,000 objects), then driftwatch-bench: driftwatch check
+# against a minimal client-go LIST and kubectl diff, memory with and
+# without undeclared objects, and watch latency, on one local API server.
+# Results go to bench/results.md and bench/results.json. make test never
+# runs it.
+BENCH_SIZES ?= 1000,5000,10000
+BENCH_REPS  ?= 3
 bench:
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) test -count=1 -run '^$$' -bench . -benchtime 300x ./cmd/driftwatch/
 	$(GO) test -count=1 -run '^$$' -bench . ./drift/
+	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-bench --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) --out bench/
 
 # docs regenerates the configuration reference from the code (a test
 # checks docs/reference.md is current).

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Machine describes where the bench ran.
+type Machine struct {
+	CPUs   int    `json:"cpus"`
+	Model  string `json:"cpuModel"`
+	Memory string `json:"memory"`
+	Go     string `json:"go"`
+	Kernel string `json:"kernel"`
+	OS     string `json:"os"`
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.Model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "MemTotal:") {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(l, "MemTotal:")), &kb)
+				m.Memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// targets judges the results against the goals.
+func targets(r *Results) []Target {
+	var ts []Target
+	if len(r.Sizes) == 0 {
+		return ts
+	}
+	largest := r.Sizes[len(r.Sizes)-1]
+	ratio := largest.SyncCompareReportMs / largest.FloorMs
+	ts = append(ts, Target{
+		Name: fmt.Sprintf("sync+compare+report at N=%d vs floor", largest.N), Want: "≤ 1.5× floor",
+		Actual: fmt.Sprintf("%.2f× (%.0f ms vs %.0f ms)", ratio, largest.SyncCompareReportMs, largest.FloorMs), Met: ratio <= 1.5,
+	})
+	for _, s := range r.Sizes {
+		for _, k := range s.Kubectl {
+			want := 50.0
+			if strings.Contains(k.Mode, "server-side") {
+				want = 10
+			}
+			ts = append(ts, Target{
+				Name: fmt.Sprintf("%s / driftwatch at N=%d", k.Mode, s.N), Want: fmt.Sprintf("≥ %.0f×", want),
+				Actual: fmt.Sprintf("%.1f× (%.1f s vs %.2f s)", k.Ratio, k.Ms/1000, s.BinaryMs/1000), Met: k.Ratio >= want,
+			})
+		}
+	}
+	for _, s := range r.Sizes {
+		if s.Noise == 0 {
+			continue
+		}
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("peak RSS increase from %d noise ConfigMaps at N=%d", s.Noise, s.N), Want: "< 10%",
+			Actual: fmt.Sprintf("%+.1f%% (%.0f → %.0f MiB)", s.NoiseRSSIncrease, mib(s.BinaryRSSBytes), mib(s.NoiseRSSBytes)), Met: s.NoiseRSSIncrease < 10,
+		})
+	}
+	if w := r.Watch; w != nil {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("watch p99 live change → report at N=%d", w.N), Want: "< 50 ms",
+			Actual: fmt.Sprintf("%.1f ms (p50 %.1f ms)", w.P99WriteMs, w.P50WriteMs), Met: w.P99WriteMs < 50,
+		})
+	}
+	exact := true
+	for _, s := range r.Sizes {
+		exact = exact && s.InProcessExact && s.BinaryExact
+		for _, k := range s.Kubectl {
+			exact = exact && k.OK
+		}
+	}
+	ts = append(ts, Target{Name: "driftwatch (and kubectl) report exactly the drifted set", Want: "yes", Actual: yesNo(exact), Met: exact})
+	return ts
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// Markdown renders the results as the table printed and written to
+// results.md.
+func Markdown(r *Results) string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "# driftwatch benchmark\n\n")
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s RAM, %s, Linux %s, %s. One local kube-apiserver + etcd v1.37.2 (envtest) on the same machine.\n",
+		m.CPUs, m.Model, m.Memory, m.Go, m.Kernel, m.OS)
+	fmt.Fprintf(&b, "Run %s, took %s; driftwatch and floor figures are medians of %d repetition(s), kubectl diff of %d.\n\n",
+		r.Started.Format("2006-01-02 15:04 UTC"), r.Duration, r.Config.Reps, max(1, r.Config.KubectlReps))
+
+	b.WriteString("| N | scopes | drifted | floor seq / 8-par (ms) | render | plan | sync | compare | report (ms) | sync+compare+report (ms) | ÷ floor | in-process total (ms) | binary end to end (ms) | binary CPU (ms) | peak RSS (MiB) | heap/object (B) | noise | RSS with noise (MiB) | Δ RSS |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range r.Sizes {
+		fmt.Fprintf(&b, "| %d | %d | %d | %.0f / %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f× | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %.0f | %+.1f%% |\n",
+			s.N, s.Scopes, s.Drifted, s.FloorSeqMs, s.FloorParMs, s.RenderMs, s.PlanMs, s.SyncMs, s.CompareMs, s.ReportMs,
+			s.SyncCompareReportMs, s.SyncCompareReportMs/s.FloorMs, s.InProcessTotalMs, s.BinaryMs, s.BinaryCPUMs, mib(s.BinaryRSSBytes), s.HeapPerObject,
+			s.Noise, mib(s.NoiseRSSBytes), s.NoiseRSSIncrease)
+	}
+	b.WriteString("\n")
+	var any bool
+	for _, s := range r.Sizes {
+		if len(s.Kubectl) > 0 {
+			any = true
+		}
+	}
+	if any {
+		b.WriteString("| N | tool | wall (s) | CPU (s) | ÷ driftwatch binary | exit | drifted named | others named | same set |\n|--:|---|--:|--:|--:|--:|--:|--:|---|\n")
+		for _, s := range r.Sizes {
+			if len(s.Kubectl) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %d | driftwatch check (binary) | %.2f | %.2f | 1× | %d | %d | 0 | %s |\n", s.N, s.BinaryMs/1000, s.BinaryCPUMs/1000, s.BinaryExit, s.Drifted, yesNo(s.BinaryExact && s.InProcessExact))
+			for _, k := range s.Kubectl {
+				fmt.Fprintf(&b, "| %d | %s | %.2f | %.2f | %.1f× | %d | %d/%d | %d | %s |\n", s.N, k.Mode, k.Ms/1000, k.CPUMs/1000, k.Ratio, k.ExitCode, k.Found, k.Expected, k.Extra, yesNo(k.OK))
+			}
+		}
+		b.WriteString("\n")
+	}
+	for _, s := range r.Sizes {
+		if s.BinaryListMs > 0 {
+			fmt.Fprintf(&b, "- N=%d: binary with KUBE_FEATURE_WatchListClient=false (informers sync by paged LIST instead of a streaming watch-list): %.0f ms (default %.0f ms).\n", s.N, s.BinaryListMs, s.BinaryMs)
+		}
+	}
+	for _, s := range r.Sizes {
+		fmt.Fprintf(&b, "- N=%d: 1-minute load average %s at the start of its measurements, %s at the end.\n", s.N, s.LoadAvg[0], s.LoadAvg[len(s.LoadAvg)-1])
+	}
+	for _, s := range r.Sizes {
+		if s.KubectlSkipped != "" {
+			fmt.Fprintf(&b, "- %s\n", s.KubectlSkipped)
+		}
+	}
+	if w := r.Watch; w != nil {
+		fmt.Fprintf(&b, "\nWatch at N=%d, %d live changes: write → report p50 %.1f ms, p99 %.1f ms (max %.1f); informer event → report p50 %.2f ms, p99 %.2f ms.\n",
+			w.N, w.Changes, w.P50WriteMs, w.P99WriteMs, w.MaxWriteMs, w.P50EventMs, w.P99EventMs)
+	}
+	b.WriteString("\n| target | want | actual | |\n|---|---|---|---|\n")
+	for _, t := range r.Targets {
+		met := "met"
+		if !t.Met {
+			met = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Actual, met)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	b.WriteString(`
+Definitions: *floor* is a minimal client-go program (dynamic client, paged LIST with limit 500) over exactly
+the resources and namespaces Git declares, sequential and with 8 scopes at a time; the faster counts.
+*plan* is connecting (kubeconfig, server version) and resolving kinds through discovery; *sync* is the
+informers' initial listing until synced (client-go's streaming watch-list by default); *compare* includes fetching the OpenAPI schemas (disk-cached after the
+first repetition); *report* is building and writing the JSON report. *binary end to end* is the real
+` + "`driftwatch check --dir DIR -o json=FILE`" + ` process from exec to exit. Peak RSS is the process's wait4
+Maxrss. Heap per object is HeapAlloc after GC with the informers synced minus before, divided by N.
+`)
+	return b.String()
+}
+
+func writeResults(dir string, r *Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(Markdown(r)), 0o644); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644)
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
+)
+
+// watch measures, with every object of the size watched by an in-process
+// drift.Monitor (as `driftwatch watch` runs it), the latency from a live
+// change (the write request, and the informer event) to the updated verdict.
+func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*WatchResult, error) {
+	var cms []obj
+	for _, o := range objs {
+		if o.U.GetKind() == "ConfigMap" && !o.Drifted {
+			cms = append(cms, o)
+		}
+	}
+	if len(cms) == 0 {
+		return nil, fmt.Errorf("no ConfigMap to change")
+	}
+	b.logf("watch: %d objects watched, %d live changes", n, b.cfg.WatchChanges)
+	cfg := rest.CopyConfig(b.rest)
+	cfg.QPS, cfg.Burst = 50, 100
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var eventAt sync.Map // name → time of its informer event
+	type verdict struct {
+		name string
+		at   time.Time
+	}
+	verdicts := make(chan verdict, 1024)
+	var mon *drift.Monitor
+	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
+		eventAt.Store(name, time.Now())
+		mon.Enqueue(s, name, t)
+	}})
+	defer mgr.Stop()
+	mon = drift.NewMonitor(drift.MonitorOptions{
+		Load: func(ctx context.Context) (*gitsource.Desired, error) {
+			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
+		},
+		Interval: time.Hour, Resolver: informer.NewResolver(dc), Manager: mgr,
+		Evaluator:        &drift.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Schemas: informer.NewSchemas(dc, "")},
+		DefaultNamespace: "default", SyncTimeout: 5 * time.Minute,
+		Notify: func(c drift.Change) {
+			select {
+			case verdicts <- verdict{c.Resource.Name, time.Now()}:
+			default:
+			}
+		},
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = mon.Run(runCtx, 2) }()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !mon.Ready() {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("monitor not ready after 5 minutes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Let the initial verdicts drain.
+	time.Sleep(time.Second)
+	for len(verdicts) > 0 {
+		<-verdicts
+	}
+
+	var fromEvent, fromWrite []time.Duration
+	for i := range b.cfg.WatchChanges {
+		o := cms[(i*7919)%len(cms)]
+		ri := b.dyn.Resource(o.GVR).Namespace(o.U.GetNamespace())
+		name := o.U.GetName()
+		u, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		_ = unstructured.SetNestedField(u.Object, fmt.Sprintf("watch-edit-%d-%d", i, time.Now().UnixNano()), "data", "key0")
+		start := time.Now()
+		if _, err := ri.Update(ctx, u, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+			return nil, err
+		}
+		timeout := time.After(30 * time.Second)
+	wait:
+		for {
+			select {
+			case v := <-verdicts:
+				if v.name != name {
+					continue
+				}
+				ev, _ := eventAt.Load(name)
+				fromEvent = append(fromEvent, v.at.Sub(ev.(time.Time)))
+				fromWrite = append(fromWrite, v.at.Sub(start))
+				break wait
+			case <-timeout:
+				return nil, fmt.Errorf("no verdict for %s within 30 s", name)
+			}
+		}
+	}
+	return &WatchResult{
+		N: n, Changes: len(fromWrite),
+		P50WriteMs: pct(fromWrite, 0.50), P99WriteMs: pct(fromWrite, 0.99),
+		P50EventMs: pct(fromEvent, 0.50), P99EventMs: pct(fromEvent, 0.99),
+		MaxWriteMs: pct(fromWrite, 1),
+	}, nil
+}
+
+func pct(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return ms(s[int(float64(len(s)-1)*p)])
+}
