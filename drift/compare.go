@@ -143,18 +143,24 @@ func isSecret(u *unstructured.Unstructured) bool {
 	return gvk.Group == "" && gvk.Kind == "Secret"
 }
 
-// normalizeDesired returns a copy of desired without the fields that are
-// never compared.
+// normalizeDesired returns a view of desired without the fields that are
+// never compared. Only the maps it changes are copied (the top level,
+// metadata, annotations, a Secret's data): the comparison only reads, and a
+// deep copy per comparison would cost more than the comparison itself.
 func normalizeDesired(desired *unstructured.Unstructured) map[string]any {
-	d := desired.DeepCopy().Object
+	d := shallow(desired.Object)
 	delete(d, "status")
 	delete(d, "apiVersion")
 	delete(d, "kind")
 	if md, ok := d["metadata"].(map[string]any); ok {
+		md = shallow(md)
+		d["metadata"] = md
 		for _, f := range ignoredMetadata {
 			delete(md, f)
 		}
 		if ann, ok := md["annotations"].(map[string]any); ok {
+			ann = shallow(ann)
+			md["annotations"] = ann
 			for _, a := range ignoredAnnotations {
 				delete(ann, a)
 			}
@@ -166,9 +172,20 @@ func normalizeDesired(desired *unstructured.Unstructured) map[string]any {
 		}
 	}
 	if isSecret(desired) {
+		if data, ok := d["data"].(map[string]any); ok {
+			d["data"] = shallow(data)
+		}
 		mergeStringData(d)
 	}
 	return d
+}
+
+func shallow(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // mergeStringData folds stringData into data, base64-encoded, the way the
