@@ -215,6 +215,44 @@ type comparer struct {
 	diffs  []FieldDiff
 }
 
+// node is a path under construction: a step linked to its parent, so
+// descending costs one small allocation and no copying; the Path slice is
+// built only when a diff is recorded. A nil node is the root.
+type node struct {
+	parent *node
+	step   Step
+	depth  int
+}
+
+func (n *node) child(s Step) *node {
+	d := 1
+	if n != nil {
+		d = n.depth + 1
+	}
+	return &node{parent: n, step: s, depth: d}
+}
+
+// nodeOf turns a Path back into a node chain.
+func nodeOf(p Path) *node {
+	var n *node
+	for _, s := range p {
+		n = n.child(s)
+	}
+	return n
+}
+
+// path materialises the steps from the root.
+func (n *node) path() Path {
+	if n == nil {
+		return nil
+	}
+	p := make(Path, n.depth)
+	for x := n; x != nil; x = x.parent {
+		p[x.depth-1] = x.step
+	}
+	return p
+}
+
 func (c *comparer) sensitive(p Path) bool {
 	if c.secret && (p.HasPrefix("data") || p.HasPrefix("stringData")) {
 		return true
@@ -222,7 +260,8 @@ func (c *comparer) sensitive(p Path) bool {
 	return c.opts.Sensitive != nil && c.opts.Sensitive(p)
 }
 
-func (c *comparer) add(p Path, t DiffType, desired, live any) {
+func (c *comparer) add(n *node, t DiffType, desired, live any) {
+	p := n.path()
 	fd := FieldDiff{Path: p.String(), Type: t, Desired: desired, Live: live, path: p}
 	if c.sensitive(p) || c.holdsSensitive(p, desired) || c.holdsSensitive(p, live) {
 		fd.Desired, fd.Live, fd.Sensitive = nil, nil, true
@@ -279,7 +318,7 @@ func keyedHash(key []byte, v any) string {
 
 // walk compares desired with live at path p. liveSet says whether live has
 // the field at all.
-func (c *comparer) walk(p Path, sc *informer.Schema, desired, live any, liveSet bool) {
+func (c *comparer) walk(p *node, sc *informer.Schema, desired, live any, liveSet bool) {
 	if !liveSet || live == nil {
 		if isZero(desired) {
 			return
@@ -331,7 +370,7 @@ func (c *comparer) walk(p Path, sc *informer.Schema, desired, live any, liveSet 
 
 // atomicEqual compares an atomic map or object: desired's fields must match
 // and live may hold nothing else but zero values and declared defaults.
-func (c *comparer) atomicEqual(p Path, sc *informer.Schema, d, l map[string]any) bool {
+func (c *comparer) atomicEqual(p *node, sc *informer.Schema, d, l map[string]any) bool {
 	sub := comparer{secret: c.secret, opts: c.opts}
 	for k, dv := range d {
 		if sc.Prunes(k) {
@@ -354,7 +393,7 @@ func (c *comparer) atomicEqual(p Path, sc *informer.Schema, d, l map[string]any)
 	return true
 }
 
-func (c *comparer) walkList(p Path, sc *informer.Schema, d, l []any) {
+func (c *comparer) walkList(p *node, sc *informer.Schema, d, l []any) {
 	listType, keys := "", []string(nil)
 	if sc != nil {
 		listType, keys = sc.ListType, sc.ListKeys
@@ -400,7 +439,7 @@ func (c *comparer) walkList(p Path, sc *informer.Schema, d, l []any) {
 
 // walkMapList matches items by their key fields. It returns false when the
 // items do not carry usable keys, for the caller to fall back to atomic.
-func (c *comparer) walkMapList(p Path, sc *informer.Schema, keys []string, d, l []any) bool {
+func (c *comparer) walkMapList(p *node, sc *informer.Schema, keys []string, d, l []any) bool {
 	defaults := map[string]any{}
 	for _, k := range keys {
 		if f := sc.Item().Field(k); f != nil && f.Default != nil {
@@ -420,19 +459,22 @@ func (c *comparer) walkMapList(p Path, sc *informer.Schema, keys []string, d, l 
 		pos[id] = i
 	}
 	var order []int
-	var desiredIDs []any
 	for i, item := range d {
 		m := item.(map[string]any)
 		id, kvs := itemKey(m, keys, defaults)
 		lv, found := live[id]
 		step := Step{Keys: kvs, Index: i, liveItem: lv}
 		c.walk(p.child(step), sc.Item(), item, lv, found)
-		desiredIDs = append(desiredIDs, Path{{Keys: kvs}}.String())
 		if found {
 			order = append(order, pos[id])
 		}
 	}
 	if !increasing(order) {
+		var desiredIDs []any
+		for _, item := range d {
+			_, kvs := itemKey(item.(map[string]any), keys, defaults)
+			desiredIDs = append(desiredIDs, Path{{Keys: kvs}}.String())
+		}
 		var liveIDs []any
 		for _, it := range l {
 			_, kvs := itemKey(it.(map[string]any), keys, defaults)
@@ -456,7 +498,7 @@ func increasing(xs []int) bool {
 // owns it as one field), so a difference is reported at the list. Items are
 // compared one by one when the lengths agree, desired's fields only, so
 // that defaults the server fills into items are not drift.
-func (c *comparer) walkAtomicList(p Path, sc *informer.Schema, d, l []any) {
+func (c *comparer) walkAtomicList(p *node, sc *informer.Schema, d, l []any) {
 	if len(d) != len(l) {
 		c.add(p, Changed, d, l)
 		return
@@ -522,7 +564,7 @@ func itemKey(m map[string]any, keys []string, defaults map[string]any) (string, 
 }
 
 // valueEqual compares whole values, numbers by value.
-func valueEqual(p Path, a, b any) bool {
+func valueEqual(p *node, a, b any) bool {
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -553,7 +595,7 @@ func valueEqual(p Path, a, b any) bool {
 
 // scalarEqual compares two scalars: numbers by value whatever their JSON
 // type, quantities by amount.
-func scalarEqual(p Path, sc *informer.Schema, a, b any) bool {
+func scalarEqual(p *node, sc *informer.Schema, a, b any) bool {
 	isQuantity := sc != nil && sc.Quantity
 	if sc == nil {
 		isQuantity = inQuantityField(p)
@@ -592,11 +634,11 @@ var quantityParents = map[string]bool{
 	"max": true, "min": true, "default": true, "defaultRequest": true, "maxLimitRequestRatio": true,
 }
 
-func inQuantityField(p Path) bool {
-	if len(p) < 2 {
+func inQuantityField(p *node) bool {
+	if p == nil || p.parent == nil {
 		return false
 	}
-	return quantityParents[p[len(p)-2].Field]
+	return quantityParents[p.parent.step.Field]
 }
 
 func quantityEqual(a, b any) bool {

@@ -60,7 +60,7 @@ func confirmed(diffs []FieldDiff, applied, live *unstructured.Unstructured) []Fi
 	for _, d := range diffs {
 		av, aok := lookupPath(applied.Object, d.path)
 		lv, lok := lookupPath(live.Object, d.path)
-		if aok != lok || (aok && !valueEqual(d.path, av, lv)) {
+		if aok != lok || (aok && !valueEqual(nodeOf(d.path), av, lv)) {
 			out = append(out, d)
 		}
 	}
