@@ -224,6 +224,7 @@ func (m *Monitor) Run(ctx context.Context, workers int) error {
 		wg.Wait()
 	}()
 	failures := 0
+	var followUp <-chan time.Time
 	timer := m.clock.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -231,13 +232,16 @@ func (m *Monitor) Run(ctx context.Context, workers int) error {
 		case <-ctx.Done():
 			return nil
 		case <-m.replan:
-			m.opts.Resolver.Invalidate()
-			m.mu.RLock()
-			fp := m.fingerprint
-			m.mu.RUnlock()
-			if fp != "" {
-				m.reconcile(ctx, nil)
+			m.replanNow(ctx)
+			// The API server updates discovery a moment after a CRD
+			// changes: look again shortly, once, to catch the lag.
+			if followUp == nil {
+				followUp = m.clock.After(replanFollowUp)
 			}
+			continue
+		case <-followUp:
+			followUp = nil
+			m.replanNow(ctx)
 			continue
 		case <-timer.C():
 		}
@@ -256,6 +260,20 @@ func (m *Monitor) Run(ctx context.Context, workers int) error {
 			failures = 0
 		}
 		timer.Reset(wait)
+	}
+}
+
+// replanFollowUp is how long after a CRD change kinds are resolved again.
+const replanFollowUp = 2 * time.Second
+
+// replanNow resolves every kind again (a CRD changed) and reconciles.
+func (m *Monitor) replanNow(ctx context.Context) {
+	m.opts.Resolver.Invalidate()
+	m.mu.RLock()
+	fp := m.fingerprint
+	m.mu.RUnlock()
+	if fp != "" {
+		m.reconcile(ctx, nil)
 	}
 }
 
