@@ -72,12 +72,6 @@ drifted but some resource errored, the exit code is 2.`,
 
 // validate checks flag combinations before anything slow happens.
 func (o *checkOptions) validate() error {
-	if err := o.Source.validate(); err != nil {
-		return err
-	}
-	if err := o.Compare.validate(); err != nil {
-		return err
-	}
 	if _, err := parseOutputs(o.Outputs); err != nil {
 		return err
 	}

@@ -187,9 +187,15 @@ type setup struct {
 	source  gitsource.Options
 }
 
-// prepare validates the targeting flags, loads the configuration file and
-// the hash key, and reads the Git credentials.
+// prepare validates the source, comparison and targeting flags, loads the
+// configuration file and the hash key, and reads the Git credentials.
 func prepare(src sourceFlags, cmp compareFlags, tgt targetFlags) (*setup, error) {
+	if err := src.validate(); err != nil {
+		return nil, err
+	}
+	if err := cmp.validate(); err != nil {
+		return nil, err
+	}
 	var s setup
 	var err error
 	if s.filter, err = tgt.filter(); err != nil {

@@ -96,12 +96,6 @@ while running are retried, never fatal.`,
 }
 
 func (o *watchOptions) validate() error {
-	if err := o.Source.validate(); err != nil {
-		return err
-	}
-	if err := o.Compare.validate(); err != nil {
-		return err
-	}
 	if o.Interval <= 0 {
 		return errors.New("flag --interval: must be positive")
 	}
