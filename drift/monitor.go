@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,7 +204,33 @@ func (m *Monitor) Report() *Report {
 		s := *m.stale
 		r.Stale = &s
 	}
+	r.Disconnected = m.disconnected()
 	return r
+}
+
+// disconnected says which informers cannot reach the API server, and
+// since when; nil when all can. The caller holds m.mu.
+func (m *Monitor) disconnected() *Stale {
+	var out *Stale
+	var scopes []string
+	for s, h := range m.opts.Manager.Health() {
+		if h.Err == nil || (s != CRDScope && !m.scopes[s]) {
+			continue
+		}
+		if out == nil || h.Since.Before(out.Since) {
+			out = &Stale{Reason: h.Err.Error(), Since: h.Since.UTC()}
+		}
+		scopes = append(scopes, s.String())
+	}
+	if out != nil {
+		slices.Sort(scopes)
+		n := len(scopes)
+		if n > 3 {
+			scopes = append(scopes[:3], "…")
+		}
+		out.Reason = fmt.Sprintf("%s (%d informers: %s)", out.Reason, n, strings.Join(scopes, ", "))
+	}
+	return out
 }
 
 // Run polls Git and processes events until ctx ends. It returns nil on
@@ -303,6 +333,11 @@ func (m *Monitor) poll(ctx context.Context) error {
 		m.mu.Lock()
 		m.fingerprint = fp
 		m.mu.Unlock()
+	} else if m.transientPending() {
+		// Discovery failed last time (the API server was unreachable):
+		// resolve again now that Git could be read.
+		m.opts.Resolver.Invalidate()
+		m.reconcile(ctx, nil)
 	}
 	return nil
 }
@@ -335,6 +370,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 		rev, objs = d.Revision, d.Objects
 	}
 	targets, _ := Plan(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+	m.keepResolved(targets)
 	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
 	want := map[informer.Scope]bool{CRDScope: true}
@@ -409,6 +445,52 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	m.mu.Lock()
 	m.ready = true
 	m.mu.Unlock()
+}
+
+// objectID names a desired object independently of its resolution.
+func objectID(o gitsource.Object) string {
+	return o.Object.GroupVersionKind().String() + "|" + o.Object.GetNamespace() + "|" + o.Object.GetName()
+}
+
+// keepResolved gives the previous resolution back to each target whose
+// kind could not be resolved for a reason other than the cluster not
+// serving it (discovery failed: the API server is down or restarting).
+// Such a failure says nothing about the kind, and dropping the mapping
+// would stop the informer and lose the live state it holds.
+func (m *Monitor) keepResolved(targets []Target) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var prev map[string]Target
+	for i, t := range targets {
+		if t.Err == nil || errors.Is(t.Err, informer.ErrNotServed) {
+			continue
+		}
+		if prev == nil {
+			prev = make(map[string]Target, len(m.targets))
+			for _, p := range m.targets {
+				if p.Err == nil {
+					prev[objectID(p.Object)] = p
+				}
+			}
+		}
+		if p, ok := prev[objectID(t.Object)]; ok {
+			targets[i].Namespace, targets[i].Scope, targets[i].Mapping, targets[i].Err = p.Namespace, p.Scope, p.Mapping, nil
+		}
+	}
+}
+
+// transientPending says whether some kind could not be resolved for a
+// reason other than the cluster not serving it, so that the next poll
+// tries again.
+func (m *Monitor) transientPending() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, t := range m.targets {
+		if t.Err != nil && !errors.Is(t.Err, informer.ErrNotServed) {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(ss []informer.Scope, s informer.Scope) bool {

@@ -88,6 +88,9 @@ func writeText(b *bytes.Buffer, r *Report) {
 		fmt.Fprintf(b, " (context %s)", r.Cluster.Context)
 	}
 	b.WriteString("\n\n")
+	for _, n := range r.Notices() {
+		b.WriteString("! " + n + "\n\n")
+	}
 	for _, res := range r.Resources {
 		if res.Status == InSync && len(res.Warnings) == 0 {
 			continue

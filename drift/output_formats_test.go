@@ -134,6 +134,8 @@ func formatFixtures() map[string]*Report {
 			},
 		})
 	stale.Stale = &Stale{Reason: "fetch https://git.example.com/gitops.git: connection refused", Since: *fixedTime(11, 30, 0)}
+	stale.Disconnected = &Stale{Reason: "dial tcp 10.0.0.1:6443: connect: connection refused (1 informers: configmaps/v1 in namespace staging)",
+		Since: *fixedTime(11, 40, 0)}
 
 	return map[string]*Report{"drifted": drifted, "in-sync": inSync, "stale": stale}
 }
@@ -239,7 +241,8 @@ func TestFormatsMarkdown(t *testing.T) {
 	md = string(renderFormat(t, fx["stale"], FormatMarkdown))
 	for _, want := range []string{
 		"### Drift check of `/srv/gitops` path `clusters/staging` against `https://staging.k8s.example.com:6443`\n",
-		"> **Warning:** this report is stale: Git could not be read since 2026-11-24 11:30:00 UTC (fetch https://git.example.com/gitops.git: connection refused).",
+		"> **Warning:** Stale report: Git could not be read since 2026-11-24 11:30:00 UTC (fetch https://git.example.com/gitops.git: connection refused); it shows the last good desired state.",
+		"> **Warning:** API server unreachable since 2026-11-24 11:40:00 UTC (dial tcp 10.0.0.1:6443: connect: connection refused",
 		"<summary><b>In sync</b> <code>policy/v1 PodDisruptionBudget staging/web</code></summary>",
 	} {
 		if !strings.Contains(md, want) {
@@ -683,6 +686,7 @@ func TestFormatsHostileInput(t *testing.T) {
 			{APIVersion: "v1", Kind: "Service", Name: "s", Status: Missing},
 		})
 	r.Stale = &Stale{Reason: hostile, Since: goldenNow}
+	r.Disconnected = &Stale{Reason: hostile, Since: goldenNow}
 
 	md := string(renderFormat(t, r, FormatMarkdown))
 	for _, line := range strings.Split(md, "\n") {

@@ -80,9 +80,8 @@ func writeJUnit(b *bytes.Buffer, r *Report) error {
 			suite.Properties = append(suite.Properties, junitProperty{p.Name, xmlText(p.Value)})
 		}
 	}
-	if r.Stale != nil {
-		suite.SystemOut = &junitCData{xmlText("Stale report: Git could not be read since " + fmtTime(r.Stale.Since) +
-			" (" + r.Stale.Reason + "); it shows the last good desired state.\n")}
+	if ns := r.Notices(); len(ns) > 0 {
+		suite.SystemOut = &junitCData{xmlText(strings.Join(ns, "\n") + "\n")}
 	}
 
 	for _, res := range r.Resources {

@@ -55,9 +55,8 @@ func writeMarkdown(b *bytes.Buffer, r *Report) {
 		b.WriteString(strings.Join(about, " ") + "\n\n")
 	}
 
-	if r.Stale != nil {
-		fmt.Fprintf(b, "> **Warning:** this report is stale: Git could not be read since %s (%s). It shows the last good desired state.\n\n",
-			fmtTime(r.Stale.Since), mdText(r.Stale.Reason))
+	for _, n := range r.Notices() {
+		fmt.Fprintf(b, "> **Warning:** %s\n\n", mdText(n))
 	}
 
 	s := r.Summary

@@ -163,6 +163,11 @@ func writeSARIF(b *bytes.Buffer, r *Report) error {
 			"reason": r.Stale.Reason, "since": r.Stale.Since.UTC().Format(time.RFC3339),
 		}
 	}
+	if r.Disconnected != nil {
+		run.Properties["disconnected"] = map[string]string{
+			"reason": r.Disconnected.Reason, "since": r.Disconnected.Since.UTC().Format(time.RFC3339),
+		}
+	}
 
 	for _, res := range r.Resources {
 		who := res.APIVersion + " " + res.ID()

@@ -101,12 +101,31 @@ type Report struct {
 	// Stale is set (watch only) while Git cannot be read: the report shows
 	// the last good desired state.
 	Stale *Stale `json:"stale,omitempty"`
+	// Disconnected is set (watch only) while the API server cannot be
+	// listed or watched for some of the resources: their live state is the
+	// last one seen, and changes made meanwhile show up once it is back.
+	Disconnected *Stale `json:"disconnected,omitempty"`
 }
 
-// Stale says why and since when a report's desired state is not current.
+// Stale says why and since when part of a report is not current.
 type Stale struct {
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
+}
+
+// Notices are the sentences every format shows above a report whose
+// desired or live state is not current (watch only; empty for check).
+func (r *Report) Notices() []string {
+	var out []string
+	if r.Stale != nil {
+		out = append(out, "Stale report: Git could not be read since "+fmtTime(r.Stale.Since)+
+			" ("+r.Stale.Reason+"); it shows the last good desired state.")
+	}
+	if r.Disconnected != nil {
+		out = append(out, "API server unreachable since "+fmtTime(r.Disconnected.Since)+
+			" ("+r.Disconnected.Reason+"); live state is the last seen, and changes made meanwhile will show once it is back.")
+	}
+	return out
 }
 
 // NewReport assembles a report and computes its summary.

@@ -10,9 +10,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -67,6 +68,8 @@ type Manager interface {
 	Scopes() []Scope
 	// CacheSizes counts the objects each informer holds.
 	CacheSizes() map[Scope]int
+	// Health reports each informer's connection to the API server.
+	Health() map[Scope]Health
 	// Warnings returns the API server's warnings about scope's requests
 	// (recorded only by a Manager from NewManagerForConfig).
 	Warnings(scope Scope) []string
@@ -87,6 +90,27 @@ type Options struct {
 	// TweakListOptions, if set, narrows what an informer lists and watches
 	// (a label selector, say); it may inspect the scope.
 	TweakListOptions func(Scope, *metav1.ListOptions)
+}
+
+// Health is the state of one informer's connection to the API server.
+//
+// An informer lists once, then follows a watch. When the watch breaks (the
+// API server restarted, a proxy timed out) client-go resumes it from the
+// last resource version it saw; when that version is gone from etcd's
+// history (compaction: 410 Gone) it lists everything again. Lists and
+// Watches count those requests, so relists after expiry are visible.
+type Health struct {
+	// Lists counts full lists: the first sync and every relist.
+	Lists int
+	// Watches counts watches started from a known resource version
+	// (resumed after the previous one ended).
+	Watches int
+	// Err is the error of the last list or watch request, nil once one
+	// succeeds again: while it is set, the cache holds the last state seen.
+	Err error
+	// Since is when the current run of failures began (zero when Err is
+	// nil).
+	Since time.Time
 }
 
 // EventType is the kind of change an informer saw.
@@ -122,6 +146,27 @@ type entry struct {
 	lastErr  error
 	fatal    bool
 	warnings []string
+	health   Health
+}
+
+// request records the outcome of one list or watch request.
+func (e *entry) request(full bool, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case err != nil:
+		if e.health.Err == nil {
+			e.health.Since = time.Now()
+		}
+		e.health.Err = err
+	case full:
+		e.health.Lists++
+	default:
+		e.health.Watches++
+	}
+	if err == nil {
+		e.health.Err, e.health.Since = nil, time.Time{}
+	}
 }
 
 // HandleWarningHeader records a warning the API server sent about this
@@ -226,12 +271,8 @@ func (m *manager) newEntry(s Scope) *entry {
 	if m.clientFor != nil {
 		client = m.clientFor(s, e)
 	}
-	var tweak dynamicinformer.TweakListOptionsFunc
-	if m.opts.TweakListOptions != nil {
-		tweak = func(o *metav1.ListOptions) { m.opts.TweakListOptions(s, o) }
-	}
-	gi := dynamicinformer.NewFilteredDynamicInformer(client, s.GVR, s.Namespace, 0, cache.Indexers{}, tweak)
-	inf := gi.Informer()
+	inf := cache.NewSharedIndexInformerWithOptions(m.listWatch(client, s, e), &unstructured.Unstructured{},
+		cache.SharedIndexInformerOptions{ObjectDescription: s.GVR.String()})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.informer, e.cancel = inf, cancel
 	_ = inf.SetTransform(m.opts.Transform)
@@ -270,6 +311,50 @@ func (m *manager) newEntry(s Scope) *entry {
 		inf.RunWithContext(ctx)
 	}()
 	return e
+}
+
+// listWatch is what dynamicinformer.NewFilteredDynamicInformer builds,
+// with the scope's list options applied and every request's outcome
+// recorded in e's Health.
+func (m *manager) listWatch(client dynamic.Interface, s Scope, e *entry) cache.ListerWatcher {
+	ri := client.Resource(s.GVR).Namespace(s.Namespace)
+	tweak := func(o *metav1.ListOptions) {
+		if m.opts.TweakListOptions != nil {
+			m.opts.TweakListOptions(s, o)
+		}
+	}
+	list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		tweak(&o)
+		l, err := ri.List(ctx, o)
+		e.request(true, err)
+		return l, err
+	}
+	watchFn := func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		tweak(&o)
+		// A watch that sends initial events is a list by streaming.
+		full := o.SendInitialEvents != nil && *o.SendInitialEvents
+		w, err := ri.Watch(ctx, o)
+		e.request(full, err)
+		return w, err
+	}
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc:  list,
+		WatchFuncWithContext: watchFn,
+		ListFunc:             func(o metav1.ListOptions) (runtime.Object, error) { return list(context.Background(), o) },
+		WatchFunc:            func(o metav1.ListOptions) (watch.Interface, error) { return watchFn(context.Background(), o) },
+	}, client)
+}
+
+func (m *manager) Health() map[Scope]Health {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[Scope]Health, len(m.entries))
+	for s, e := range m.entries {
+		e.mu.Lock()
+		out[s] = e.health
+		e.mu.Unlock()
+	}
+	return out
 }
 
 func (m *manager) Remove(s Scope) {

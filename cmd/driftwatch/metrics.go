@@ -62,6 +62,7 @@ type reportCollector struct {
 	gitStatus func() time.Time
 	informers func() int
 	caches    func() map[informer.Scope]int
+	health    func() map[informer.Scope]informer.Health
 	now       func() time.Time
 }
 
@@ -85,10 +86,17 @@ var (
 		"Objects held in each informer's cache.", []string{"group", "version", "resource", "namespace"}, nil)
 	descStale = prometheus.NewDesc("driftwatch_report_stale",
 		"1 while Git cannot be read and the report shows the last good desired state.", nil, nil)
+	scopeLabels = []string{"group", "version", "resource", "namespace"}
+	descLists   = prometheus.NewDesc("driftwatch_informer_lists_total",
+		"Full lists by each informer: the first sync and every relist (after a watch expired with 410 Gone).", scopeLabels, nil)
+	descWatches = prometheus.NewDesc("driftwatch_informer_watches_total",
+		"Watches each informer resumed from a known resource version.", scopeLabels, nil)
+	descConnected = prometheus.NewDesc("driftwatch_informer_connected",
+		"1 while the informer's last list or watch request succeeded, 0 while the API server cannot be reached or refuses it.", scopeLabels, nil)
 )
 
 func (c reportCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStatus, descFields, descAge, descCount, descInformers, descGitSuccess, descCommit, descStale, descCached} {
+	for _, d := range []*prometheus.Desc{descStatus, descFields, descAge, descCount, descInformers, descGitSuccess, descCommit, descStale, descCached, descLists, descWatches, descConnected} {
 		ch <- d
 	}
 }
@@ -112,6 +120,16 @@ func (c reportCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descInformers, prometheus.GaugeValue, float64(c.informers()))
 	for s, n := range c.caches() {
 		ch <- prometheus.MustNewConstMetric(descCached, prometheus.GaugeValue, float64(n), s.GVR.Group, s.GVR.Version, s.GVR.Resource, s.Namespace)
+	}
+	for s, h := range c.health() {
+		labels := []string{s.GVR.Group, s.GVR.Version, s.GVR.Resource, s.Namespace}
+		ch <- prometheus.MustNewConstMetric(descLists, prometheus.CounterValue, float64(h.Lists), labels...)
+		ch <- prometheus.MustNewConstMetric(descWatches, prometheus.CounterValue, float64(h.Watches), labels...)
+		connected := 1.0
+		if h.Err != nil {
+			connected = 0
+		}
+		ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, connected, labels...)
 	}
 	if t := c.gitStatus(); !t.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descGitSuccess, prometheus.GaugeValue, float64(t.Unix()))

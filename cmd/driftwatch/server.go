@@ -116,6 +116,6 @@ func filterReport(r *drift.Report, namespaces, kinds, statuses string) *drift.Re
 		}
 	}
 	out := drift.NewReport(r.GeneratedAt, r.Source, r.Cluster, keep)
-	out.Stale = r.Stale
+	out.Stale, out.Disconnected = r.Stale, r.Disconnected
 	return out
 }

@@ -200,6 +200,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 		gitStatus: func() time.Time { t, _ := mon.GitStatus(); return t },
 		informers: func() int { return len(mgr.Scopes()) },
 		caches:    mgr.CacheSizes,
+		health:    mgr.Health,
 		now:       time.Now,
 	})
 

@@ -24,10 +24,32 @@ type Env struct {
 	// Config is an admin rest.Config for the API server.
 	Config *rest.Config
 	env    *envtest.Environment
+	// certDir is the API server's own certificate directory when the Env
+	// was started Restartable; Stop removes it.
+	certDir string
 }
 
+// Options change how Start runs the control plane.
+type Options struct {
+	// Restartable keeps the API server's serving certificate, client CA,
+	// port and admin credentials across StopAPIServer and StartAPIServer,
+	// so that clients made before a restart reconnect as they would to a
+	// real control plane.
+	Restartable bool
+	// APIServerFlags are extra kube-apiserver flags without the leading
+	// dashes, e.g. {"watch-cache": "false"}.
+	APIServerFlags map[string]string
+}
+
+// RestartGrace is how long a Restartable API server may take to stop
+// before it is killed.
+const RestartGrace = 3 * time.Second
+
 // Start starts kube-apiserver and etcd.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith starts kube-apiserver and etcd as o says.
+func StartWith(o Options) (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, ErrNoAssets
@@ -37,15 +59,41 @@ func Start() (*Env, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	e := &Env{env: env}
+	api := env.ControlPlane.GetAPIServer()
+	if o.Restartable {
+		// envtest regenerates certificates in a directory it allocated
+		// itself on every start; in one we own, it keeps them.
+		dir, err := os.MkdirTemp("", "driftwatch-apiserver-")
+		if err != nil {
+			return nil, fmt.Errorf("start API server: %w", err)
+		}
+		api.CertDir, e.certDir = dir, dir
+		env.ControlPlaneStopTimeout = RestartGrace
+	}
+	for k, v := range o.APIServerFlags {
+		api.Configure().Set(k, v)
+	}
 	cfg, err := env.Start()
 	if err != nil {
+		e.removeCertDir()
 		return nil, fmt.Errorf("start API server: %w", err)
 	}
-	return &Env{Config: cfg, env: env}, nil
+	e.Config = cfg
+	return e, nil
 }
 
 // Stop stops the API server and etcd.
-func (e *Env) Stop() error { return e.env.Stop() }
+func (e *Env) Stop() error {
+	defer e.removeCertDir()
+	return e.env.Stop()
+}
+
+func (e *Env) removeCertDir() {
+	if e.certDir != "" {
+		os.RemoveAll(e.certDir)
+	}
+}
 
 // AddUser creates a user in the given groups and returns its rest.Config
 // (for RBAC tests: no group means no permissions beyond discovery).

@@ -85,6 +85,13 @@ function render(rep) {
   } else {
     stale.hidden = true;
   }
+  const disc = document.getElementById("disconnected");
+  if (rep.disconnected) {
+    disc.hidden = false;
+    disc.textContent = "API server unreachable since " + fmtTime(rep.disconnected.since) + ": " + rep.disconnected.reason + " — showing the last live state seen.";
+  } else {
+    disc.hidden = true;
+  }
   const sum = rep.summary;
   const summary = document.getElementById("summary");
   summary.replaceChildren(...[["total", sum.total], ["in sync", sum.inSync], ["drifted", sum.drifted],
