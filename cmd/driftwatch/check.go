@@ -25,6 +25,9 @@ type checkOptions struct {
 	Color   string
 	// ExitCodeOnDrift is the exit status when drift is found.
 	ExitCodeOnDrift int
+	// OnResourceError decides what resources that could not be checked do
+	// to the exit status: auto, fail or report.
+	OnResourceError string
 	// DetectExtra reports live objects with TrackingLabel that Git lacks.
 	DetectExtra   bool
 	TrackingLabel string
@@ -44,8 +47,11 @@ values: DRIFTWATCH_GIT_USERNAME, DRIFTWATCH_GIT_PASSWORD, DRIFTWATCH_GIT_TOKEN,
 DRIFTWATCH_SSH_KEY_PASSPHRASE, or --git-password-file / --git-token-file.
 
 Exit codes: 0 in sync, 1 drift found (Drifted or Missing resources), 2 error.
-Resources that could not be checked are reported as Error; when nothing
-drifted but some resource errored, the exit code is 2.`,
+Resources that could not be checked are reported as Error and counted in the
+summary. What they do to the exit code is --on-resource-error: auto (the
+default) exits 2 when nothing drifted, since the cluster cannot be called in
+sync, and 1 when something did; fail always exits 2; report never changes the
+exit code.`,
 		Example: `  driftwatch check --repo https://github.com/acme/deploy.git --ref main --path overlays/prod
   driftwatch check --dir . --path k8s --output json
   DRIFTWATCH_GIT_TOKEN=... driftwatch check --repo https://git.example.com/ops.git --ref v1.4.2`,
@@ -65,6 +71,7 @@ drifted but some resource errored, the exit code is 2.`,
 	f.StringArrayVarP(&o.Outputs, "output", "o", []string{"text"}, "report format, to stdout (FORMAT) or a file (FORMAT=PATH), repeatable: "+formatNames())
 	f.StringVar(&o.Color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always or never")
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
+	f.StringVar(&o.OnResourceError, "on-resource-error", "auto", "exit status when some resource could not be checked: auto (2 unless drift was found), fail (always 2) or report (unchanged)")
 	f.BoolVar(&o.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
 	f.StringVar(&o.TrackingLabel, "tracking-label", drift.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
 	return cmd
@@ -80,6 +87,11 @@ func (o *checkOptions) validate() error {
 	}
 	if o.ExitCodeOnDrift < 0 || o.ExitCodeOnDrift > 255 || o.ExitCodeOnDrift == exitError {
 		return fmt.Errorf("flag --exit-code-on-drift: %d is not a usable exit status (0-255, not 2)", o.ExitCodeOnDrift)
+	}
+	switch o.OnResourceError {
+	case "auto", "fail", "report":
+	default:
+		return fmt.Errorf("flag --on-resource-error: %q is not auto, fail or report", o.OnResourceError)
 	}
 	if _, err := drift.ParseTrackingLabel(o.TrackingLabel); err != nil {
 		return fmt.Errorf("flag --tracking-label: %w", err)
@@ -169,13 +181,21 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err := writeOutputs(specs, report, o.Out, color); err != nil {
 		return err
 	}
+	return o.exitStatus(report)
+}
+
+// exitStatus maps a report to the exit status, as the flags ask.
+func (o *checkOptions) exitStatus(r *drift.Report) error {
+	errs := r.HasErrors() && o.OnResourceError != "report"
 	switch {
-	case report.HasDrift():
+	case errs && o.OnResourceError == "fail":
+		return exitCodeError{exitError}
+	case r.HasDrift():
 		if o.ExitCodeOnDrift == 0 {
 			return nil
 		}
 		return exitCodeError{o.ExitCodeOnDrift}
-	case report.HasErrors():
+	case errs:
 		return exitCodeError{exitError}
 	}
 	return nil

@@ -285,9 +285,15 @@ func TestCheckUnservedKindsReportedPerResource(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("resources (-want +got):\n%s", diff)
 	}
-	// Drift (the missing ConfigMap) wins over per-resource errors.
+	// Drift (the missing ConfigMap) wins over per-resource errors, unless
+	// errors are asked to be fatal.
 	if r.code != exitDrift {
 		t.Errorf("exit code %d, want 1", r.code)
+	}
+	r = runCLI(t, "check", "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "unserved",
+		"--kubeconfig", kubeconfig, "-n", ns, "-o", "json", "--on-resource-error", "fail")
+	if r.code != exitError || parseReport(t, r).Summary.Errors != 2 {
+		t.Errorf("--on-resource-error fail: exit code %d, want 2; stderr %s", r.code, r.stderr)
 	}
 }
 

@@ -2,13 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
 )
 
 func TestEveryFlagFromTheEnvironment(t *testing.T) {
@@ -79,11 +85,55 @@ func TestSeveralOutputsAndExitCode(t *testing.T) {
 		{"-o json=" + out, "is a directory"},
 		{"--color sometimes", `flag --color: unknown value "sometimes"`},
 		{"--exit-code-on-drift 2", "flag --exit-code-on-drift: 2 is not a usable exit status"},
+		{"--on-resource-error never", `flag --on-resource-error: "never" is not auto, fail or report`},
 	} {
 		r := checkRepo(t, ns, strings.Fields(tt.args)...)
 		if r.code != exitError || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("%s: %d %q", tt.args, r.code, r.stderr)
 		}
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	res := func(st ...drift.Status) *drift.Report {
+		var rs []drift.Resource
+		for _, s := range st {
+			rs = append(rs, drift.Resource{Kind: "ConfigMap", Status: s})
+		}
+		return drift.NewReport(time.Time{}, gitsource.Revision{}, drift.Cluster{}, rs)
+	}
+	inSync, drifted, errored := res(drift.InSync), res(drift.InSync, drift.Drifted), res(drift.InSync, drift.Error)
+	both := res(drift.Missing, drift.Error)
+	tests := []struct {
+		report  *drift.Report
+		onError string
+		onDrift int
+		want    int
+	}{
+		{inSync, "auto", 1, 0},
+		{drifted, "auto", 1, 1},
+		{drifted, "auto", 0, 0},
+		{errored, "auto", 1, 2},
+		{both, "auto", 1, 1},
+		{errored, "fail", 1, 2},
+		{both, "fail", 1, 2},
+		{inSync, "fail", 1, 0},
+		{errored, "report", 1, 0},
+		{both, "report", 3, 3},
+	}
+	var got, want []string
+	for _, tt := range tests {
+		o := &checkOptions{OnResourceError: tt.onError, ExitCodeOnDrift: tt.onDrift}
+		code := 0
+		var ec exitCodeError
+		if err := o.exitStatus(tt.report); errors.As(err, &ec) {
+			code = ec.code
+		}
+		name := fmt.Sprintf("%+v --on-resource-error=%s --exit-code-on-drift=%d", tt.report.Summary, tt.onError, tt.onDrift)
+		got, want = append(got, fmt.Sprintf("%s → %d", name, code)), append(want, fmt.Sprintf("%s → %d", name, tt.want))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("exit status (-want +got):\n%s", diff)
 	}
 }
 

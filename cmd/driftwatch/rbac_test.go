@@ -80,4 +80,14 @@ subjects:
 	if rep.Summary.Errors != 5 || rep.Summary.InSync != 1 {
 		t.Errorf("summary %+v", rep.Summary)
 	}
+
+	// Asked to report rather than fail: exit 0, the errors still counted.
+	r = runCLI(t, "check", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--cache-dir", t.TempDir(),
+		"--kubeconfig", kc, "--sync-timeout", "5m", "-o", "json", "--on-resource-error", "report")
+	if r.code != 0 {
+		t.Errorf("--on-resource-error report: exit code %d, want 0\nstderr: %s", r.code, r.stderr)
+	}
+	if rep := parseReport(t, r); rep.Summary.Errors != 5 {
+		t.Errorf("--on-resource-error report: summary %+v", rep.Summary)
+	}
 }
