@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 // ErrRefNotFound is returned when no branch, tag or commit matches the ref.
@@ -306,10 +307,38 @@ func describeCommit(rev *Revision, c *object.Commit) {
 	rev.Subject = strings.SplitN(strings.TrimSpace(c.Message), "\n", 2)[0]
 }
 
+// statusError is a Git server's HTTP answer that is neither success nor
+// an authentication challenge: a proxy or the server failing.
+type statusError struct {
+	status string
+	err    error
+}
+
+func (e *statusError) Error() string { return "Git server answered " + e.status }
+func (e *statusError) Unwrap() error { return e.err }
+
+// httpStatus finds the HTTP answer in go-git's error, which wraps it in an
+// UnexpectedError without Unwrap.
+func httpStatus(err error) (string, bool) {
+	var herr *githttp.Err
+	var uerr *plumbing.UnexpectedError
+	if !errors.As(err, &herr) && (!errors.As(err, &uerr) || !errors.As(uerr.Err, &herr)) {
+		return "", false
+	}
+	if herr.Response == nil {
+		return "", false
+	}
+	return herr.Response.Status, true
+}
+
 // remoteError turns go-git's transport errors into a short cause.
 func remoteError(err error) error {
 	var nerr net.Error
 	var oerr *net.OpError
+	if status, ok := httpStatus(err); ok && !errors.Is(err, transport.ErrAuthenticationRequired) &&
+		!errors.Is(err, transport.ErrAuthorizationFailed) && !errors.Is(err, transport.ErrRepositoryNotFound) {
+		return &statusError{status: status, err: err}
+	}
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired):
 		return fmt.Errorf("authentication required (set DRIFTWATCH_GIT_TOKEN, DRIFTWATCH_GIT_PASSWORD or an SSH key): %w", err)

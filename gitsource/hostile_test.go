@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +202,70 @@ func TestLoadLongHistoryIsShallow(t *testing.T) {
 	_ = iter.ForEach(func(*object.Commit) error { commits++; return nil })
 	if commits != 1 {
 		t.Errorf("cache holds %d commits, want 1 (shallow)", commits)
+	}
+}
+
+// A repository deleted and created again at the same URL, with a history
+// unrelated to the cached one, is followed; so are its SHA refs.
+func TestLoadRepositoryReplaced(t *testing.T) {
+	f := newFixture(t)
+	opts := f.opts(t)
+	if _, err := Load(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := f.srv.ReplaceRepo("manifests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.CopyDir(filepath.Join("..", "testdata", "demo")); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.WriteFile("base/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  LOG_LEVEL: replaced\n"); err != nil {
+		t.Fatal(err)
+	}
+	replaced, err := repo.Commit("a new repository")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("after the repository was replaced: %v", err)
+	}
+	if d.Revision.Commit != replaced || logLevel(t, d) != "replaced" {
+		t.Errorf("after the repository was replaced: %s %s", d.Revision.Commit, logLevel(t, d))
+	}
+	// A commit of the old history is gone with it: said so, by name.
+	opts.Ref = f.later
+	if _, err := Load(context.Background(), opts); err == nil || !strings.Contains(err.Error(), f.later) {
+		t.Errorf("old commit after replacement: %v", err)
+	}
+	opts.Ref = replaced
+	if d, err := Load(context.Background(), opts); err != nil || d.Revision.Commit != replaced {
+		t.Errorf("new commit by SHA: %v", err)
+	}
+}
+
+// A Git server that fails and recovers over and over: every failure is a
+// one-line error naming the server's answer (no hang, no cached state
+// passed off as fresh), every recovery loads the current commit again.
+func TestLoadFlappingServer(t *testing.T) {
+	f := newFixture(t)
+	opts := f.opts(t)
+	for i := range 6 {
+		failing := i%2 == 1
+		status := 0
+		if failing {
+			status = http.StatusServiceUnavailable
+		}
+		f.srv.SetFailing(status)
+		d, err := Load(context.Background(), opts)
+		switch {
+		case failing && (err == nil || !strings.Contains(err.Error(), "Git server answered 503 Service Unavailable")):
+			t.Errorf("round %d, server failing: %v", i, err)
+		case !failing && err != nil:
+			t.Errorf("round %d, server back: %v", i, err)
+		case !failing && d.Revision.Commit != f.later:
+			t.Errorf("round %d: commit %s, want %s", i, d.Revision.Commit, f.later)
+		}
 	}
 }

@@ -401,6 +401,57 @@ func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
 	eventually(t, "recovery", d, func() bool { return d.report(t, "").Stale == nil })
 }
 
+// A flapping Git server (503s on and off) turns the report stale and back
+// each time, never loses the resources, and a commit pushed during an
+// outage is picked up after it.
+func TestWatchGitFlapping(t *testing.T) {
+	ns := newNamespace(t)
+	srv, err := gittest.Start(t.TempDir(), gittest.Options{Username: gitUser, Password: gitPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	repo, err := srv.CreateRepo("flapping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.CopyDir(filepath.Join("..", "..", "testdata", "check")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Commit("desired"); err != nil {
+		t.Fatal(err)
+	}
+	d := startWatch(t, "--repo", srv.RepoURL("flapping"), "--path", "app", "-n", ns, "--interval", "200ms")
+	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	var last string
+	for round := range 3 {
+		srv.SetFailing(http.StatusServiceUnavailable)
+		eventually(t, "a stale report", d, func() bool {
+			r := d.report(t, "")
+			return r.Stale != nil && strings.Contains(r.Stale.Reason, "503 Service Unavailable")
+		})
+		if r := d.report(t, ""); r.Summary.Total != 6 {
+			t.Fatalf("round %d: stale report lost resources: %+v", round, r.Summary)
+		}
+		if round == 1 {
+			if err := repo.WriteFile("app/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n"+
+				"  labels:\n    app.kubernetes.io/name: app\ndata:\n  LOG_LEVEL: warn\n  FEATURES: \"a,b\"\n"); err != nil {
+				t.Fatal(err)
+			}
+			if last, err = repo.Commit("warn level, pushed while the server flaps"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		srv.SetFailing(0)
+		eventually(t, "recovery", d, func() bool { return d.report(t, "").Stale == nil })
+	}
+	eventually(t, "the commit pushed during an outage", d, func() bool {
+		r := d.report(t, "")
+		cm := resourceOf(r, "ConfigMap", "app-config")
+		return r.Source.Commit == last && cm != nil && cm.Status == drift.Drifted
+	})
+}
+
 func TestWatchAuthToken(t *testing.T) {
 	ns := newNamespace(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")

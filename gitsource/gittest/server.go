@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // Server serves every bare repository under its root directory as
@@ -25,10 +26,11 @@ type Server struct {
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
 
-	root  string
-	srv   *http.Server
-	ln    net.Listener
-	paths []string
+	root    string
+	srv     *http.Server
+	ln      net.Listener
+	paths   []string
+	failing atomic.Int32 // an HTTP status every request gets, 0 when healthy
 }
 
 // Options configure a Server. The zero value serves without auth.
@@ -73,9 +75,24 @@ func Start(dir string, opts Options) (*Server, error) {
 			"GIT_HTTP_EXPORT_ALL=1",
 		},
 	}
-	s.srv = &http.Server{Handler: s.auth(h)}
+	s.srv = &http.Server{Handler: s.faults(s.auth(h))}
 	go s.srv.Serve(ln) //nolint:errcheck // returns on Close
 	return s, nil
+}
+
+// SetFailing makes every request fail with the given HTTP status (503, a
+// proxy in front of a Git server that is down, say) until it is called
+// with 0.
+func (s *Server) SetFailing(status int) { s.failing.Store(int32(status)) }
+
+func (s *Server) faults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := int(s.failing.Load()); code != 0 {
+			http.Error(w, http.StatusText(code), code)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) auth(next http.Handler) http.Handler {
@@ -106,6 +123,17 @@ type Repo struct {
 	Name string
 	work string
 	bare string
+}
+
+// ReplaceRepo deletes the named repository and makes a new, empty one in
+// its place: the same URL with an unrelated history once committed to.
+func (s *Server) ReplaceRepo(name string) (*Repo, error) {
+	for _, d := range []string{filepath.Join(s.root, "work", name), filepath.Join(s.root, "srv", name+".git")} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, err
+		}
+	}
+	return s.CreateRepo(name)
 }
 
 // CreateRepo makes an empty repository with default branch main.
