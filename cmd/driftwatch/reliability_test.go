@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,11 +13,13 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -111,51 +113,144 @@ func driftwatchBinary(t *testing.T) string {
 	return binaryPath
 }
 
+// binaryDaemon is the real driftwatch binary running watch.
+type binaryDaemon struct {
+	cmd    *exec.Cmd
+	addr   string
+	done   chan error
+	stderr *syncBuffer
+}
+
+// startBinaryWatch starts `driftwatch watch args...` on a free loopback port.
+func startBinaryWatch(t *testing.T, args ...string) *binaryDaemon {
+	t.Helper()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	b := &binaryDaemon{addr: ln.Addr().String(), done: make(chan error, 1), stderr: &syncBuffer{}}
+	ln.Close()
+	b.cmd = exec.Command(driftwatchBinary(t), append([]string{"watch", "--listen", b.addr, "--kubeconfig", kubeconfig}, args...)...)
+	b.cmd.Stderr = b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.done <- b.cmd.Wait() }()
+	t.Cleanup(func() { b.cmd.Process.Kill() })
+	return b
+}
+
+func (b *binaryDaemon) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + b.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %s", b.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// terminate sends SIGTERM and waits up to limit for a clean exit.
+func (b *binaryDaemon) terminate(t *testing.T, limit time.Duration) {
+	t.Helper()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-b.done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, b.stderr.String())
+		}
+	case <-time.After(limit):
+		t.Fatalf("no exit within %s of SIGTERM\n%s", limit, b.stderr.String())
+	}
+	if !strings.Contains(b.stderr.String(), "shutting down") {
+		t.Errorf("logs: %s", b.stderr.String())
+	}
+}
+
 // SIGTERM stops the real daemon gracefully: exit 0 within the shutdown
 // deadline, HTTP closed.
 func TestWatchSIGTERM(t *testing.T) {
 	ns := newNamespace(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(driftwatchBinary(t), "watch", "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
-		"--kubeconfig", kubeconfig, "-n", ns, "--listen", addr, "--shutdown-timeout", "5s", "--webhook", "http://127.0.0.1:1/unreachable")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	b := startBinaryWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
+		"-n", ns, "--shutdown-timeout", "5s", "--webhook", "http://127.0.0.1:1/unreachable")
+	b.waitReady(t)
+	b.terminate(t, 30*time.Second)
+	if _, err := http.Get("http://" + b.addr + "/healthz"); err == nil {
+		t.Error("HTTP still served after exit")
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
+}
+
+// SIGTERM while the daemon is still syncing (informers listing, the first
+// comparison running) stops it cleanly, as it does later on.
+func TestWatchSIGTERMDuringSync(t *testing.T) {
+	ns := newNamespace(t)
+	midSync := 0
+	for _, delay := range []time.Duration{0, 0, 50 * time.Millisecond, 200 * time.Millisecond} {
+		b := startBinaryWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
+			"-n", ns, "--shutdown-timeout", "5s")
+		// "watching" is logged once the monitor runs and HTTP serves.
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(b.stderr.String(), "watching") {
+			if time.Now().After(deadline) {
+				t.Fatalf("never started: %s", b.stderr.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(delay)
+		if resp, err := http.Get("http://" + b.addr + "/readyz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				midSync++
 			}
 		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("never ready: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		b.terminate(t, 30*time.Second)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	t.Logf("%d of 4 signals arrived before the first comparison finished", midSync)
+	if midSync == 0 {
+		t.Error("no SIGTERM arrived during the sync; the test did not test it")
+	}
+}
+
+// SIGTERM while a webhook delivery is being retried: the retries (about
+// 15 s of backoff in all) are cut at --shutdown-timeout, and the daemon
+// exits 0 saying what it dropped.
+func TestWatchSIGTERMDuringWebhookRetry(t *testing.T) {
+	ns := newNamespace(t)
+	var attempts atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		attempts.Add(1)
+		http.Error(w, "receiver down", http.StatusServiceUnavailable)
+	}))
+	defer hook.Close()
+	if err := kube.Edit(context.Background(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(5)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	b := startBinaryWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
+		"-n", ns, "--shutdown-timeout", "2s", "--webhook", hook.URL)
+	b.waitReady(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for attempts.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook never retried: %s", b.stderr.String())
 		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("no exit within 30 s of SIGTERM (deadline 5 s)\n%s", stderr.String())
+		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(stderr.String(), "shutting down") {
-		t.Errorf("logs: %s", stderr.String())
+	start := time.Now()
+	b.terminate(t, 30*time.Second)
+	// The remaining backoff is over 10 s; an exit well before it means the
+	// retries were cut (the bound is loose on purpose: a loaded machine).
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("exit took %s with --shutdown-timeout 2s: the retries were waited out", took)
+	}
+	if !strings.Contains(b.stderr.String(), "not flushed before the shutdown deadline") {
+		t.Errorf("logs do not say the queue was cut: %s", b.stderr.String())
 	}
 }
 
