@@ -20,6 +20,19 @@ import (
 // ErrPathNotFound is returned when the requested path is not in the tree.
 var ErrPathNotFound = errors.New("path not found")
 
+// ErrNotManifest is returned when the requested path is a file that is not
+// YAML or JSON by its name.
+var ErrNotManifest = errors.New("not a manifest file (.yaml, .yml or .json)")
+
+// isManifestFile says whether a file is read as manifests, by its name.
+func isManifestFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
 // Render turns the tree under root/path into desired objects.
 //
 // A directory holding a kustomization (kustomization.yaml, kustomization.yml
@@ -48,6 +61,8 @@ func Render(root, path string) ([]Object, error) {
 	}
 	var objs []Object
 	switch {
+	case !info.IsDir() && !isManifestFile(target):
+		return nil, fmt.Errorf("path %q: %w", displayPath(clean), ErrNotManifest)
 	case !info.IsDir():
 		objs, err = readFiles(cfs, []string{target})
 	case kustomizationFile(target) != "":
@@ -95,8 +110,7 @@ func manifestFiles(cfs *confinedFS, dir string) ([]string, error) {
 			}
 			return nil
 		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".yaml", ".yml", ".json":
+		if isManifestFile(p) {
 			files = append(files, p)
 		}
 		return nil

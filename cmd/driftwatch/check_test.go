@@ -321,6 +321,8 @@ func TestCheckBadInput(t *testing.T) {
 			`ref not found: "release-9" is no branch, tag or commit of the repository`},
 		{"path not in repo", []string{"--repo", repo, "--path", "overlays/nope"}, nil,
 			`path "overlays/nope": path not found`},
+		{"path is a file that is no manifest", []string{"--dir", render, "--path", "plain/README.md"}, nil,
+			`path "plain/README.md": not a manifest file (.yaml, .yml or .json)`},
 		{"invalid yaml", []string{"--dir", render, "--path", "invalid-yaml"}, nil,
 			"invalid-yaml/zz-bad.yaml:11: invalid YAML: mapping values are not allowed in this context"},
 		{"broken kustomization", []string{"--dir", render, "--path", "broken-kustomization"}, nil,
