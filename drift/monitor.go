@@ -558,7 +558,17 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 	}
 	m.states[key] = st
 	m.mu.Unlock()
-	if change != "" && m.opts.Notify != nil {
+	m.log.Debug("compared", "resource", res.APIVersion+" "+res.ID(), "status", string(res.Status), "fields", len(res.Diffs))
+	if change == "" {
+		return
+	}
+	// Paths only: values (Secret data among them) never reach the log.
+	paths := make([]string, 0, len(res.Diffs))
+	for _, d := range res.Diffs {
+		paths = append(paths, d.Path)
+	}
+	m.log.Info("drift "+string(change), "resource", res.APIVersion+" "+res.ID(), "status", string(res.Status), "paths", paths)
+	if m.opts.Notify != nil {
 		m.opts.Notify(Change{Type: change, Resource: st.res, Time: now})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	"k8s.io/client-go/discovery"
@@ -66,7 +67,12 @@ func connect(ctx context.Context, o clusterOptions) (*cluster, error) {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Host, err)
 	}
 	v, err := dc.ServerVersion()
-	if err != nil {
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return nil, fmt.Errorf("cluster %s refused the credentials of context %q (401 Unauthorized): %w", cfg.Host, ctxName, err)
+	case apierrors.IsForbidden(err):
+		return nil, fmt.Errorf("cluster %s: context %q may not read the server version (403 Forbidden): %w", cfg.Host, ctxName, err)
+	case err != nil:
 		return nil, fmt.Errorf("cluster %s is unreachable: %w", cfg.Host, err)
 	}
 	return &cluster{

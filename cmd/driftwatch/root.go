@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,36 @@ func quietKlog() {
 	_ = fs.Set("alsologtostderr", "false")
 	_ = fs.Set("stderrthreshold", "FATAL")
 	klog.SetOutput(io.Discard)
+}
+
+// debugKlog sends client-go's messages up to verbosity 4 (reflector
+// restarts, watch expiry, retries; never request or response bodies,
+// which start at 8) to log, and returns the function that silences it
+// again.
+func debugKlog(log *slog.Logger) (restore func()) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("v", "4")
+	klog.SetSlogLogger(log)
+	return func() {
+		klog.ClearLogger()
+		_ = fs.Set("v", "0")
+		quietKlog()
+	}
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("flag --log-level: unknown value %q (want debug, info, warn or error)", s)
 }
 
 func newRootCmd(s streams) *cobra.Command {

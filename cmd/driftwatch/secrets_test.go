@@ -12,10 +12,14 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+
+	"github.com/driftwatch/driftwatch/informer/informertest"
 )
 
 // Known secret strings are planted in a Secret in Git and in the cluster,
-// in the Git credentials and in the API token; every command and output
+// in the Git credentials, in the daemon's API token and in the Kubernetes
+// API token; every command and output
 // format, the logs, the metrics, the dashboard and the webhook payloads are
 // then searched for them (and for their base64 forms).
 func TestSecretsNeverLeak(t *testing.T) {
@@ -30,7 +34,21 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	const apiToken = "planted-api-token-55aa77"
-	plants := []string{"planted-git-secret-7f3a9c", "planted-git-token-0d1e2f", liveValue, gitPassword, apiToken}
+	const kubeToken = "planted-kube-token-3b8e10"
+	plants := []string{"planted-git-secret-7f3a9c", "planted-git-token-0d1e2f", liveValue, gitPassword, apiToken, kubeToken}
+	// The Kubernetes API token rides along on every request of the daemon
+	// (the client certificate authenticates it); alone, it is refused.
+	withToken := rest.CopyConfig(apiConfig)
+	withToken.BearerToken = kubeToken
+	tokenKubeconfig, err := informertest.WriteKubeconfig(withToken, t.TempDir(), "token", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyToken, err := informertest.WriteKubeconfig(&rest.Config{Host: apiConfig.Host, BearerToken: kubeToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: apiConfig.CAData}}, t.TempDir(), "only-token", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var haystack strings.Builder
 
 	out := t.TempDir()
@@ -50,6 +68,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 		haystack.Write(b)
 	}
+	// The API refusing the token.
+	r = runCLI(t, "check", "--dir", dir, "--kubeconfig", onlyToken, "-n", ns)
+	if r.code != exitError || !strings.Contains(r.stderr, `refused the credentials of context "only-token" (401 Unauthorized)`) {
+		t.Errorf("check with a refused token: exit %d %s", r.code, r.stderr)
+	}
+	haystack.WriteString(r.stdout + r.stderr)
 	// A Git error path with the password in play.
 	r = runWithEnv(t, map[string]string{"DRIFTWATCH_GIT_PASSWORD": gitPassword + "-wrong"}, "check", "--repo", gitServer.RepoURL("deploy"),
 		"--kubeconfig", kubeconfig, "--cache-dir", t.TempDir())
@@ -60,7 +84,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	hook := newReceiver(t)
-	d := startWatch(t, "--dir", dir, "-n", ns, "--auth-token-file", tokenFile, "--webhook", hook.srv.URL, "--log-format", "json")
+	// The most verbose logging there is, client-go's included.
+	d := startWatch(t, "--dir", dir, "-n", ns, "--auth-token-file", tokenFile, "--webhook", hook.srv.URL,
+		"--log-format", "json", "--log-level", "debug", "--kubeconfig", tokenKubeconfig)
 	d.token = apiToken
 	eventually(t, "a webhook event", d, func() bool { return len(hook.types(ns+"/planted")) > 0 })
 	for _, path := range []string{"/api/v1/report", "/metrics", "/", "/app.js"} {
@@ -82,7 +108,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 		haystack.Write(b)
 	}
 	d.stop(t)
-	haystack.WriteString(d.stderr.String())
+	logs := d.stderr.String()
+	for _, want := range []string{`"level":"DEBUG"`, `"msg":"compared"`, `"component":"client-go"`, `"msg":"drift detected"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("debug logs lack %s", want)
+		}
+	}
+	haystack.WriteString(logs)
 
 	all := haystack.String()
 	if len(all) < 1000 {

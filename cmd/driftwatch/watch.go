@@ -42,6 +42,7 @@ type watchOptions struct {
 	LeaderElect     bool
 	LeaderNamespace string
 	LogFormat       string
+	LogLevel        string
 	Workers         int
 	ShutdownTimeout time.Duration
 
@@ -90,6 +91,7 @@ while running are retried, never fatal.`,
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "use a Lease so that only one replica sends notifications")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else default)")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json (log/slog)")
+	f.StringVar(&o.LogLevel, "log-level", "info", "least severe log level shown: debug (every comparison, and client-go's own reflector and retry messages), info, warn or error")
 	f.IntVar(&o.Workers, "workers", 2, "objects compared in parallel")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed on SIGTERM to stop and flush webhooks")
 	return cmd
@@ -104,6 +106,9 @@ func (o *watchOptions) validate() error {
 	}
 	if o.LogFormat != "text" && o.LogFormat != "json" {
 		return fmt.Errorf("flag --log-format: unknown value %q (want text or json)", o.LogFormat)
+	}
+	if _, err := parseLogLevel(o.LogLevel); err != nil {
+		return err
 	}
 	for _, u := range o.Webhooks {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
@@ -120,11 +125,16 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	level, _ := parseLogLevel(o.LogLevel)
+	hopts := &slog.HandlerOptions{Level: level}
 	var log *slog.Logger
 	if o.LogFormat == "json" {
-		log = slog.New(slog.NewJSONHandler(o.Err, nil))
+		log = slog.New(slog.NewJSONHandler(o.Err, hopts))
 	} else {
-		log = slog.New(slog.NewTextHandler(o.Err, nil))
+		log = slog.New(slog.NewTextHandler(o.Err, hopts))
+	}
+	if level <= slog.LevelDebug {
+		defer debugKlog(log.With("component", "client-go"))()
 	}
 	st, err := prepare(o.Source, o.Compare, o.Target)
 	if err != nil {
