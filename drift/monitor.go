@@ -214,7 +214,9 @@ func (m *Monitor) disconnected() *Stale {
 	var out *Stale
 	var scopes []string
 	for s, h := range m.opts.Manager.Health() {
-		if h.Err == nil || (s != CRDScope && !m.scopes[s]) {
+		// Scopes that never synced already turn their resources into
+		// errors; this is about caches that were current and are not.
+		if h.Err == nil || m.scopeErrs[s] != nil || (s != CRDScope && !m.scopes[s]) {
 			continue
 		}
 		if out == nil || h.Since.Before(out.Since) {

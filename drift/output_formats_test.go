@@ -242,7 +242,7 @@ func TestFormatsMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"### Drift check of `/srv/gitops` path `clusters/staging` against `https://staging.k8s.example.com:6443`\n",
 		"> **Warning:** Stale report: Git could not be read since 2026-11-24 11:30:00 UTC (fetch https://git.example.com/gitops.git: connection refused); it shows the last good desired state.",
-		"> **Warning:** API server unreachable since 2026-11-24 11:40:00 UTC (dial tcp 10.0.0.1:6443: connect: connection refused",
+		"> **Warning:** Live state may be out of date: the API server could not be watched since 2026-11-24 11:40:00 UTC (dial tcp 10.0.0.1:6443: connect: connection refused",
 		"<summary><b>In sync</b> <code>policy/v1 PodDisruptionBudget staging/web</code></summary>",
 	} {
 		if !strings.Contains(md, want) {

@@ -122,8 +122,8 @@ func (r *Report) Notices() []string {
 			" ("+r.Stale.Reason+"); it shows the last good desired state.")
 	}
 	if r.Disconnected != nil {
-		out = append(out, "API server unreachable since "+fmtTime(r.Disconnected.Since)+
-			" ("+r.Disconnected.Reason+"); live state is the last seen, and changes made meanwhile will show once it is back.")
+		out = append(out, "Live state may be out of date: the API server could not be watched since "+fmtTime(r.Disconnected.Since)+
+			" ("+r.Disconnected.Reason+"); the report shows the last state seen, and changes made meanwhile will show once watching resumes.")
 	}
 	return out
 }

@@ -88,7 +88,7 @@ function render(rep) {
   const disc = document.getElementById("disconnected");
   if (rep.disconnected) {
     disc.hidden = false;
-    disc.textContent = "API server unreachable since " + fmtTime(rep.disconnected.since) + ": " + rep.disconnected.reason + " — showing the last live state seen.";
+    disc.textContent = "API server not watched since " + fmtTime(rep.disconnected.since) + ": " + rep.disconnected.reason + " — showing the last live state seen.";
   } else {
     disc.hidden = true;
   }
