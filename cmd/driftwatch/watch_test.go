@@ -354,23 +354,32 @@ func TestWatchPicksUpCRDAppliedLater(t *testing.T) {
 	})
 }
 
-func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
-	ns := newNamespace(t)
-	dir := t.TempDir()
+// ownGitServer starts a Git server of the test's own (to break it) with
+// repository name holding testdata/check.
+func ownGitServer(t *testing.T, dir, name string) (*gittest.Server, *gittest.Repo) {
+	t.Helper()
 	srv, err := gittest.Start(dir, gittest.Options{Username: gitUser, Password: gitPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := srv.CreateRepo("flaky")
+	repo, err := srv.CreateRepo(name)
+	if err == nil {
+		err = repo.CopyDir(filepath.Join("..", "..", "testdata", "check"))
+	}
+	if err == nil {
+		_, err = repo.Commit("desired")
+	}
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	if err := repo.CopyDir(filepath.Join("..", "..", "testdata", "check")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Commit("desired"); err != nil {
-		t.Fatal(err)
-	}
+	return srv, repo
+}
+
+func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	srv, _ := ownGitServer(t, dir, "flaky")
 	d := startWatch(t, "--repo", srv.RepoURL("flaky"), "--path", "app", "-n", ns, "--interval", "200ms", "--git-timeout", "5s")
 	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 
@@ -406,21 +415,8 @@ func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
 // outage is picked up after it.
 func TestWatchGitFlapping(t *testing.T) {
 	ns := newNamespace(t)
-	srv, err := gittest.Start(t.TempDir(), gittest.Options{Username: gitUser, Password: gitPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, repo := ownGitServer(t, t.TempDir(), "flapping")
 	defer srv.Close()
-	repo, err := srv.CreateRepo("flapping")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.CopyDir(filepath.Join("..", "..", "testdata", "check")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Commit("desired"); err != nil {
-		t.Fatal(err)
-	}
 	d := startWatch(t, "--repo", srv.RepoURL("flapping"), "--path", "app", "-n", ns, "--interval", "200ms")
 	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 	var last string
@@ -438,6 +434,7 @@ func TestWatchGitFlapping(t *testing.T) {
 				"  labels:\n    app.kubernetes.io/name: app\ndata:\n  LOG_LEVEL: warn\n  FEATURES: \"a,b\"\n"); err != nil {
 				t.Fatal(err)
 			}
+			var err error
 			if last, err = repo.Commit("warn level, pushed while the server flaps"); err != nil {
 				t.Fatal(err)
 			}
