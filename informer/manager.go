@@ -90,6 +90,10 @@ type Options struct {
 	// TweakListOptions, if set, narrows what an informer lists and watches
 	// (a label selector, say); it may inspect the scope.
 	TweakListOptions func(Scope, *metav1.ListOptions)
+	// OnConnection, if set, is called when an informer's requests start
+	// failing (err set) and when one succeeds again (err nil): the
+	// transitions of Health.Err. It must not block.
+	OnConnection func(scope Scope, err error)
 }
 
 // Health is the state of one informer's connection to the API server.
@@ -147,12 +151,21 @@ type entry struct {
 	fatal    bool
 	warnings []string
 	health   Health
+	// onConnection reports transitions of health.Err (Options.OnConnection).
+	onConnection func(error)
 }
 
 // request records the outcome of one list or watch request.
 func (e *entry) request(full bool, err error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	was := e.health.Err
+	defer func() {
+		now := e.health.Err
+		e.mu.Unlock()
+		if e.onConnection != nil && (was == nil) != (now == nil) {
+			e.onConnection(now)
+		}
+	}()
 	switch {
 	case err != nil:
 		if e.health.Err == nil {
@@ -267,6 +280,9 @@ func (m *manager) Ensure(scopes ...Scope) {
 
 func (m *manager) newEntry(s Scope) *entry {
 	e := &entry{done: make(chan struct{})}
+	if on := m.opts.OnConnection; on != nil {
+		e.onConnection = func(err error) { on(s, err) }
+	}
 	client := m.client
 	if m.clientFor != nil {
 		client = m.clientFor(s, e)

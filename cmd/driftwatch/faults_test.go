@@ -207,6 +207,12 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 	if got := informersRunning(t, d); got != informers {
 		t.Errorf("informers running after the restart = %s, before %s", got, informers)
 	}
+	logs := d.stderr.String()
+	for _, want := range []string{"cannot watch the API server; keeping the last live state", "watching the API server again"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit code %d", code)
 	}

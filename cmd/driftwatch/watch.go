@@ -174,6 +174,13 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 		met.event(s, t)
 		mon.Enqueue(s, name, t)
 	}
+	mopts.OnConnection = func(s informer.Scope, err error) {
+		if err != nil {
+			log.Warn("cannot watch the API server; keeping the last live state", "scope", s.String(), "error", err.Error())
+			return
+		}
+		log.Info("watching the API server again", "scope", s.String())
+	}
 	mgr, err := informer.NewManagerForConfig(cl.Config, mopts)
 	if err != nil {
 		ln.Close()
