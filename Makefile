@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompare$$' -fuzztime $(FUZZTIME) ./drift/
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePathPattern$$' -fuzztime $(FUZZTIME) ./drift/
 	$(GO) test -run '^$$' -fuzz '^FuzzPathRoundTrip$$' -fuzztime $(FUZZTIME) ./drift/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompactFields$$' -fuzztime $(FUZZTIME) ./drift/
 
 # test-unit runs the tests that need neither API server nor envtest build.
 test-unit:

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/driftwatch/driftwatch/informer"
 )
 
 // ChangedBy names the field manager that owns a live value: who set it last,
@@ -38,8 +40,10 @@ func parseOwners(live *unstructured.Unstructured) owners {
 		if !ok {
 			continue
 		}
-		fields, ok := m["fieldsV1"].(map[string]any)
-		if !ok {
+		// A map as the API server sent it, or the text the informer's
+		// cache keeps (informer.CompactManagedFields).
+		fields := informer.Fields(m["fieldsV1"])
+		if fields == nil {
 			continue
 		}
 		o := owner{fields: fields}

@@ -378,6 +378,13 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 	if !reflect.DeepEqual(liveBefore.Object, live.Object) {
 		t.Fatalf("Compare modified live:\nbefore %v\nafter  %v", liveBefore.Object, live.Object)
 	}
+	// The informer cache keeps managedFields compacted to text: the
+	// comparison and its attribution must not tell the difference.
+	compact := live.DeepCopy()
+	informer.CompactManagedFields(compact)
+	if a, b := fuzzOwners(diffs), fuzzOwners(drift.Compare(desired, compact, opts)); a != b {
+		t.Errorf("compacted managedFields change the result:\nmaps: %s\ntext: %s", a, b)
+	}
 
 	secret := fuzzIsSecret(desired)
 	if !sort.SliceIsSorted(diffs, func(i, j int) bool { return diffs[i].Path < diffs[j].Path }) {
@@ -459,6 +466,18 @@ func fuzzSteps(p drift.Path) string {
 		}
 	}
 	return "[" + strings.Join(parts, "; ") + "]"
+}
+
+// fuzzOwners describes diffs with the field manager each is attributed to.
+func fuzzOwners(diffs []drift.FieldDiff) string {
+	var b strings.Builder
+	for _, d := range diffs {
+		b.WriteString("\n  " + string(d.Type) + " " + d.Path)
+		if d.ChangedBy != nil {
+			b.WriteString(" by " + d.ChangedBy.Manager + " (" + d.ChangedBy.Operation + ")")
+		}
+	}
+	return b.String()
 }
 
 func fuzzDescribe(diffs []drift.FieldDiff) string {
@@ -573,6 +592,26 @@ func FuzzPathRoundTrip(f *testing.F) {
 			if p.Matches(c.neighbour) {
 				t.Errorf("path %s prints as %q, which also matches %s", fuzzSteps(c.path), s, fuzzSteps(c.neighbour))
 			}
+		}
+	})
+}
+
+// FuzzCompactFields: a FieldsV1 tree whose keys are arbitrary (valid
+// UTF-8, as JSON from the API server gives) survives the informer cache's
+// compaction to text and back unchanged.
+func FuzzCompactFields(f *testing.F) {
+	f.Add("f:spec", `k:{"name":"app"}`, "f:image")
+	f.Add(`v:"a\b"`, "\x00\x1f\x7f", "é ✓ \u2028")
+	f.Add("", `\"`, `\u0041`)
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		for _, s := range []*string{&a, &b, &c} {
+			*s = strings.ToValidUTF8(*s, "?")
+		}
+		tree := map[string]any{a: map[string]any{b: map[string]any{}, c: map[string]any{a: map[string]any{}}}, "f:x": map[string]any{}}
+		text := informer.CompactFields(tree)
+		got := informer.Fields(text)
+		if !reflect.DeepEqual(got, tree) {
+			t.Fatalf("round trip of %q:\ntext %s\ngot  %#v\nwant %#v", []string{a, b, c}, text, got, tree)
 		}
 	})
 }

@@ -77,9 +77,9 @@ type Manager interface {
 	Stop()
 }
 
-// Options configure a Manager. The zero value drops the
-// last-applied-configuration annotation, keeps everything else, and
-// reports no events.
+// Options configure a Manager. The zero value caches objects through
+// DefaultTransform (no last-applied-configuration annotation, managedFields
+// compacted) and reports no events.
 type Options struct {
 	// Transform, if set, replaces the default cache transform applied to
 	// each object before it enters the cache.
@@ -202,7 +202,7 @@ func (e *entry) HandleWarningHeader(code int, _ string, text string) {
 // Warnings the API server sends are not recorded; see NewManagerForConfig.
 func NewManager(client dynamic.Interface, opts Options) Manager {
 	if opts.Transform == nil {
-		opts.Transform = DropLastApplied
+		opts.Transform = DefaultTransform
 	}
 	return &manager{client: client, opts: opts, entries: map[Scope]*entry{}}
 }
@@ -236,7 +236,8 @@ func NewManagerForConfig(cfg *rest.Config, opts Options) (Manager, error) {
 // read it, so it is dropped before it costs cache memory.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// DropLastApplied is the default cache transform.
+// DropLastApplied drops the last-applied-configuration annotation; part of
+// DefaultTransform.
 func DropLastApplied(obj any) (any, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {

@@ -1,0 +1,119 @@
+package informer
+
+import (
+	"encoding/json"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The cache transform. Objects enter an informer's cache as the API server
+// sent them, decoded into maps; two parts are costly and barely read:
+//
+//   - the last-applied-configuration annotation repeats the whole object,
+//     and neither the comparison nor attribution reads it: it is dropped;
+//   - managedFields hold one FieldsV1 tree per field manager, often as many
+//     map nodes as the object itself, and only attribution reads them, for
+//     the few objects that drifted. Each tree is kept as its JSON text
+//     instead (CompactFields), one string that the garbage collector never
+//     scans, and parsed back on demand (Fields).
+
+// DefaultTransform drops the last-applied-configuration annotation and
+// compacts managedFields; it is the transform of a Manager whose Options
+// name none.
+func DefaultTransform(obj any) (any, error) {
+	obj, _ = DropLastApplied(obj)
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		CompactManagedFields(u)
+	}
+	return obj, nil
+}
+
+// CompactManagedFields replaces the FieldsV1 tree of each managedFields
+// entry of u with its JSON text. Fields reads either form.
+func CompactManagedFields(u *unstructured.Unstructured) {
+	md, _ := u.Object["metadata"].(map[string]any)
+	mfs, _ := md["managedFields"].([]any)
+	for _, e := range mfs {
+		m, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		if tree, ok := m["fieldsV1"].(map[string]any); ok {
+			m["fieldsV1"] = CompactFields(tree)
+		}
+	}
+}
+
+// CompactFields writes a FieldsV1 tree ("f:spec" → {"f:replicas": {}}) as
+// JSON text. A FieldsV1 tree holds only maps with string keys (any other
+// value is written as null), so this is much cheaper than encoding/json,
+// and it does not sort keys.
+func CompactFields(tree map[string]any) string {
+	var b strings.Builder
+	writeFields(&b, tree)
+	return b.String()
+}
+
+func writeFields(b *strings.Builder, tree map[string]any) {
+	b.WriteByte('{')
+	first := true
+	for k, v := range tree {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		writeJSONString(b, k)
+		b.WriteByte(':')
+		if sub, ok := v.(map[string]any); ok {
+			writeFields(b, sub)
+		} else {
+			b.WriteString("null")
+		}
+	}
+	b.WriteByte('}')
+}
+
+// writeJSONString quotes s as JSON. Keys come from JSON the API server
+// sent, so they are valid UTF-8, which JSON carries as it is.
+func writeJSONString(b *strings.Builder, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	last := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b.WriteString(s[last:i])
+		switch c {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		}
+		last = i + 1
+	}
+	b.WriteString(s[last:])
+	b.WriteByte('"')
+}
+
+// Fields returns a managedFields entry's FieldsV1 tree, from either the
+// map the API server sent or the text CompactManagedFields left; nil when
+// there is none or it does not parse.
+func Fields(v any) map[string]any {
+	switch f := v.(type) {
+	case map[string]any:
+		return f
+	case string:
+		var tree map[string]any
+		if err := json.Unmarshal([]byte(f), &tree); err != nil {
+			return nil
+		}
+		return tree
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package informer
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+func TestDefaultTransform(t *testing.T) {
+	const obj = `
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"whole":"object"}'
+    team: payments
+  managedFields:
+  - manager: gitops
+    operation: Apply
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:spec:
+        f:replicas: {}
+        f:template:
+          f:spec:
+            f:containers:
+              k:{"name":"app"}:
+                .: {}
+                f:image: {}
+  - manager: kubectl-edit
+    operation: Update
+    fieldsType: FieldsV1
+    fieldsV1: {"f:metadata": {"f:annotations": {"f:team": {}, "f:a\\b\"c\u0001": {}}}}
+spec:
+  replicas: 3
+`
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(obj), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	before := u.DeepCopy()
+	out, err := DefaultTransform(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*unstructured.Unstructured)
+	if diff := cmp.Diff(map[string]string{"team": "payments"}, got.GetAnnotations()); diff != "" {
+		t.Errorf("annotations (-want +got):\n%s", diff)
+	}
+	wantMFs, _, _ := unstructured.NestedSlice(before.Object, "metadata", "managedFields")
+	gotMFs, _, _ := unstructured.NestedSlice(got.Object, "metadata", "managedFields")
+	if len(gotMFs) != len(wantMFs) {
+		t.Fatalf("managedFields: %d entries, want %d", len(gotMFs), len(wantMFs))
+	}
+	for i := range wantMFs {
+		w, g := wantMFs[i].(map[string]any), gotMFs[i].(map[string]any)
+		text, ok := g["fieldsV1"].(string)
+		if !ok {
+			t.Errorf("entry %d: fieldsV1 is %T, want the compact text", i, g["fieldsV1"])
+			continue
+		}
+		if diff := cmp.Diff(w["fieldsV1"], Fields(text)); diff != "" {
+			t.Errorf("entry %d: fieldsV1 after a round trip (-want +got):\n%s", i, diff)
+		}
+		if g["manager"] != w["manager"] || g["operation"] != w["operation"] {
+			t.Errorf("entry %d: %v, want %v", i, g, w)
+		}
+	}
+	if diff := cmp.Diff(before.Object["spec"], got.Object["spec"]); diff != "" {
+		t.Errorf("spec changed (-want +got):\n%s", diff)
+	}
+	// Already compacted objects (a resync) are left as they are.
+	again, _ := DefaultTransform(got.DeepCopy())
+	if diff := cmp.Diff(got.Object, again.(*unstructured.Unstructured).Object); diff != "" {
+		t.Errorf("second transform changed the object (-first +second):\n%s", diff)
+	}
+	if Fields(42) != nil || Fields("{not json") != nil {
+		t.Error("Fields accepts what is no FieldsV1")
+	}
+}
