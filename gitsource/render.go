@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/konfig"
@@ -120,26 +122,54 @@ func manifestFiles(cfs *confinedFS, dir string) ([]string, error) {
 }
 
 func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
+	// Files are parsed in parallel (YAML decoding is most of rendering a
+	// large tree); results and the error reported keep the files' order.
+	type result struct {
+		objs []Object
+		err  error
+	}
+	results := make([]result, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				results[i].objs, results[i].err = readFile(cfs, files[i])
+			}
+		}()
+	}
+	wg.Wait()
 	var out []Object
-	for _, f := range files {
-		rel := cfs.rel(f)
-		if err := cfs.check(f); err != nil {
-			return nil, err
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
 		}
-		if err := checkSize(f, rel); err != nil {
-			return nil, err
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", rel, err)
-		}
-		objs, err := ParseManifests(rel, data)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, objs...)
+		out = append(out, r.objs...)
 	}
 	return out, nil
+}
+
+// readFile parses one manifest file inside the repository.
+func readFile(cfs *confinedFS, f string) ([]Object, error) {
+	rel := cfs.rel(f)
+	if err := cfs.check(f); err != nil {
+		return nil, err
+	}
+	if err := checkSize(f, rel); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", rel, err)
+	}
+	return ParseManifests(rel, data)
 }
 
 // kustomizeMu serialises krusty runs: kustomize keeps global state
