@@ -74,6 +74,21 @@ type SchemaSource interface {
 	For(ctx context.Context, gvk schema.GroupVersionKind) (*informer.Schema, error)
 }
 
+// PrefetchSchemas loads the schema of every kind among the resolved
+// targets, so that a caller can overlap the loading with something slower
+// (the informers' sync); errors are left for the comparison to meet.
+func PrefetchSchemas(ctx context.Context, src SchemaSource, targets []Target) {
+	seen := map[schema.GroupVersionKind]bool{}
+	for _, t := range targets {
+		gvk := t.Object.Object.GroupVersionKind()
+		if t.Err != nil || seen[gvk] || ctx.Err() != nil {
+			continue
+		}
+		seen[gvk] = true
+		_, _ = src.For(ctx, gvk)
+	}
+}
+
 // Confirmer asks the API server what applying the desired object would
 // produce (a server-side apply dry run).
 type Confirmer interface {

@@ -75,6 +75,15 @@ func (r *Resolver) Resolve(ctx context.Context, gvk schema.GroupVersionKind) (Ma
 	}, nil
 }
 
+// Warm fetches the cluster's discovery ahead of the first Resolve (which
+// would otherwise wait for it), so it can overlap other work. Failures are
+// left for Resolve to report.
+func (r *Resolver) Warm(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = r.mapper.KindsForWithContext(ctx, schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+}
+
 // Invalidate drops the cached discovery, so the next Resolve sees CRDs that
 // were created, changed or deleted since.
 func (r *Resolver) Invalidate() {

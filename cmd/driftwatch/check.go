@@ -126,6 +126,26 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	prog := newProgress(o.Err)
 	defer prog.done()
 	prog.step("fetching and rendering %s", srcOpts.URL+srcOpts.Dir)
+	// The cluster is reached and discovered while Git is read and rendered;
+	// a Git error still comes first.
+	type connected struct {
+		cl       *cluster
+		resolver *informer.Resolver
+		err      error
+	}
+	connCtx, stopConnect := context.WithCancel(ctx)
+	defer stopConnect()
+	conn := make(chan connected, 1)
+	go func() {
+		cl, err := connect(connCtx, o.Cluster)
+		if err != nil {
+			conn <- connected{err: err}
+			return
+		}
+		r := informer.NewResolver(cl.Discovery)
+		r.Warm(connCtx)
+		conn <- connected{cl: cl, resolver: r}
+	}()
 	desired, err := gitsource.Load(ctx, srcOpts)
 	if err != nil {
 		return err
@@ -135,15 +155,16 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	prog.step("rendered %d objects; discovering the cluster", len(desired.Objects))
 
-	cl, err := connect(ctx, o.Cluster)
-	if err != nil {
-		return err
+	c := <-conn
+	if c.err != nil {
+		return c.err
 	}
+	cl := c.cl
 	dyn, err := dynamic.NewForConfig(cl.Config)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
 	}
-	targets, _ := drift.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
+	targets, _ := drift.Plan(ctx, c.resolver, desired.Objects, cl.Namespace)
 	targets, scopes, excluded := filter.Apply(targets)
 
 	mgr, err := informer.NewManagerForConfig(cl.Config, o.Target.managerOptions(filter))
@@ -153,9 +174,17 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	defer mgr.Stop()
 	mgr.Ensure(scopes...)
 	prog.step("syncing informers for %d resources", len(scopes))
+	// The OpenAPI schemas the comparison needs load while informers sync.
+	schemas := informer.NewSchemas(cl.Discovery, cacheSubdir("openapi"))
+	schemasDone := make(chan struct{})
+	go func() {
+		defer close(schemasDone)
+		drift.PrefetchSchemas(ctx, schemas, targets)
+	}()
 	syncCtx, cancel := context.WithTimeout(ctx, o.Compare.SyncTimeout)
 	scopeErrs := mgr.WaitForSync(syncCtx, scopes...)
 	cancel()
+	<-schemasDone
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
@@ -163,7 +192,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 
 	ev := &drift.Evaluator{
 		Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings,
-		Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi")),
+		Schemas: schemas,
 	}
 	if o.Compare.Confirm == "server" {
 		ev.Confirm = drift.ServerConfirmer{Client: dyn}
