@@ -191,6 +191,10 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 	if n := informerCounter(t, d, "driftwatch_informer_connected", "configmaps"); n != 0 {
 		t.Errorf("driftwatch_informer_connected for configmaps = %d while the API server is down", n)
 	}
+	if dom := headless(t, d.url+"/", "--dump-dom"); !strings.Contains(dom, "API server not watched since") ||
+		!strings.Contains(dom, "connection refused") {
+		t.Errorf("the dashboard shows no disconnected banner:\n%s", dom)
+	}
 	t.Logf("%s: report says disconnected", time.Now().Format("15:04:05.0"))
 	fc.driftWhileDown(t, peer, "debug")
 	if err := fc.env.StartAPIServer(); err != nil {

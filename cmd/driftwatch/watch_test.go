@@ -394,6 +394,10 @@ func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
 	if !strings.Contains(m, "driftwatch_report_stale 1") {
 		t.Error("metrics do not say stale")
 	}
+	if dom := headless(t, d.url+"/", "--dump-dom"); !strings.Contains(dom, "Git unreachable since") ||
+		!strings.Contains(dom, "showing the last good desired state") {
+		t.Errorf("the dashboard shows no stale banner:\n%s", dom)
+	}
 	// Drift is still detected while Git is down.
 	if err := kube.Edit(context.Background(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(4)); err != nil {
 		t.Fatal(err)

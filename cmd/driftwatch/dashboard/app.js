@@ -78,20 +78,14 @@ function render(rep) {
     (s.url || "") + (s.path ? " (" + s.path + ")" : "") + (s.ref ? " @ " + s.ref : "") +
     (s.commit ? " · " + s.commit.slice(0, 12) + " " + JSON.stringify(s.subject || "") : "") +
     " · cluster " + ((rep.cluster || {}).server || "");
-  const stale = document.getElementById("stale");
-  if (rep.stale) {
-    stale.hidden = false;
-    stale.textContent = "Git unreachable since " + fmtTime(rep.stale.since) + ": " + rep.stale.reason + " — showing the last good desired state.";
-  } else {
-    stale.hidden = true;
-  }
-  const disc = document.getElementById("disconnected");
-  if (rep.disconnected) {
-    disc.hidden = false;
-    disc.textContent = "API server not watched since " + fmtTime(rep.disconnected.since) + ": " + rep.disconnected.reason + " — showing the last live state seen.";
-  } else {
-    disc.hidden = true;
-  }
+  // A banner per part of the report that is not current: why and since when.
+  const banner = (id, part, what, shown) => {
+    const b = document.getElementById(id);
+    b.hidden = !part;
+    b.textContent = part ? what + " since " + fmtTime(part.since) + ": " + part.reason + " — " + shown + "." : "";
+  };
+  banner("stale", rep.stale, "Git unreachable", "showing the last good desired state");
+  banner("disconnected", rep.disconnected, "API server not watched", "showing the last live state seen");
   const sum = rep.summary;
   const summary = document.getElementById("summary");
   summary.replaceChildren(...[["total", sum.total], ["in sync", sum.inSync], ["drifted", sum.drifted],
