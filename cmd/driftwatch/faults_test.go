@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,10 +77,10 @@ func (fc *faultCluster) peer(t *testing.T) *informertest.Client {
 
 // watchCluster runs watch against the fault cluster and waits until its
 // first report is complete and in sync.
-func (fc *faultCluster) watchCluster(t *testing.T) *daemon {
+func (fc *faultCluster) watchCluster(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	d := startWatch(t, "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--interval", "1s",
-		"--kubeconfig", fc.kubeconfig)
+	d := startWatch(t, append([]string{"--repo", gitServer.RepoURL("deploy"), "--path", "app", "--interval", "1s",
+		"--kubeconfig", fc.kubeconfig}, extra...)...)
 	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 	if r := d.report(t, ""); r.Summary.InSync != 6 || r.Summary.Total != 6 {
 		t.Fatalf("initial report %+v", r.Summary)
@@ -172,8 +173,10 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 	// gone once it stops (pooled keep-alive HTTP/1 and HTTP/2 connections
 	// excepted: client-go shares transports between clients of one
 	// config; and the API server process that the test restarts).
+	hook := newReceiver(t)
 	before := goleak.IgnoreCurrent()
-	d := fc.watchCluster(t)
+	// As deployed: leader election on, notifications to a webhook.
+	d := fc.watchCluster(t, "--leader-elect", "--leader-elect-namespace", fc.ns, "--webhook", hook.srv.URL)
 	t.Logf("%s: watch ready", time.Now().Format("15:04:05.0"))
 	informers := informersRunning(t, d)
 
@@ -205,6 +208,11 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 		return caughtUp(d.report(t, ""), "debug")
 	})
 	t.Logf("%s: changes seen", time.Now().Format("15:04:05.0"))
+	// The leader (re-elected if its lease lapsed) notifies the changes.
+	eventuallyWithin(t, time.Minute, "webhook notifications of the changes", d, func() bool {
+		return slices.Contains(hook.types(fc.ns+"/app-config"), eventTypePrefix+"detected") &&
+			slices.Contains(hook.types(fc.ns+"/web"), eventTypePrefix+"detected")
+	})
 	if n := informerCounter(t, d, "driftwatch_informer_connected", "configmaps"); n != 1 {
 		t.Errorf("driftwatch_informer_connected for configmaps = %d after the restart", n)
 	}
