@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/informer/informertest"
@@ -203,4 +204,30 @@ func TestManagerForbiddenFailsFast(t *testing.T) {
 	if _, err := m.Get(s, "x"); err == nil || !strings.Contains(err.Error(), "forbidden") {
 		t.Errorf("Get error = %v", err)
 	}
+}
+
+// An API server that refuses connections: the sync times out with the
+// reason, and Health says the informer is cut off since when.
+func TestManagerUnreachableSaysWhy(t *testing.T) {
+	client, err := dynamic.NewForConfig(&rest.Config{Host: "https://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(client, Options{})
+	defer m.Stop()
+	s := Scope{GVR: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Namespace: "default"}
+	m.Ensure(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = m.WaitForSync(ctx, s)[s]
+	if err == nil || !strings.Contains(err.Error(), "not synced in time") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("error = %v, want the timeout with the connection's error", err)
+	}
+	h := m.Health()[s]
+	if h.Err == nil || h.Since.IsZero() || h.Lists != 0 {
+		t.Errorf("health = %+v", h)
+	}
+	start := time.Now()
+	m.Stop()
+	t.Logf("stopped in %s", time.Since(start))
 }

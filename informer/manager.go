@@ -500,6 +500,11 @@ func (e *entry) err(fallback error) error {
 		}
 		return fmt.Errorf("list: %w", e.lastErr)
 	}
+	if e.health.Err != nil {
+		// client-go retries refused connections without reporting them:
+		// say what the last request met.
+		return fmt.Errorf("%w (last request: %v)", fallback, e.health.Err)
+	}
 	return fallback
 }
 
