@@ -406,9 +406,18 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 			m.log.Info("informer stopped", "scope", s.String())
 		}
 	}
+	// The schemas the comparison needs load while new informers sync.
+	schemasDone := make(chan struct{})
+	go func() {
+		defer close(schemasDone)
+		if m.opts.Evaluator.Schemas != nil {
+			PrefetchSchemas(ctx, m.opts.Evaluator.Schemas, targets)
+		}
+	}()
 	syncCtx, cancel := context.WithTimeout(ctx, m.opts.SyncTimeout)
 	errs := m.opts.Manager.WaitForSync(syncCtx, scopes...)
 	cancel()
+	<-schemasDone
 	for _, s := range added {
 		if errs[s] == nil {
 			m.log.Info("informer started", "scope", s.String())
