@@ -51,12 +51,13 @@ func TestFidelityAgainstServerSideApply(t *testing.T) {
 	type tally struct{ cases, agree, falsePos, falseNeg, pathMismatch int }
 	tallies := map[string]*tally{"local": {}, "confirm=server": {}}
 	var failures []string
+	run := nsCounter.Add(1) // fresh namespaces on every run (go test -count N)
 	for i, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
 		dir := filepath.Join(root, e.Name())
-		ns := fmt.Sprintf("fid-%02d", i)
+		ns := fmt.Sprintf("fid-%d-%02d", run, i)
 		oracle, err := prepareCase(t, dir, ns, dc)
 		if err != nil {
 			t.Errorf("%s: %v", e.Name(), err)

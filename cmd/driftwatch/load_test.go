@@ -34,7 +34,7 @@ func TestLoadNoUpdateDropped(t *testing.T) {
 		objects, duration = 10000, 60*time.Second
 	}
 	ctx := context.Background()
-	ns := fmt.Sprintf("load-%d", objects)
+	ns := fmt.Sprintf("load-%d-%d", objects, nsCounter.Add(1))
 	if err := kube.Apply(ctx, "setup", "", &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}); err != nil {
 		t.Fatal(err)

@@ -342,6 +342,9 @@ func TestWatchPicksUpCRDAppliedLater(t *testing.T) {
 	if err := kube.Apply(context.Background(), "setup", "", crd[0].Object); err != nil {
 		t.Fatal(err)
 	}
+	// The CRD is cluster-wide: remove it, so that a repeated run
+	// (go test -count N) starts without it again.
+	t.Cleanup(func() { deleteCRD(t, crd[0].Object.GetName()) })
 	eventually(t, "the custom resource compared (Missing)", d, func() bool {
 		return resourceOf(d.report(t, ""), "Sprocket", "sprocket-a").Status == drift.Missing
 	})
@@ -352,6 +355,32 @@ func TestWatchPicksUpCRDAppliedLater(t *testing.T) {
 	eventually(t, "the custom resource in sync", d, func() bool {
 		return resourceOf(d.report(t, ""), "Sprocket", "sprocket-a").Status == drift.InSync
 	})
+}
+
+// deleteCRD deletes a CustomResourceDefinition and waits until it is gone.
+func deleteCRD(t *testing.T, name string) {
+	t.Helper()
+	gvk := schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
+	if err := kube.Delete(context.Background(), gvk, "", name); err != nil {
+		t.Error(err)
+		return
+	}
+	ri, err := kube.Resource(gvk, "")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := ri.Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("CRD %s not gone after a minute", name)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // ownGitServer starts a Git server of the test's own (to break it) with
