@@ -403,7 +403,7 @@ func (c *comparer) walkList(p *node, sc *informer.Schema, d, l []any) {
 		// env, volumes), the rest treated as atomic.
 		listType = "atomic"
 		if _, ok := byKeys(d, []string{"name"}, nil); ok {
-			if _, ok := byKeys(l, []string{"name"}, nil); ok {
+			if _, _, ok := liveByKeys(l, []string{"name"}, nil); ok {
 				listType, keys = "map", []string{"name"}
 			}
 		}
@@ -446,17 +446,28 @@ func (c *comparer) walkMapList(p *node, sc *informer.Schema, keys []string, d, l
 			defaults[k] = f.Default
 		}
 	}
-	live, ok := byKeys(l, keys, defaults)
+	live, dups, ok := liveByKeys(l, keys, defaults)
 	if !ok {
 		return false
 	}
-	if _, ok := byKeys(d, keys, defaults); !ok {
+	desired, ok := byKeys(d, keys, defaults)
+	if !ok {
 		return false
+	}
+	for id := range dups {
+		if _, declared := desired[id]; declared {
+			// Server-side apply owns duplicated items as one unit: Git
+			// declaring the key rewrites the list without the duplicate.
+			c.add(p, Changed, d, l)
+			return true
+		}
 	}
 	pos := make(map[string]int, len(l))
 	for i, it := range l {
 		id, _ := itemKey(it.(map[string]any), keys, defaults)
-		pos[id] = i
+		if _, seen := pos[id]; !seen {
+			pos[id] = i
+		}
 	}
 	var order []int
 	for i, item := range d {
@@ -539,6 +550,35 @@ func byKeys(items []any, keys []string, defaults map[string]any) (map[string]any
 		out[id] = it
 	}
 	return out, true
+}
+
+// liveByKeys is byKeys for the live list, which the API server lets hold
+// duplicate keys (two env vars of one name, written by an update). It
+// keeps the first item of each key and names the keys seen more than
+// once; server-side apply leaves such items alone unless Git declares
+// their key.
+func liveByKeys(items []any, keys []string, defaults map[string]any) (map[string]any, map[string]bool, bool) {
+	out := make(map[string]any, len(items))
+	var dups map[string]bool
+	for _, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, nil, false
+		}
+		id, kvs := itemKey(m, keys, defaults)
+		if len(kvs) < len(keys) {
+			return nil, nil, false
+		}
+		if _, dup := out[id]; dup {
+			if dups == nil {
+				dups = map[string]bool{}
+			}
+			dups[id] = true
+			continue
+		}
+		out[id] = it
+	}
+	return out, dups, true
 }
 
 // itemKey builds an item's identity from its key fields, taking declared

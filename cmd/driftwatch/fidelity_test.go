@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -282,6 +283,34 @@ func serverDiff(p drift.Path, sc *informer.Schema, a, b any, out *[]string) {
 					kvs = append(kvs, drift.KeyValue{Key: k, Value: s})
 				}
 				return fmt.Sprint(kvs), kvs
+			}
+			// The API server lets an update write duplicate keys (two env
+			// vars of one name); server-side apply then owns the list as a
+			// unit and rewrites it without them, a change to the whole list.
+			ids := func(items []any) ([]string, bool) {
+				var out []string
+				seen, dup := map[string]bool{}, false
+				for _, it := range items {
+					id, _ := key(it)
+					dup = dup || seen[id]
+					seen[id] = true
+					out = append(out, id)
+				}
+				return out, dup
+			}
+			aIDs, aDup := ids(av)
+			bIDs, bDup := ids(bv)
+			if aDup || bDup {
+				// Compared in order: for env, the last of two same-named
+				// variables wins, so their order is their value.
+				var sub []string
+				for i := 0; i < len(av) && slices.Equal(aIDs, bIDs); i++ {
+					serverDiff(p, sc.Item(), av[i], bv[i], &sub)
+				}
+				if !slices.Equal(aIDs, bIDs) || len(sub) > 0 {
+					add(p)
+				}
+				return
 			}
 			bi := map[string]int{}
 			for i, it := range bv {
