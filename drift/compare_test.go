@@ -105,6 +105,20 @@ status: {replicas: 2}
 				Desired: []any{"[name=a]", "[name=b]"}, Live: []any{"[name=c]", "[name=b]", "[name=a]"}}},
 		},
 		{
+			name:    "duplicate live key that Git does not declare is left alone",
+			desired: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, env: [{name: X, value: \"1\"}]}]}\n",
+			live: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, env: [{name: X, value: \"1\"}, " +
+				"{name: D, value: \"1\"}, {name: D, value: \"2\"}]}]}\n",
+		},
+		{
+			name:    "duplicate live key that Git declares is drift of the list",
+			desired: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, env: [{name: X, value: \"1\"}]}]}\n",
+			live:    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, env: [{name: X, value: \"1\"}, {name: X, value: \"2\"}]}]}\n",
+			want: []FieldDiff{{Path: "spec.containers[name=a].env", Type: Changed,
+				Desired: []any{map[string]any{"name": "X", "value": "1"}},
+				Live:    []any{map[string]any{"name": "X", "value": "1"}, map[string]any{"name": "X", "value": "2"}}}},
+		},
+		{
 			name:    "changed fields by container name",
 			desired: deployment,
 			live: `
