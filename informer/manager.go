@@ -343,7 +343,9 @@ func (m *manager) listWatch(client dynamic.Interface, s Scope, e *entry) cache.L
 	list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		tweak(&o)
 		l, err := ri.List(ctx, o)
-		e.request(true, err)
+		if ctx.Err() == nil { // a request cut by Remove or Stop says nothing of the server
+			e.request(true, err)
+		}
 		return l, err
 	}
 	watchFn := func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
@@ -351,7 +353,9 @@ func (m *manager) listWatch(client dynamic.Interface, s Scope, e *entry) cache.L
 		// A watch that sends initial events is a list by streaming.
 		full := o.SendInitialEvents != nil && *o.SendInitialEvents
 		w, err := ri.Watch(ctx, o)
-		e.request(full, err)
+		if ctx.Err() == nil {
+			e.request(full, err)
+		}
 		return w, err
 	}
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
