@@ -382,7 +382,7 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 	// comparison and its attribution must not tell the difference.
 	compact := live.DeepCopy()
 	informer.CompactManagedFields(compact)
-	if a, b := fuzzOwners(diffs), fuzzOwners(drift.Compare(desired, compact, opts)); a != b {
+	if a, b := fuzzDescribe(diffs), fuzzDescribe(drift.Compare(desired, compact, opts)); a != b {
 		t.Errorf("compacted managedFields change the result:\nmaps: %s\ntext: %s", a, b)
 	}
 
@@ -468,22 +468,15 @@ func fuzzSteps(p drift.Path) string {
 	return "[" + strings.Join(parts, "; ") + "]"
 }
 
-// fuzzOwners describes diffs with the field manager each is attributed to.
-func fuzzOwners(diffs []drift.FieldDiff) string {
+// fuzzDescribe lists diffs by type and path, with the field manager each
+// is attributed to.
+func fuzzDescribe(diffs []drift.FieldDiff) string {
 	var b strings.Builder
 	for _, d := range diffs {
 		b.WriteString("\n  " + string(d.Type) + " " + d.Path)
 		if d.ChangedBy != nil {
 			b.WriteString(" by " + d.ChangedBy.Manager + " (" + d.ChangedBy.Operation + ")")
 		}
-	}
-	return b.String()
-}
-
-func fuzzDescribe(diffs []drift.FieldDiff) string {
-	var b strings.Builder
-	for _, d := range diffs {
-		b.WriteString("\n  " + string(d.Type) + " " + d.Path)
 	}
 	return b.String()
 }

@@ -103,29 +103,6 @@ func (fc *faultCluster) driftWhileDown(t *testing.T, peer *informertest.Client, 
 	}
 }
 
-// eventuallyWithin is eventually with a longer bound: after the API server
-// comes back, client-go's reflectors retry on an exponential backoff of up
-// to 30 s.
-func eventuallyWithin(t *testing.T, limit time.Duration, what string, d *daemon, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			_, rep := d.get(t, "/api/v1/report")
-			_, met := d.get(t, "/metrics")
-			var informerLines []string
-			for _, l := range strings.Split(met, "\n") {
-				if strings.HasPrefix(l, "driftwatch_informer_") || strings.HasPrefix(l, "driftwatch_client_requests_total") {
-					informerLines = append(informerLines, l)
-				}
-			}
-			t.Fatalf("timed out after %s waiting for %s\nreport: %s\nmetrics:\n%s\nlogs:\n%s", limit, what, rep,
-				strings.Join(informerLines, "\n"), d.stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // caughtUp says whether the report shows both changes driftWhileDown made,
 // with the edit attributed, and no disconnection.
 func caughtUp(r *drift.Report, level string) bool {

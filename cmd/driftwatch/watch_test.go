@@ -128,10 +128,28 @@ func (d *daemon) report(t *testing.T, query string) *drift.Report {
 // eventually polls cond every 50ms for up to 30s (a bounded loop).
 func eventually(t *testing.T, what string, d *daemon, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	eventuallyWithin(t, 30*time.Second, what, d, cond)
+}
+
+// eventuallyWithin is eventually with another bound (after the API server
+// comes back, client-go's reflectors retry on an exponential backoff of up
+// to 30 s). On timeout it shows the report, the informer and client
+// metrics, and the logs.
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, d *daemon, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\nlogs:\n%s", what, d.stderr.String())
+			_, rep := d.get(t, "/api/v1/report")
+			_, met := d.get(t, "/metrics")
+			var informerLines []string
+			for _, l := range strings.Split(met, "\n") {
+				if strings.HasPrefix(l, "driftwatch_informer_") || strings.HasPrefix(l, "driftwatch_client_requests_total") {
+					informerLines = append(informerLines, l)
+				}
+			}
+			t.Fatalf("timed out after %s waiting for %s\nreport: %s\nmetrics:\n%s\nlogs:\n%s", limit, what, rep,
+				strings.Join(informerLines, "\n"), d.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
