@@ -42,7 +42,7 @@ import (
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource/gittest"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 const (
@@ -53,15 +53,15 @@ const (
 
 var overlays = []string{"overlays/cronjob", "overlays/daemon"}
 
-var env *informertest.Env
+var env *apiservertest.Env
 
 func TestMain(m *testing.M) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, informertest.ErrNoAssets)
+		fmt.Fprintln(os.Stderr, apiservertest.ErrNoAssets)
 		os.Exit(1)
 	}
 	var err error
-	if env, err = informertest.Start(); err != nil {
+	if env, err = apiservertest.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -130,12 +130,12 @@ func (w *warnings) take() []string {
 
 // client returns a test client whose warnings land in the returned
 // collector.
-func client(t *testing.T) (*informertest.Client, *warnings) {
+func client(t *testing.T) (*apiservertest.Client, *warnings) {
 	t.Helper()
 	w := &warnings{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandlerWithContext = w
-	c, err := informertest.NewClient(cfg)
+	c, err := apiservertest.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func client(t *testing.T) (*informertest.Client, *warnings) {
 // ensureNamespace creates the Namespace from the built objects for real:
 // dry runs of namespaced objects need it to exist, and its Pod Security
 // labels are what the dry runs of Pods are checked against.
-func ensureNamespace(ctx context.Context, t *testing.T, c *informertest.Client, objs []*unstructured.Unstructured) {
+func ensureNamespace(ctx context.Context, t *testing.T, c *apiservertest.Client, objs []*unstructured.Unstructured) {
 	t.Helper()
 	for _, o := range objs {
 		if o.GetKind() != "Namespace" {

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/driftwatch/driftwatch/informer"
 )
 
 // ChangedBy names the field manager that owns a live value: who set it last,
@@ -40,9 +38,7 @@ func parseOwners(live *unstructured.Unstructured) owners {
 		if !ok {
 			continue
 		}
-		// A map as the API server sent it, or the text the informer's
-		// cache keeps (informer.CompactManagedFields).
-		fields := informer.Fields(m["fieldsV1"])
+		fields := FieldsV1(m["fieldsV1"])
 		if fields == nil {
 			continue
 		}
@@ -57,6 +53,24 @@ func parseOwners(live *unstructured.Unstructured) owners {
 		out = append(out, o)
 	}
 	return out
+}
+
+// FieldsV1 returns a managedFields entry's FieldsV1 tree ("f:spec" →
+// {"f:replicas": {}}), from either the map the API server sends or the JSON
+// text an informer's cache may keep instead (informer.CompactManagedFields
+// does, to save memory); nil when there is none or it does not parse.
+func FieldsV1(v any) map[string]any {
+	switch f := v.(type) {
+	case map[string]any:
+		return f
+	case string:
+		var tree map[string]any
+		if err := json.Unmarshal([]byte(f), &tree); err != nil {
+			return nil
+		}
+		return tree
+	}
+	return nil
 }
 
 // ownerOf returns the manager owning the value at p, the most recent one if

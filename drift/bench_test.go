@@ -4,17 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
-
-	"github.com/driftwatch/driftwatch/gitsource"
-	"github.com/driftwatch/driftwatch/informer"
 )
 
-// The benchmarks here measure the comparison engine and rendering alone,
+// The benchmarks here measure the comparison engine alone,
 // without an API server. They report objects per second and allocations;
 // nothing asserts a timing.
 
@@ -33,46 +29,13 @@ func benchObj(tb testing.TB, s string) *unstructured.Unstructured {
 
 // benchDesired is a typical Deployment as Git holds it: two containers with
 // env, resources and probes.
-const benchDesired = `
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: prod
-  labels: {app.kubernetes.io/name: web, app.kubernetes.io/part-of: shop, team: payments}
-  annotations: {owner: platform}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app.kubernetes.io/name: web}}
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: web, app.kubernetes.io/part-of: shop}
-    spec:
-      containers:
-      - name: app
-        image: registry.example.com/web:1.27.3
-        ports: [{containerPort: 8080, name: http}]
-        env:
-        - {name: LOG_LEVEL, value: info}
-        - {name: DB_HOST, value: db.prod.svc}
-        - {name: DB_POOL, value: "20"}
-        - {name: CACHE_TTL, value: 300s}
-        - {name: FEATURE_FLAGS, value: "checkout,search"}
-        resources:
-          requests: {cpu: 250m, memory: 256Mi}
-          limits: {cpu: "1", memory: 1Gi}
-        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 5}
-        livenessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 10, failureThreshold: 3}
-      - name: proxy
-        image: registry.example.com/proxy:2.4.1
-        ports: [{containerPort: 9090, name: metrics}]
-        env:
-        - {name: UPSTREAM, value: "127.0.0.1:8080"}
-        - {name: TLS_MODE, value: strict}
-        resources:
-          requests: {cpu: 50m, memory: 64Mi}
-          limits: {cpu: 200m, memory: 128Mi}
-`
+var benchDesired = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "bench", "deployment.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // benchLive is the same Deployment as the API server returns it: defaults
 // filled in, quantities normalised, server metadata, managedFields and
@@ -173,38 +136,38 @@ status:
 
 // benchDeploymentSchema is a hand-built cut of the Deployment schema: the
 // keyed lists (containers, ports, env), quantities and the atomic selector.
-func benchDeploymentSchema() *informer.Schema {
-	quantities := &informer.Schema{Additional: &informer.Schema{Quantity: true}}
-	probe := &informer.Schema{Properties: map[string]*informer.Schema{
-		"httpGet": {Properties: map[string]*informer.Schema{"port": {IntOrString: true}, "path": {}, "scheme": {}}},
-	}, Additional: &informer.Schema{}}
-	container := &informer.Schema{Properties: map[string]*informer.Schema{
+func benchDeploymentSchema() *Schema {
+	quantities := &Schema{Additional: &Schema{Quantity: true}}
+	probe := &Schema{Properties: map[string]*Schema{
+		"httpGet": {Properties: map[string]*Schema{"port": {IntOrString: true}, "path": {}, "scheme": {}}},
+	}, Additional: &Schema{}}
+	container := &Schema{Properties: map[string]*Schema{
 		"name": {}, "image": {}, "imagePullPolicy": {}, "terminationMessagePath": {}, "terminationMessagePolicy": {},
-		"ports": {ListType: "map", ListKeys: []string{"containerPort", "protocol"}, Items: &informer.Schema{
-			Properties: map[string]*informer.Schema{"containerPort": {}, "name": {}, "protocol": {Default: "TCP"}},
+		"ports": {ListType: "map", ListKeys: []string{"containerPort", "protocol"}, Items: &Schema{
+			Properties: map[string]*Schema{"containerPort": {}, "name": {}, "protocol": {Default: "TCP"}},
 		}},
-		"env": {ListType: "map", ListKeys: []string{"name"}, Items: &informer.Schema{
-			Properties: map[string]*informer.Schema{"name": {}, "value": {}, "valueFrom": {Additional: &informer.Schema{}}},
+		"env": {ListType: "map", ListKeys: []string{"name"}, Items: &Schema{
+			Properties: map[string]*Schema{"name": {}, "value": {}, "valueFrom": {Additional: &Schema{}}},
 		}},
-		"resources":      {Properties: map[string]*informer.Schema{"requests": quantities, "limits": quantities}},
+		"resources":      {Properties: map[string]*Schema{"requests": quantities, "limits": quantities}},
 		"readinessProbe": probe, "livenessProbe": probe,
 	}}
-	meta := &informer.Schema{Additional: &informer.Schema{}, Properties: map[string]*informer.Schema{
-		"labels": {Additional: &informer.Schema{}}, "annotations": {Additional: &informer.Schema{}},
+	meta := &Schema{Additional: &Schema{}, Properties: map[string]*Schema{
+		"labels": {Additional: &Schema{}}, "annotations": {Additional: &Schema{}},
 	}}
-	return &informer.Schema{Properties: map[string]*informer.Schema{
+	return &Schema{Properties: map[string]*Schema{
 		"apiVersion": {}, "kind": {}, "metadata": meta,
-		"spec": {Additional: &informer.Schema{}, Properties: map[string]*informer.Schema{
+		"spec": {Additional: &Schema{}, Properties: map[string]*Schema{
 			"replicas": {},
-			"selector": {Atomic: true, Additional: &informer.Schema{}},
-			"template": {Properties: map[string]*informer.Schema{
+			"selector": {Atomic: true, Additional: &Schema{}},
+			"template": {Properties: map[string]*Schema{
 				"metadata": meta,
-				"spec": {Additional: &informer.Schema{}, Properties: map[string]*informer.Schema{
+				"spec": {Additional: &Schema{}, Properties: map[string]*Schema{
 					"containers": {ListType: "map", ListKeys: []string{"name"}, Items: container},
 				}},
 			}},
 		}},
-		"status": {Additional: &informer.Schema{}},
+		"status": {Additional: &Schema{}},
 	}}
 }
 
@@ -237,52 +200,5 @@ func BenchmarkCompareDeployment(b *testing.B) {
 				b.ReportMetric(float64(len(diffs)), "diffs")
 			})
 		}
-	}
-}
-
-// BenchmarkRender renders a directory of 200 plain manifests (ConfigMaps
-// and Deployments, 50 files) and the kustomize overlay of the demo.
-func BenchmarkRender(b *testing.B) {
-	dir := b.TempDir()
-	for f := range 50 {
-		var s strings.Builder
-		for k := range 4 {
-			i := f*4 + k
-			if i%2 == 0 {
-				fmt.Fprintf(&s, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%d, namespace: ns-%d, labels: {app: a%d}}\ndata:\n", i, i%10, i)
-				for d := range 10 {
-					fmt.Fprintf(&s, "  key%d: %q\n", d, strings.Repeat(fmt.Sprintf("v%d-", d), 40))
-				}
-			} else {
-				fmt.Fprintf(&s, "---\n%s", strings.Replace(strings.Replace(benchDesired, "name: web\n", fmt.Sprintf("name: web-%d\n", i), 1), "namespace: prod", fmt.Sprintf("namespace: ns-%d", i%10), 1))
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("m%02d.yaml", f)), []byte(s.String()), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cases := []struct {
-		name, root, path string
-	}{
-		{"plain-200", dir, ""},
-		{"kustomize-demo-prod", filepath.Join("..", "testdata", "demo"), "overlays/prod"},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			objs, err := gitsource.Render(c.root, c.path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				if _, err := gitsource.Render(c.root, c.path); err != nil {
-					b.Fatal(err)
-				}
-				n++
-			}
-			b.ReportMetric(float64(n*len(objs))/b.Elapsed().Seconds(), "objects/s")
-			b.ReportMetric(float64(len(objs)), "objects")
-		})
 	}
 }

@@ -26,8 +26,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/driftwatch/driftwatch/informer"
 )
 
 // DiffType says how a field differs.
@@ -79,7 +77,7 @@ func (d FieldDiff) ParsedPath() Path { return d.path }
 type Options struct {
 	// Schema of the kind, from the cluster's OpenAPI v3 document; nil when
 	// unknown.
-	Schema *informer.Schema
+	Schema *Schema
 	// HashKey keys the hashes of sensitive values; nil shows none.
 	HashKey []byte
 	// Sensitive marks more fields (beyond Secret data) whose values must
@@ -318,7 +316,7 @@ func keyedHash(key []byte, v any) string {
 
 // walk compares desired with live at path p. liveSet says whether live has
 // the field at all.
-func (c *comparer) walk(p *node, sc *informer.Schema, desired, live any, liveSet bool) {
+func (c *comparer) walk(p *node, sc *Schema, desired, live any, liveSet bool) {
 	if !liveSet || live == nil {
 		if isZero(desired) {
 			return
@@ -370,7 +368,7 @@ func (c *comparer) walk(p *node, sc *informer.Schema, desired, live any, liveSet
 
 // atomicEqual compares an atomic map or object: desired's fields must match
 // and live may hold nothing else but zero values and declared defaults.
-func (c *comparer) atomicEqual(p *node, sc *informer.Schema, d, l map[string]any) bool {
+func (c *comparer) atomicEqual(p *node, sc *Schema, d, l map[string]any) bool {
 	sub := comparer{secret: c.secret, opts: c.opts}
 	for k, dv := range d {
 		if sc.Prunes(k) {
@@ -393,7 +391,7 @@ func (c *comparer) atomicEqual(p *node, sc *informer.Schema, d, l map[string]any
 	return true
 }
 
-func (c *comparer) walkList(p *node, sc *informer.Schema, d, l []any) {
+func (c *comparer) walkList(p *node, sc *Schema, d, l []any) {
 	listType, keys := "", []string(nil)
 	if sc != nil {
 		listType, keys = sc.ListType, sc.ListKeys
@@ -439,7 +437,7 @@ func (c *comparer) walkList(p *node, sc *informer.Schema, d, l []any) {
 
 // walkMapList matches items by their key fields. It returns false when the
 // items do not carry usable keys, for the caller to fall back to atomic.
-func (c *comparer) walkMapList(p *node, sc *informer.Schema, keys []string, d, l []any) bool {
+func (c *comparer) walkMapList(p *node, sc *Schema, keys []string, d, l []any) bool {
 	defaults := map[string]any{}
 	for _, k := range keys {
 		if f := sc.Item().Field(k); f != nil && f.Default != nil {
@@ -509,7 +507,7 @@ func increasing(xs []int) bool {
 // owns it as one field), so a difference is reported at the list. Items are
 // compared one by one when the lengths agree, desired's fields only, so
 // that defaults the server fills into items are not drift.
-func (c *comparer) walkAtomicList(p *node, sc *informer.Schema, d, l []any) {
+func (c *comparer) walkAtomicList(p *node, sc *Schema, d, l []any) {
 	if len(d) != len(l) {
 		c.add(p, Changed, d, l)
 		return
@@ -635,7 +633,7 @@ func valueEqual(p *node, a, b any) bool {
 
 // scalarEqual compares two scalars: numbers by value whatever their JSON
 // type, quantities by amount.
-func scalarEqual(p *node, sc *informer.Schema, a, b any) bool {
+func scalarEqual(p *node, sc *Schema, a, b any) bool {
 	isQuantity := sc != nil && sc.Quantity
 	if sc == nil {
 		isQuantity = inQuantityField(p)

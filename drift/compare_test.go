@@ -7,8 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
-
-	"github.com/driftwatch/driftwatch/informer"
 )
 
 func obj(t *testing.T, s string) *unstructured.Unstructured {
@@ -44,20 +42,20 @@ spec:
 
 // serviceSchema is a cut-down schema of a Service: ports keyed by port and
 // protocol (default TCP), a quantity, and an atomic selector.
-var serviceSchema = &informer.Schema{Properties: map[string]*informer.Schema{
-	"spec": {Properties: map[string]*informer.Schema{
-		"ports": {ListType: "map", ListKeys: []string{"port", "protocol"}, Items: &informer.Schema{
-			Properties: map[string]*informer.Schema{"protocol": {Default: "TCP"}, "targetPort": {IntOrString: true}},
+var serviceSchema = &Schema{Properties: map[string]*Schema{
+	"spec": {Properties: map[string]*Schema{
+		"ports": {ListType: "map", ListKeys: []string{"port", "protocol"}, Items: &Schema{
+			Properties: map[string]*Schema{"protocol": {Default: "TCP"}, "targetPort": {IntOrString: true}},
 		}},
 		"limit":    {Quantity: true},
-		"selector": {Atomic: true, Additional: &informer.Schema{}},
+		"selector": {Atomic: true, Additional: &Schema{}},
 	}},
 }}
 
 func TestCompare(t *testing.T) {
 	tests := []struct {
 		name    string
-		schema  *informer.Schema
+		schema  *Schema
 		desired string
 		live    string
 		want    []FieldDiff
@@ -90,8 +88,8 @@ status: {replicas: 2}
 		},
 		{
 			name: "fields the schema does not declare are pruned by the server",
-			schema: &informer.Schema{Properties: map[string]*informer.Schema{
-				"spec": {Properties: map[string]*informer.Schema{"size": {}, "extra": {PreserveUnknown: true, Properties: map[string]*informer.Schema{"a": {}}}}},
+			schema: &Schema{Properties: map[string]*Schema{
+				"spec": {Properties: map[string]*Schema{"size": {}, "extra": {PreserveUnknown: true, Properties: map[string]*Schema{"a": {}}}}},
 			}},
 			desired: "apiVersion: x/v1\nkind: Cache\nmetadata: {name: c}\nspec: {size: 3, sizeMB: 512, extra: {a: 1, b: 2}}\n",
 			live:    "apiVersion: x/v1\nkind: Cache\nmetadata: {name: c}\nspec: {size: 3, extra: {a: 1}}\n",

@@ -236,17 +236,18 @@ func glob(pattern, s string) bool {
 	return ok
 }
 
-// objectRules are the rules that apply to one object.
-type objectRules struct {
+// Rules are the ignore and sensitive rules that apply to one object (from
+// Config.RulesFor).
+type Rules struct {
 	ignorePaths []PathPattern
 	managers    []string
 	sensitive   []PathPattern
 }
 
-// rulesFor collects the rules for one object, including its own
+// RulesFor collects the rules for one object, including its own
 // driftwatch.dev/ignore annotation.
-func (c *Config) rulesFor(u *unstructured.Unstructured, namespace string) (objectRules, error) {
-	var r objectRules
+func (c *Config) RulesFor(u *unstructured.Unstructured, namespace string) (Rules, error) {
+	var r Rules
 	if c != nil {
 		for _, rule := range c.Ignore {
 			if rule.Match.matches(u, namespace) {
@@ -275,8 +276,8 @@ func (c *Config) rulesFor(u *unstructured.Unstructured, namespace string) (objec
 	return r, nil
 }
 
-// ignored reports whether a diff is ignored by these rules.
-func (r objectRules) ignored(d FieldDiff) bool {
+// Ignored reports whether a diff is ignored by these rules.
+func (r Rules) Ignored(d FieldDiff) bool {
 	for _, p := range r.ignorePaths {
 		if p.Matches(d.path) {
 			return true
@@ -292,10 +293,10 @@ func (r objectRules) ignored(d FieldDiff) bool {
 	return false
 }
 
-// isSensitive reports whether the value at a path is or contains a field
+// IsSensitive reports whether the value at a path is or contains a field
 // configured as sensitive: a removed list item or a whole atomic list would
 // otherwise show it.
-func (r objectRules) isSensitive(p Path) bool {
+func (r Rules) IsSensitive(p Path) bool {
 	for _, pat := range r.sensitive {
 		if pat.Matches(p) || pat.MatchesBelow(p) {
 			return true

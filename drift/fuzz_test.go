@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/drift/output"
 	"github.com/driftwatch/driftwatch/informer"
 )
 
@@ -34,33 +34,33 @@ import (
 // name), quantities, an atomic map, an atomic object with a default, and
 // atomic lists. Unknown fields are kept at every level but the atomic
 // object's, where they are pruned.
-var fuzzSchema = &informer.Schema{PreserveUnknown: true, Properties: map[string]*informer.Schema{
+var fuzzSchema = &drift.Schema{PreserveUnknown: true, Properties: map[string]*drift.Schema{
 	"metadata": {},
-	"data":     {Additional: &informer.Schema{}},
-	"spec": {PreserveUnknown: true, Properties: map[string]*informer.Schema{
+	"data":     {Additional: &drift.Schema{}},
+	"spec": {PreserveUnknown: true, Properties: map[string]*drift.Schema{
 		"replicas": {},
 		"size":     {Quantity: true},
-		"selector": {Atomic: true, Additional: &informer.Schema{}},
-		"target": {Atomic: true, Properties: map[string]*informer.Schema{
+		"selector": {Atomic: true, Additional: &drift.Schema{}},
+		"target": {Atomic: true, Properties: map[string]*drift.Schema{
 			"kind": {Default: "Service"}, "name": {}, "port": {IntOrString: true},
 		}},
-		"ports": {ListType: "map", ListKeys: []string{"port", "protocol"}, Items: &informer.Schema{
-			Properties: map[string]*informer.Schema{
+		"ports": {ListType: "map", ListKeys: []string{"port", "protocol"}, Items: &drift.Schema{
+			Properties: map[string]*drift.Schema{
 				"name": {}, "port": {}, "protocol": {Default: "TCP"}, "targetPort": {IntOrString: true},
 			},
 		}},
-		"containers": {ListType: "map", ListKeys: []string{"name"}, Items: &informer.Schema{
+		"containers": {ListType: "map", ListKeys: []string{"name"}, Items: &drift.Schema{
 			PreserveUnknown: true,
-			Properties: map[string]*informer.Schema{
+			Properties: map[string]*drift.Schema{
 				"name": {},
-				"args": {ListType: "atomic", Items: &informer.Schema{}},
-				"resources": {Properties: map[string]*informer.Schema{
-					"limits":   {Additional: &informer.Schema{Quantity: true}},
-					"requests": {Additional: &informer.Schema{Quantity: true}},
+				"args": {ListType: "atomic", Items: &drift.Schema{}},
+				"resources": {Properties: map[string]*drift.Schema{
+					"limits":   {Additional: &drift.Schema{Quantity: true}},
+					"requests": {Additional: &drift.Schema{Quantity: true}},
 				}},
 			},
 		}},
-		"rules": {ListType: "atomic", Items: &informer.Schema{PreserveUnknown: true}},
+		"rules": {ListType: "atomic", Items: &drift.Schema{PreserveUnknown: true}},
 	}},
 }}
 
@@ -211,7 +211,7 @@ func FuzzCompare(f *testing.F) {
 		if !ok {
 			return
 		}
-		for _, sc := range []*informer.Schema{nil, fuzzSchema} {
+		for _, sc := range []*drift.Schema{nil, fuzzSchema} {
 			fuzzCheckCompare(t, desired, live, sc)
 		}
 
@@ -229,7 +229,7 @@ func FuzzCompare(f *testing.F) {
 				t.Errorf("object compared with its stored form (pruned, defaulted) is not in sync: %s\nobject: %q\nstored: %v",
 					fuzzDescribe(diffs), text, stored.Object)
 			}
-			for _, sc := range []*informer.Schema{nil, fuzzSchema} {
+			for _, sc := range []*drift.Schema{nil, fuzzSchema} {
 				for _, pair := range [][2]*unstructured.Unstructured{{asInt, asInt}, {asFloat, asFloat}, {asFloat, asInt}, {asInt, asFloat}} {
 					if diffs := fuzzCheckCompare(t, pair[0], pair[1], sc); len(diffs) > 0 {
 						t.Errorf("object compared with itself (schema %v) is not in sync: %s\nobject: %q",
@@ -263,7 +263,7 @@ func fuzzDecode(text string, ints bool) (*unstructured.Unstructured, bool) {
 // fuzzServerForm returns v as the API server would store it under schema
 // sc: fields sc does not declare are pruned, declared defaults of absent
 // fields filled in. It modifies v.
-func fuzzServerForm(v any, sc *informer.Schema) any {
+func fuzzServerForm(v any, sc *drift.Schema) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
@@ -363,7 +363,7 @@ func fuzzIsSecret(u *unstructured.Unstructured) bool {
 }
 
 // fuzzCheckCompare runs Compare and checks what must hold for any input.
-func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc *informer.Schema) []drift.FieldDiff {
+func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc *drift.Schema) []drift.FieldDiff {
 	t.Helper()
 	desiredBefore, liveBefore := desired.DeepCopy(), live.DeepCopy()
 	opts := drift.Options{Schema: sc}
@@ -434,10 +434,10 @@ func fuzzCheckCompare(t *testing.T, desired, live *unstructured.Unstructured, sc
 	if len(diffs) > 0 {
 		res.Status = drift.Drifted
 	}
-	r := drift.NewReport(time.Unix(0, 0), gitsource.Revision{URL: "."}, drift.Cluster{Server: "https://k8s"}, []drift.Resource{res})
-	for _, f := range drift.Formats {
+	r := drift.NewReport(time.Unix(0, 0), drift.Source{URL: "."}, drift.Cluster{Server: "https://k8s"}, []drift.Resource{res})
+	for _, f := range output.Formats {
 		var buf bytes.Buffer
-		if err := drift.Write(&buf, r, f); err != nil {
+		if err := output.Write(&buf, r, f); err != nil {
 			t.Errorf("Write %s: %v", f, err)
 		}
 		// Inputs decoded from YAML hold valid UTF-8 only, so must reports.
@@ -602,7 +602,7 @@ func FuzzCompactFields(f *testing.F) {
 		}
 		tree := map[string]any{a: map[string]any{b: map[string]any{}, c: map[string]any{a: map[string]any{}}}, "f:x": map[string]any{}}
 		text := informer.CompactFields(tree)
-		got := informer.Fields(text)
+		got := drift.FieldsV1(text)
 		if !reflect.DeepEqual(got, tree) {
 			t.Fatalf("round trip of %q:\ntext %s\ngot  %#v\nwant %#v", []string{a, b, c}, text, got, tree)
 		}

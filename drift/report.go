@@ -2,8 +2,6 @@ package drift
 
 import (
 	"time"
-
-	"github.com/driftwatch/driftwatch/gitsource"
 )
 
 // SchemaVersion identifies the JSON report format. It changes only when a
@@ -82,6 +80,24 @@ type Summary struct {
 	Excluded int `json:"excluded"`
 }
 
+// Source identifies the desired state a report compares: the repository
+// (or directory), ref, path and commit it was rendered from. The pipeline
+// fills it from the source's revision; the engine never reads Git.
+type Source struct {
+	// URL is the repository URL with any password removed, or the directory.
+	URL string `json:"url"`
+	// Ref is the ref asked for (empty: the default branch).
+	Ref string `json:"ref,omitempty"`
+	// Path is the rendered path inside the repository.
+	Path string `json:"path,omitempty"`
+	// Commit is the full SHA of the rendered commit; empty for a directory
+	// that is not inside a Git work tree.
+	Commit string `json:"commit,omitempty"`
+	// AuthorTime and Subject describe the commit.
+	AuthorTime *time.Time `json:"authorTime,omitempty"`
+	Subject    string     `json:"subject,omitempty"`
+}
+
 // Cluster identifies the cluster checked.
 type Cluster struct {
 	Server  string `json:"server"`
@@ -92,12 +108,12 @@ type Cluster struct {
 // Report is the result of one drift check. Its JSON form is versioned by
 // SchemaVersion.
 type Report struct {
-	SchemaVersion string             `json:"schemaVersion"`
-	GeneratedAt   time.Time          `json:"generatedAt"`
-	Source        gitsource.Revision `json:"source"`
-	Cluster       Cluster            `json:"cluster"`
-	Summary       Summary            `json:"summary"`
-	Resources     []Resource         `json:"resources"`
+	SchemaVersion string     `json:"schemaVersion"`
+	GeneratedAt   time.Time  `json:"generatedAt"`
+	Source        Source     `json:"source"`
+	Cluster       Cluster    `json:"cluster"`
+	Summary       Summary    `json:"summary"`
+	Resources     []Resource `json:"resources"`
 	// Stale is set (watch only) while Git cannot be read: the report shows
 	// the last good desired state.
 	Stale *Stale `json:"stale,omitempty"`
@@ -129,7 +145,7 @@ func (r *Report) Notices() []string {
 }
 
 // NewReport assembles a report and computes its summary.
-func NewReport(now time.Time, src gitsource.Revision, cl Cluster, resources []Resource) *Report {
+func NewReport(now time.Time, src Source, cl Cluster, resources []Resource) *Report {
 	r := &Report{
 		SchemaVersion: SchemaVersion, GeneratedAt: now.UTC(), Source: src, Cluster: cl,
 		Resources: resources,
@@ -161,3 +177,6 @@ func (r *Report) HasDrift() bool { return r.Summary.Drifted+r.Summary.Missing+r.
 
 // HasErrors reports whether any resource could not be checked.
 func (r *Report) HasErrors() bool { return r.Summary.Errors > 0 }
+
+// fmtTime is how reports show a time: UTC, to the second.
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }

@@ -17,24 +17,24 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 var (
-	env  *informertest.Env
-	kube *informertest.Client
+	env  *apiservertest.Env
+	kube *apiservertest.Client
 	dyn  dynamic.Interface
 )
 
 func TestMain(m *testing.M) {
 	var err error
-	if env, err = informertest.Start(); err != nil {
+	if env, err = apiservertest.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := func() int {
 		defer env.Stop()
-		if kube, err = informertest.NewClient(env.Config); err != nil {
+		if kube, err = apiservertest.NewClient(env.Config); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

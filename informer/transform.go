@@ -1,7 +1,6 @@
 package informer
 
 import (
-	"encoding/json"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,7 +15,7 @@ import (
 //     map nodes as the object itself, and only attribution reads them, for
 //     the few objects that drifted. Each tree is kept as its JSON text
 //     instead (CompactFields), one string that the garbage collector never
-//     scans, and parsed back on demand (Fields).
+//     scans; drift.FieldsV1 reads either form back on demand.
 
 // DefaultTransform drops the last-applied-configuration annotation and
 // compacts managedFields; it is the transform of a Manager whose Options
@@ -30,7 +29,7 @@ func DefaultTransform(obj any) (any, error) {
 }
 
 // CompactManagedFields replaces the FieldsV1 tree of each managedFields
-// entry of u with its JSON text. Fields reads either form.
+// entry of u with its JSON text (drift.FieldsV1 reads either form).
 func CompactManagedFields(u *unstructured.Unstructured) {
 	md, _ := u.Object["metadata"].(map[string]any)
 	mfs, _ := md["managedFields"].([]any)
@@ -99,21 +98,4 @@ func writeJSONString(b *strings.Builder, s string) {
 	}
 	b.WriteString(s[last:])
 	b.WriteByte('"')
-}
-
-// Fields returns a managedFields entry's FieldsV1 tree, from either the
-// map the API server sent or the text CompactManagedFields left; nil when
-// there is none or it does not parse.
-func Fields(v any) map[string]any {
-	switch f := v.(type) {
-	case map[string]any:
-		return f
-	case string:
-		var tree map[string]any
-		if err := json.Unmarshal([]byte(f), &tree); err != nil {
-			return nil
-		}
-		return tree
-	}
-	return nil
 }

@@ -31,9 +31,11 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/output"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // Config is what one bench run does.
@@ -218,7 +220,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	b.logf("starting kube-apiserver and etcd")
 	ctrllog.SetLogger(logr.Discard())
-	env, err := informertest.Start()
+	env, err := apiservertest.Start()
 	if err != nil {
 		return nil, err
 	}
@@ -228,10 +230,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if b.dyn, err = dynamic.NewForConfig(b.rest); err != nil {
 		return nil, err
 	}
-	if b.kubeconfig, err = informertest.WriteKubeconfig(env.Config, tmp, "bench", "default"); err != nil {
+	if b.kubeconfig, err = apiservertest.WriteKubeconfig(env.Config, tmp, "bench", "default"); err != nil {
 		return nil, err
 	}
-	kube, err := informertest.NewClient(env.Config)
+	kube, err := apiservertest.NewClient(env.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -656,7 +658,7 @@ func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases,
 	if err != nil {
 		return nil, err
 	}
-	targets, scopes := drift.Plan(ctx, informer.NewResolver(dc), desired.Objects, ns)
+	targets, scopes := pipeline.Plan(ctx, informer.NewResolver(dc), desired.Objects, ns)
 	ph.plan = time.Since(t)
 
 	runtime.GC()
@@ -670,11 +672,11 @@ func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases,
 	defer mgr.Stop()
 	mgr.Ensure(scopes...)
 	// As check does: the schemas load while the informers sync.
-	schemas := informer.NewSchemas(dc, filepath.Join(b.cacheDir, "inprocess-openapi"))
+	schemas := pipeline.NewSchemas(dc, filepath.Join(b.cacheDir, "inprocess-openapi"))
 	schemasDone := make(chan struct{})
 	go func() {
 		defer close(schemasDone)
-		drift.PrefetchSchemas(ctx, schemas, targets)
+		pipeline.PrefetchSchemas(ctx, schemas, targets)
 	}()
 	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	scopeErrs := mgr.WaitForSync(syncCtx, scopes...)
@@ -689,17 +691,17 @@ func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases,
 	}
 
 	t = time.Now()
-	ev := &drift.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Warnings: mgr.Warnings, Schemas: schemas}
+	ev := &pipeline.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Warnings: mgr.Warnings, Schemas: schemas}
 	resources := ev.Evaluate(ctx, targets, scopeErrs)
 	ph.compare = time.Since(t)
 
 	t = time.Now()
-	rep := drift.NewReport(time.Now(), desired.Revision, drift.Cluster{Server: cfg.Host, Version: v.GitVersion}, resources)
+	rep := drift.NewReport(time.Now(), pipeline.SourceOf(desired.Revision), drift.Cluster{Server: cfg.Host, Version: v.GitVersion}, resources)
 	f, err := os.Create(filepath.Join(b.tmp, "inprocess-report.json"))
 	if err != nil {
 		return nil, err
 	}
-	err = drift.Write(f, rep, drift.FormatJSON)
+	err = output.Write(f, rep, output.FormatJSON)
 	f.Close()
 	if err != nil {
 		return nil, err

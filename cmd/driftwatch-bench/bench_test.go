@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // TestRunSmall runs the whole bench at N=20, once, without kubectl, and
@@ -14,7 +14,7 @@ import (
 // asserts nothing about timings.
 func TestRunSmall(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal(informertest.ErrNoAssets)
+		t.Fatal(apiservertest.ErrNoAssets)
 	}
 	out := t.TempDir()
 	res, err := Run(context.Background(), Config{

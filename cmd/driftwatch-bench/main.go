@@ -17,7 +17,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 func main() {
@@ -54,7 +54,7 @@ func run(args []string) error {
 		cfg.Sizes = append(cfg.Sizes, n)
 	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return informertest.ErrNoAssets
+		return apiservertest.ErrNoAssets
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -13,13 +13,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
-	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
 
 // watch measures, with every object of the size watched by an in-process
-// drift.Monitor (as `driftwatch watch` runs it), the latency from a live
+// pipeline.Monitor (as `driftwatch watch` runs it), the latency from a live
 // change (the write request, and the informer event) to the updated verdict.
 func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*WatchResult, error) {
 	var cms []obj
@@ -48,20 +48,20 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 		at   time.Time
 	}
 	verdicts := make(chan verdict, 1024)
-	var mon *drift.Monitor
+	var mon *pipeline.Monitor
 	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
 		eventAt.Store(name, time.Now())
 		mon.Enqueue(s, name, t)
 	}})
 	defer mgr.Stop()
-	mon = drift.NewMonitor(drift.MonitorOptions{
+	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
 		},
 		Interval: time.Hour, Resolver: informer.NewResolver(dc), Manager: mgr,
-		Evaluator:        &drift.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Schemas: informer.NewSchemas(dc, "")},
+		Evaluator:        &pipeline.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Schemas: pipeline.NewSchemas(dc, "")},
 		DefaultNamespace: "default", SyncTimeout: 5 * time.Minute,
-		Notify: func(c drift.Change) {
+		Notify: func(c pipeline.Change) {
 			select {
 			case verdicts <- verdict{c.Resource.Name, time.Now()}:
 			default:

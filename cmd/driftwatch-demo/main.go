@@ -20,7 +20,7 @@ import (
 
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/gitsource/gittest"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 func main() {
@@ -51,7 +51,7 @@ func demo(binary, manifests string) error {
 	defer os.RemoveAll(tmp)
 
 	step("starting kube-apiserver and etcd")
-	env, err := informertest.Start()
+	env, err := apiservertest.Start()
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func demo(binary, manifests string) error {
 		step("stopping the API server")
 		_ = env.Stop()
 	}()
-	kubeconfig, err := informertest.WriteKubeconfig(env.Config, tmp, "demo", "default")
+	kubeconfig, err := apiservertest.WriteKubeconfig(env.Config, tmp, "demo", "default")
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func demo(binary, manifests string) error {
 	if err != nil {
 		return err
 	}
-	kube, err := informertest.NewClient(env.Config)
+	kube, err := apiservertest.NewClient(env.Config)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/output"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -73,7 +75,7 @@ exit code.`,
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
 	f.StringVar(&o.OnResourceError, "on-resource-error", "auto", "exit status when some resource could not be checked: auto (2 unless drift was found), fail (always 2) or report (unchanged)")
 	f.BoolVar(&o.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
-	f.StringVar(&o.TrackingLabel, "tracking-label", drift.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
+	f.StringVar(&o.TrackingLabel, "tracking-label", pipeline.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
 	return cmd
 }
 
@@ -93,7 +95,7 @@ func (o *checkOptions) validate() error {
 	default:
 		return fmt.Errorf("flag --on-resource-error: %q is not auto, fail or report", o.OnResourceError)
 	}
-	if _, err := drift.ParseTrackingLabel(o.TrackingLabel); err != nil {
+	if _, err := pipeline.ParseTrackingLabel(o.TrackingLabel); err != nil {
 		return fmt.Errorf("flag --tracking-label: %w", err)
 	}
 	return nil
@@ -105,7 +107,7 @@ func (o *checkOptions) logf(format string, args ...any) {
 
 func formatNames() string {
 	var names []string
-	for _, f := range drift.Formats {
+	for _, f := range output.Formats {
 		names = append(names, string(f))
 	}
 	return strings.Join(names, ", ")
@@ -164,7 +166,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
 	}
-	targets, _ := drift.Plan(ctx, c.resolver, desired.Objects, cl.Namespace)
+	targets, _ := pipeline.Plan(ctx, c.resolver, desired.Objects, cl.Namespace)
 	targets, scopes, excluded := filter.Apply(targets)
 
 	mgr, err := informer.NewManagerForConfig(cl.Config, o.Target.managerOptions(filter))
@@ -175,11 +177,11 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	mgr.Ensure(scopes...)
 	prog.step("syncing informers for %d resources", len(scopes))
 	// The OpenAPI schemas the comparison needs load while informers sync.
-	schemas := informer.NewSchemas(cl.Discovery, cacheSubdir("openapi"))
+	schemas := pipeline.NewSchemas(cl.Discovery, cacheSubdir("openapi"))
 	schemasDone := make(chan struct{})
 	go func() {
 		defer close(schemasDone)
-		drift.PrefetchSchemas(ctx, schemas, targets)
+		pipeline.PrefetchSchemas(ctx, schemas, targets)
 	}()
 	syncCtx, cancel := context.WithTimeout(ctx, o.Compare.SyncTimeout)
 	scopeErrs := mgr.WaitForSync(syncCtx, scopes...)
@@ -190,19 +192,19 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	prog.step("comparing %d objects", len(targets))
 
-	ev := &drift.Evaluator{
+	ev := &pipeline.Evaluator{
 		Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings,
 		Schemas: schemas,
 	}
 	if o.Compare.Confirm == "server" {
-		ev.Confirm = drift.ServerConfirmer{Client: dyn}
+		ev.Confirm = pipeline.ServerConfirmer{Client: dyn}
 	}
 	resources := ev.Evaluate(ctx, targets, scopeErrs)
 	if o.DetectExtra {
-		sel, _ := drift.ParseTrackingLabel(o.TrackingLabel)
-		resources = append(resources, drift.FindExtra(targets, scopes, mgr, sel, scopeErrs)...)
+		sel, _ := pipeline.ParseTrackingLabel(o.TrackingLabel)
+		resources = append(resources, pipeline.FindExtra(targets, scopes, mgr, sel, scopeErrs)...)
 	}
-	report := drift.NewReport(o.Now(), desired.Revision, cl.Info, resources)
+	report := drift.NewReport(o.Now(), pipeline.SourceOf(desired.Revision), cl.Info, resources)
 	report.Summary.Excluded = excluded
 	prog.done()
 	specs, _ := parseOutputs(o.Outputs)

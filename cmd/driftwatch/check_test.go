@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 var nsCounter atomic.Int32
@@ -301,7 +301,7 @@ func TestCheckBadInput(t *testing.T) {
 	render := filepath.Join("..", "..", "testdata", "render")
 	repo := gitServer.RepoURL("deploy")
 	cache := t.TempDir()
-	unreachable, err := informertest.WriteKubeconfig(
+	unreachable, err := apiservertest.WriteKubeconfig(
 		&rest.Config{Host: "https://127.0.0.1:1"}, t.TempDir(), "nowhere", "default")
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/gitsource"
 )
 
 func TestEveryFlagFromTheEnvironment(t *testing.T) {
@@ -100,7 +99,7 @@ func TestExitStatus(t *testing.T) {
 		for _, s := range st {
 			rs = append(rs, drift.Resource{Kind: "ConfigMap", Status: s})
 		}
-		return drift.NewReport(time.Time{}, gitsource.Revision{}, drift.Cluster{}, rs)
+		return drift.NewReport(time.Time{}, drift.Source{}, drift.Cluster{}, rs)
 	}
 	inSync, drifted, errored := res(drift.InSync), res(drift.InSync, drift.Drifted), res(drift.InSync, drift.Error)
 	both := res(drift.Missing, drift.Error)

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // Control-plane faults under a running watch. Each test has a control plane
@@ -24,9 +24,9 @@ import (
 
 // faultCluster is a control plane the test may break.
 type faultCluster struct {
-	env        *informertest.Env
+	env        *apiservertest.Env
 	kubeconfig string
-	kube       *informertest.Client
+	kube       *apiservertest.Client
 	ns         string
 }
 
@@ -34,16 +34,16 @@ type faultCluster struct {
 // fixture applied in namespace "faults" by the "gitops" field manager.
 func startFaultCluster(t *testing.T, flags map[string]string) *faultCluster {
 	t.Helper()
-	env, err := informertest.StartWith(informertest.Options{Restartable: true, APIServerFlags: flags})
+	env, err := apiservertest.StartWith(apiservertest.Options{Restartable: true, APIServerFlags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.Stop() })
 	fc := &faultCluster{env: env, ns: "faults"}
-	if fc.kubeconfig, err = informertest.WriteKubeconfig(env.Config, t.TempDir(), "faults", fc.ns); err != nil {
+	if fc.kubeconfig, err = apiservertest.WriteKubeconfig(env.Config, t.TempDir(), "faults", fc.ns); err != nil {
 		t.Fatal(err)
 	}
-	if fc.kube, err = informertest.NewClient(env.Config); err != nil {
+	if fc.kube, err = apiservertest.NewClient(env.Config); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -61,14 +61,14 @@ func startFaultCluster(t *testing.T, flags map[string]string) *faultCluster {
 
 // peer starts a second API server on the cluster's etcd and returns a
 // client for it; it is stopped when the test ends.
-func (fc *faultCluster) peer(t *testing.T) *informertest.Client {
+func (fc *faultCluster) peer(t *testing.T) *apiservertest.Client {
 	t.Helper()
 	p, err := fc.env.StartPeer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop() })
-	c, err := informertest.NewClient(p.Config)
+	c, err := apiservertest.NewClient(p.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ var configMapGVK = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 
 // driftWhileDown changes two objects through the peer: the ConfigMap is
 // edited by "kubectl-edit" (the value passed), the Service deleted.
-func (fc *faultCluster) driftWhileDown(t *testing.T, peer *informertest.Client, level string) {
+func (fc *faultCluster) driftWhileDown(t *testing.T, peer *apiservertest.Client, level string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := peer.Edit(ctx, "kubectl-edit", configMapGVK, fc.ns, "app-config", setData("LOG_LEVEL", level)); err != nil {

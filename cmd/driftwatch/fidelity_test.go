@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
-	"github.com/driftwatch/driftwatch/informer"
 )
 
 // mutation is a fixture's mutation.yaml: a change made by another field
@@ -196,9 +196,9 @@ func prepareCase(t *testing.T, dir, ns string, dc discovery.DiscoveryInterface) 
 	}
 	// The OpenAPI document of a CRD is published a moment after the CRD is
 	// established: wait for it, so the oracle knows the list keys.
-	var sc *informer.Schema
+	var sc *drift.Schema
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		s, err := informer.NewSchemas(dc, "").For(ctx, desired.GroupVersionKind())
+		s, err := pipeline.NewSchemas(dc, "").For(ctx, desired.GroupVersionKind())
 		sc = s
 		return err == nil && s != nil, nil
 	})
@@ -225,7 +225,7 @@ func prepareCase(t *testing.T, dir, ns string, dc discovery.DiscoveryInterface) 
 // server-produced objects (both defaulted and canonical), keyed lists
 // matched by the schema's keys, everything else by position. It is written
 // independently of drift.Compare so that the two can check each other.
-func serverDiff(p drift.Path, sc *informer.Schema, a, b any, out *[]string) {
+func serverDiff(p drift.Path, sc *drift.Schema, a, b any, out *[]string) {
 	add := func(q drift.Path) { *out = append(*out, q.String()) }
 	switch av := a.(type) {
 	case map[string]any:

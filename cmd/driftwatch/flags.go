@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -149,9 +150,9 @@ func (tf *targetFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&tf.ExcludeKinds, "exclude-kinds", nil, "skip these kinds (same syntax as --kinds)")
 }
 
-// filter builds the drift.Filter, validating every pattern.
-func (tf targetFlags) filter() (drift.Filter, error) {
-	f := drift.Filter{Names: tf.Names, Namespaces: tf.Namespaces, ExcludeNamespaces: tf.ExcludeNamespaces,
+// filter builds the pipeline.Filter, validating every pattern.
+func (tf targetFlags) filter() (pipeline.Filter, error) {
+	f := pipeline.Filter{Names: tf.Names, Namespaces: tf.Namespaces, ExcludeNamespaces: tf.ExcludeNamespaces,
 		Kinds: tf.Kinds, ExcludeKinds: tf.ExcludeKinds}
 	if tf.Selector != "" {
 		sel, err := labels.Parse(tf.Selector)
@@ -165,12 +166,12 @@ func (tf targetFlags) filter() (drift.Filter, error) {
 
 // managerOptions scopes the informers of desired objects to the selector
 // (never the CRD informer, which must see every CRD).
-func (tf targetFlags) managerOptions(f drift.Filter) informer.Options {
+func (tf targetFlags) managerOptions(f pipeline.Filter) informer.Options {
 	var o informer.Options
 	if f.Selector != nil && !f.Selector.Empty() {
 		sel := f.Selector.String()
 		o.TweakListOptions = func(s informer.Scope, lo *metav1.ListOptions) {
-			if s != drift.CRDScope {
+			if s != pipeline.CRDScope {
 				lo.LabelSelector = sel
 			}
 		}
@@ -181,7 +182,7 @@ func (tf targetFlags) managerOptions(f drift.Filter) informer.Options {
 // setup is what check and watch read from their flags before touching Git
 // or the cluster.
 type setup struct {
-	filter  drift.Filter
+	filter  pipeline.Filter
 	config  *drift.Config
 	hashKey []byte
 	source  gitsource.Options

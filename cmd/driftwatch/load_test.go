@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -59,7 +60,7 @@ func TestLoadNoUpdateDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mon *drift.Monitor
+	var mon *pipeline.Monitor
 	mgr, err := informer.NewManagerForConfig(apiConfig, informer.Options{OnEvent: func(s informer.Scope, name string, e informer.EventType) {
 		mon.Enqueue(s, name, e)
 	}})
@@ -67,12 +68,12 @@ func TestLoadNoUpdateDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mgr.Stop()
-	mon = drift.NewMonitor(drift.MonitorOptions{
+	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
 		},
 		Interval: time.Hour, Resolver: informer.NewResolver(dc), Manager: mgr,
-		Evaluator: &drift.Evaluator{Live: mgr}, DefaultNamespace: ns,
+		Evaluator: &pipeline.Evaluator{Live: mgr}, DefaultNamespace: ns,
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -13,15 +13,15 @@ import (
 
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/gitsource/gittest"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // The package's tests share one real API server and one real Git server.
 var (
 	apiConfig  *rest.Config
-	testEnv    *informertest.Env
+	testEnv    *apiservertest.Env
 	kubeconfig string
-	kube       *informertest.Client
+	kube       *apiservertest.Client
 	gitServer  *gittest.Server
 	gitRepo    *gittest.Repo
 )
@@ -37,10 +37,10 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, informertest.ErrNoAssets)
+		fmt.Fprintln(os.Stderr, apiservertest.ErrNoAssets)
 		return 1
 	}
-	env, err := informertest.Start()
+	env, err := apiservertest.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -53,11 +53,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	if kubeconfig, err = informertest.WriteKubeconfig(apiConfig, tmp, "envtest", "default"); err != nil {
+	if kubeconfig, err = apiservertest.WriteKubeconfig(apiConfig, tmp, "envtest", "default"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if kube, err = informertest.NewClient(apiConfig); err != nil {
+	if kube, err = apiservertest.NewClient(apiConfig); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

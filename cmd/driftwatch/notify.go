@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 )
 
 // cloudEvent is a CloudEvents 1.0 event in structured JSON mode.
@@ -68,7 +69,7 @@ func newNotifier(urls []string, source string, m *metrics, log *slog.Logger, all
 }
 
 // Send queues a change for delivery.
-func (n *notifier) Send(c drift.Change) {
+func (n *notifier) Send(c pipeline.Change) {
 	if len(n.urls) == 0 || (n.allowed != nil && !n.allowed()) {
 		return
 	}

@@ -12,12 +12,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/output"
 )
 
 // outputSpec is one -o value: a format written to stdout (Path empty) or
 // to a file.
 type outputSpec struct {
-	Format drift.Format
+	Format output.Format
 	Path   string
 }
 
@@ -28,7 +29,7 @@ func parseOutputs(values []string) ([]outputSpec, error) {
 	stdout := 0
 	for _, v := range values {
 		name, path, hasPath := strings.Cut(v, "=")
-		f, err := drift.ParseFormat(name)
+		f, err := output.ParseFormat(name)
 		if err != nil {
 			return nil, fmt.Errorf("flag --output: %w", err)
 		}
@@ -60,12 +61,12 @@ func parseOutputs(values []string) ([]outputSpec, error) {
 func writeOutputs(specs []outputSpec, r *drift.Report, stdout io.Writer, color bool) error {
 	for _, s := range specs {
 		var buf bytes.Buffer
-		if err := drift.Write(&buf, r, s.Format); err != nil {
+		if err := output.Write(&buf, r, s.Format); err != nil {
 			return err
 		}
 		if s.Path == "" {
 			b := buf.Bytes()
-			if color && s.Format == drift.FormatText {
+			if color && s.Format == output.FormatText {
 				b = colorize(b)
 			}
 			if _, err := stdout.Write(b); err != nil {

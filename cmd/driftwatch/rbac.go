@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -115,7 +115,7 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	if err != nil {
 		return err
 	}
-	targets, _ := drift.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
+	targets, _ := pipeline.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
 	targets, scopes, _ := filter.Apply(targets)
 	for _, t := range targets {
 		if t.Err != nil {

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // kindResource maps the app fixture's kinds to their resources.
@@ -70,7 +70,7 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := informertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
+	kc, err := apiservertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // A user who may list only ConfigMaps gets per-resource errors for the
@@ -49,7 +49,7 @@ subjects:
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := informertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
+	kc, err := apiservertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
-	"github.com/driftwatch/driftwatch/informer/informertest"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // Known secret strings are planted in a Secret in Git and in the cluster,
@@ -40,11 +40,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// (the client certificate authenticates it); alone, it is refused.
 	withToken := rest.CopyConfig(apiConfig)
 	withToken.BearerToken = kubeToken
-	tokenKubeconfig, err := informertest.WriteKubeconfig(withToken, t.TempDir(), "token", ns)
+	tokenKubeconfig, err := apiservertest.WriteKubeconfig(withToken, t.TempDir(), "token", ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	onlyToken, err := informertest.WriteKubeconfig(&rest.Config{Host: apiConfig.Host, BearerToken: kubeToken,
+	onlyToken, err := apiservertest.WriteKubeconfig(&rest.Config{Host: apiConfig.Host, BearerToken: kubeToken,
 		TLSClientConfig: rest.TLSClientConfig{CAData: apiConfig.CAData}}, t.TempDir(), "only-token", ns)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
-	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -168,7 +168,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	}
 
 	met := newMetrics()
-	var mon *drift.Monitor
+	var mon *pipeline.Monitor
 	mopts := o.Target.managerOptions(filter)
 	mopts.OnEvent = func(s informer.Scope, name string, t informer.EventType) {
 		met.event(s, t)
@@ -189,11 +189,11 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	var leader atomic.Bool
 	leader.Store(!o.LeaderElect)
 	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, met, log, leader.Load)
-	ev := &drift.Evaluator{Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings, Schemas: informer.NewSchemas(cl.Discovery, cacheSubdir("openapi"))}
+	ev := &pipeline.Evaluator{Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings, Schemas: pipeline.NewSchemas(cl.Discovery, cacheSubdir("openapi"))}
 	if o.Compare.Confirm == "server" {
-		ev.Confirm = drift.ServerConfirmer{Client: dyn}
+		ev.Confirm = pipeline.ServerConfirmer{Client: dyn}
 	}
-	mon = drift.NewMonitor(drift.MonitorOptions{
+	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			d, err := gitsource.Load(ctx, srcOpts)
 			var re *gitsource.RenderError

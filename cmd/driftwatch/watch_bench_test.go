@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -81,20 +81,20 @@ func BenchmarkWatchEventToReport(b *testing.B) {
 		at   time.Time
 	}
 	verdicts := make(chan verdict, 16)
-	var mon *drift.Monitor
+	var mon *pipeline.Monitor
 	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
 		eventAt.Store(name, time.Now())
 		mon.Enqueue(s, name, t)
 	}})
 	defer mgr.Stop()
-	mon = drift.NewMonitor(drift.MonitorOptions{
+	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
 		},
 		Interval: time.Hour, Resolver: informer.NewResolver(dc), Manager: mgr,
-		Evaluator:        &drift.Evaluator{Live: mgr, Schemas: informer.NewSchemas(dc, "")},
+		Evaluator:        &pipeline.Evaluator{Live: mgr, Schemas: pipeline.NewSchemas(dc, "")},
 		DefaultNamespace: ns,
-		Notify: func(c drift.Change) {
+		Notify: func(c pipeline.Change) {
 			select {
 			case verdicts <- verdict{c.Resource.Name, time.Now()}:
 			default:

@@ -1,4 +1,4 @@
-package drift
+package output
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/drift"
 )
 
 // Golden tests of the markdown, JUnit and SARIF reports. Each directory of
@@ -34,7 +34,7 @@ import (
 
 var updateFormats = flag.Bool("update-formats", false, "rewrite the golden files of testdata/formats")
 
-const formatsDir = "../testdata/formats"
+const formatsDir = "../../testdata/formats"
 
 var formatFiles = []struct {
 	format Format
@@ -56,91 +56,91 @@ func fixedTime(h, m, s int) *time.Time {
 }
 
 // formatFixtures builds the reports, with fixed times.
-func formatFixtures() map[string]*Report {
-	edit := &ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: fixedTime(10, 42, 0)}
+func formatFixtures() map[string]*drift.Report {
+	edit := &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: fixedTime(10, 42, 0)}
 	longValue := strings.Repeat("0123456789", 14) + "-tail-never-shown"
 
-	drifted := NewReport(goldenNow, goldenRevision, goldenCluster, []Resource{
+	drifted := drift.NewReport(goldenNow, goldenRevision, goldenCluster, []drift.Resource{
 		{
 			APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web",
-			Origin: "clusters/prod/web.yaml:12", Status: Drifted, FirstSeen: fixedTime(10, 42, 5),
+			Origin: "clusters/prod/web.yaml:12", Status: drift.Drifted, FirstSeen: fixedTime(10, 42, 5),
 			IgnoredFields: 2,
-			Diffs: []FieldDiff{
-				{Path: "metadata.annotations.note", Type: Changed,
+			Diffs: []drift.FieldDiff{
+				{Path: "metadata.annotations.note", Type: drift.Changed,
 					Desired: "a | b `c` <b>bold</b> & @team #12", Live: longValue,
-					ChangedBy: &ChangedBy{Manager: "helm_<x>", Operation: "Apply"}},
-				{Path: "spec.replicas", Type: Changed, Desired: int64(2), Live: int64(5), ChangedBy: edit},
-				{Path: "spec.template.spec.containers[name=app].env", Type: Reordered,
+					ChangedBy: &drift.ChangedBy{Manager: "helm_<x>", Operation: "Apply"}},
+				{Path: "spec.replicas", Type: drift.Changed, Desired: int64(2), Live: int64(5), ChangedBy: edit},
+				{Path: "spec.template.spec.containers[name=app].env", Type: drift.Reordered,
 					Desired: []any{"[name=LOG_LEVEL]", "[name=LOG_FORMAT]"}, Live: []any{"[name=LOG_FORMAT]", "[name=LOG_LEVEL]"}},
-				{Path: "spec.template.spec.containers[name=app].image", Type: Changed,
+				{Path: "spec.template.spec.containers[name=app].image", Type: drift.Changed,
 					Desired: "nginx:1.27", Live: "nginx:1.28", ChangedBy: edit},
-				{Path: "spec.template.spec.containers[name=app].resources.limits.memory", Type: Removed,
+				{Path: "spec.template.spec.containers[name=app].resources.limits.memory", Type: drift.Removed,
 					Desired: "512Mi"},
 			},
 		},
 		{
 			APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "app-config",
-			Origin: "clusters/prod/overlays/prod/kustomization.yaml", Status: Missing,
+			Origin: "clusters/prod/overlays/prod/kustomization.yaml", Status: drift.Missing,
 		},
 		{
 			APIVersion: "v1", Kind: "Secret", Namespace: "prod", Name: "db-credentials",
-			Origin: "clusters/prod/secrets.yaml:1", Status: Drifted,
-			Diffs: []FieldDiff{
-				{Path: "data.api-token", Type: Removed, Sensitive: true, Desired: "tok_live_4f9a8e7d6c",
+			Origin: "clusters/prod/secrets.yaml:1", Status: drift.Drifted,
+			Diffs: []drift.FieldDiff{
+				{Path: "data.api-token", Type: drift.Removed, Sensitive: true, Desired: "tok_live_4f9a8e7d6c",
 					DesiredHash: "hmac:5c2b7a1e9d04"},
-				{Path: "data.password", Type: Changed, Sensitive: true,
+				{Path: "data.password", Type: drift.Changed, Sensitive: true,
 					Desired: "correct-horse-battery-staple", Live: base64.StdEncoding.EncodeToString([]byte("hunter2-rotated-by-hand")),
 					DesiredHash: "hmac:0b1d8f3c2a77", LiveHash: "hmac:e4a90c6b1f52",
-					ChangedBy: &ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: fixedTime(9, 15, 30)}},
+					ChangedBy: &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: fixedTime(9, 15, 30)}},
 			},
 		},
 		{
 			APIVersion: "monitoring.coreos.com/v1", Kind: "ServiceMonitor", Namespace: "monitoring", Name: "web",
-			Origin: "clusters/prod/monitoring.yaml:3", Status: Error,
+			Origin: "clusters/prod/monitoring.yaml:3", Status: drift.Error,
 			Error:    "monitoring.coreos.com/v1 ServiceMonitor: forbidden: cannot list servicemonitors <in namespace \"monitoring\">",
 			Warnings: []string{"monitoring.coreos.com/v1alpha1 ServiceMonitor is deprecated; use monitoring.coreos.com/v1"},
 		},
 		{
-			APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "legacy-api", Status: Extra,
+			APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "legacy-api", Status: drift.Extra,
 		},
 		{
 			APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "web",
-			Origin: "clusters/prod/web.yaml:40", Status: InSync,
+			Origin: "clusters/prod/web.yaml:40", Status: drift.InSync,
 		},
 	})
 	drifted.Summary.Excluded = 3
 
-	inSync := NewReport(goldenNow, goldenRevision, goldenCluster, []Resource{
-		{APIVersion: "v1", Kind: "Namespace", Name: "prod", Origin: "clusters/prod/namespace.yaml:1", Status: InSync},
-		{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web", Origin: "clusters/prod/web.yaml:12", Status: InSync},
-		{APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "web", Origin: "clusters/prod/web.yaml:40", Status: InSync},
+	inSync := drift.NewReport(goldenNow, goldenRevision, goldenCluster, []drift.Resource{
+		{APIVersion: "v1", Kind: "Namespace", Name: "prod", Origin: "clusters/prod/namespace.yaml:1", Status: drift.InSync},
+		{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web", Origin: "clusters/prod/web.yaml:12", Status: drift.InSync},
+		{APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "web", Origin: "clusters/prod/web.yaml:40", Status: drift.InSync},
 	})
 
 	// A watch report while Git cannot be read, from a directory rather
 	// than a repository: no ref, no commit.
-	stale := NewReport(goldenNow, gitsource.Revision{URL: "/srv/gitops", Path: "clusters/staging"},
-		Cluster{Server: "https://staging.k8s.example.com:6443"}, []Resource{
+	stale := drift.NewReport(goldenNow, drift.Source{URL: "/srv/gitops", Path: "clusters/staging"},
+		drift.Cluster{Server: "https://staging.k8s.example.com:6443"}, []drift.Resource{
 			{
 				APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: "reader",
-				Origin: "clusters/staging/rbac.yaml:7", Status: Drifted, FirstSeen: fixedTime(8, 0, 0),
-				Diffs: []FieldDiff{{Path: "rules[0].verbs", Type: Changed,
+				Origin: "clusters/staging/rbac.yaml:7", Status: drift.Drifted, FirstSeen: fixedTime(8, 0, 0),
+				Diffs: []drift.FieldDiff{{Path: "rules[0].verbs", Type: drift.Changed,
 					Desired: []any{"get", "list", "watch"}, Live: []any{"get", "list", "watch", "delete"},
-					ChangedBy: &ChangedBy{Manager: "kubectl-client-side-apply", Operation: "Update", Time: fixedTime(7, 59, 0)}}},
+					ChangedBy: &drift.ChangedBy{Manager: "kubectl-client-side-apply", Operation: "Update", Time: fixedTime(7, 59, 0)}}},
 			},
 			{
 				APIVersion: "policy/v1", Kind: "PodDisruptionBudget", Namespace: "staging", Name: "web",
-				Origin: "clusters/staging/pdb.yaml:1", Status: InSync,
+				Origin: "clusters/staging/pdb.yaml:1", Status: drift.InSync,
 				Warnings: []string{"policy/v1beta1 PodDisruptionBudget is deprecated in v1.21+, unavailable in v1.25+"},
 			},
 		})
-	stale.Stale = &Stale{Reason: "fetch https://git.example.com/gitops.git: connection refused", Since: *fixedTime(11, 30, 0)}
-	stale.Disconnected = &Stale{Reason: "dial tcp 10.0.0.1:6443: connect: connection refused (1 informers: configmaps/v1 in namespace staging)",
+	stale.Stale = &drift.Stale{Reason: "fetch https://git.example.com/gitops.git: connection refused", Since: *fixedTime(11, 30, 0)}
+	stale.Disconnected = &drift.Stale{Reason: "dial tcp 10.0.0.1:6443: connect: connection refused (1 informers: configmaps/v1 in namespace staging)",
 		Since: *fixedTime(11, 40, 0)}
 
-	return map[string]*Report{"drifted": drifted, "in-sync": inSync, "stale": stale}
+	return map[string]*drift.Report{"drifted": drifted, "in-sync": inSync, "stale": stale}
 }
 
-func renderFormat(t *testing.T, r *Report, f Format) []byte {
+func renderFormat(t *testing.T, r *drift.Report, f Format) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, r, f); err != nil {
@@ -624,7 +624,7 @@ func TestFormatsSARIF(t *testing.T) {
 // TestSARIFFingerprintsStable: fingerprints depend on what drifted, not on
 // when, to what, or by whom.
 func TestSARIFFingerprintsStable(t *testing.T) {
-	fingerprints := func(r *Report) []string {
+	fingerprints := func(r *drift.Report) []string {
 		var fps []string
 		for _, res := range parseSARIF(t, renderFormat(t, r, FormatSARIF)).Runs[0].Results {
 			fps = append(fps, res.PartialFingerprints["driftwatch/v1"])
@@ -638,8 +638,8 @@ func TestSARIFFingerprintsStable(t *testing.T) {
 	later.Source.Commit = "0000000000000000000000000000000000000000"
 	web := &later.Resources[0]
 	web.Diffs[1].Live = int64(7)
-	web.Diffs[1].ChangedBy = &ChangedBy{Manager: "hpa", Operation: "Update", Time: fixedTime(23, 0, 0)}
-	web.Diffs[4].Type, web.Diffs[4].Live = Changed, "1Gi"
+	web.Diffs[1].ChangedBy = &drift.ChangedBy{Manager: "hpa", Operation: "Update", Time: fixedTime(23, 0, 0)}
+	web.Diffs[4].Type, web.Diffs[4].Live = drift.Changed, "1Gi"
 	web.Origin = "clusters/prod/apps/web.yaml:3"
 	if d := cmp.Diff(before, fingerprints(later)); d != "" {
 		t.Errorf("fingerprints changed with times and values (-before +after):\n%s", d)
@@ -672,21 +672,21 @@ var summaryLine = regexp.MustCompile(`^<summary><b>[A-Za-z ]+</b> <code>[^<>]*</
 // well-formed and valid, and markdown table rows stay one line each.
 func TestFormatsHostileInput(t *testing.T) {
 	hostile := "x]]><a href=\"javascript:x\">|`\x00\x1b\x7f\xff\xfe\r\n#1 @all </details>\u2028é"
-	r := NewReport(goldenNow, gitsource.Revision{URL: "git@github.com:o/" + hostile, Path: hostile, Ref: hostile, Commit: "abc", Subject: hostile},
-		Cluster{Server: hostile, Context: hostile}, []Resource{
-			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: hostile, Origin: hostile + ":7", Status: Drifted,
+	r := drift.NewReport(goldenNow, drift.Source{URL: "git@github.com:o/" + hostile, Path: hostile, Ref: hostile, Commit: "abc", Subject: hostile},
+		drift.Cluster{Server: hostile, Context: hostile}, []drift.Resource{
+			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: hostile, Origin: hostile + ":7", Status: drift.Drifted,
 				Warnings: []string{hostile},
-				Diffs: []FieldDiff{
-					{Path: hostile, Type: Changed, Desired: hostile, Live: map[string]any{hostile: []any{hostile, 1.5, nil}},
-						ChangedBy: &ChangedBy{Manager: hostile, Operation: hostile}},
-					{Path: "p", Type: Changed, Sensitive: true, DesiredHash: hostile, LiveHash: hostile},
+				Diffs: []drift.FieldDiff{
+					{Path: hostile, Type: drift.Changed, Desired: hostile, Live: map[string]any{hostile: []any{hostile, 1.5, nil}},
+						ChangedBy: &drift.ChangedBy{Manager: hostile, Operation: hostile}},
+					{Path: "p", Type: drift.Changed, Sensitive: true, DesiredHash: hostile, LiveHash: hostile},
 				}},
-			{APIVersion: "v1", Kind: "Secret", Name: hostile, Origin: hostile, Status: Error, Error: hostile},
-			{APIVersion: hostile, Kind: hostile, Name: hostile, Status: Extra},
-			{APIVersion: "v1", Kind: "Service", Name: "s", Status: Missing},
+			{APIVersion: "v1", Kind: "Secret", Name: hostile, Origin: hostile, Status: drift.Error, Error: hostile},
+			{APIVersion: hostile, Kind: hostile, Name: hostile, Status: drift.Extra},
+			{APIVersion: "v1", Kind: "Service", Name: "s", Status: drift.Missing},
 		})
-	r.Stale = &Stale{Reason: hostile, Since: goldenNow}
-	r.Disconnected = &Stale{Reason: hostile, Since: goldenNow}
+	r.Stale = &drift.Stale{Reason: hostile, Since: goldenNow}
+	r.Disconnected = &drift.Stale{Reason: hostile, Since: goldenNow}
 
 	md := string(renderFormat(t, r, FormatMarkdown))
 	for _, line := range strings.Split(md, "\n") {

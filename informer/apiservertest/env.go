@@ -1,7 +1,7 @@
-// Package informertest starts a real kube-apiserver and etcd for tests and
+// Package apiservertest starts a real kube-apiserver and etcd for tests and
 // the demo, through controller-runtime's envtest, from binaries that
 // `make envtest` builds from source (KUBEBUILDER_ASSETS points at them).
-package informertest
+package apiservertest
 
 import (
 	"errors"

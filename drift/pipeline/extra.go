@@ -1,4 +1,4 @@
-package drift
+package pipeline
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/informer"
 )
 
@@ -29,7 +30,7 @@ func ParseTrackingLabel(s string) (labels.Selector, error) {
 // FindExtra lists the live objects of the watched scopes that match the
 // tracking selector and are not among the targets. Scopes whose informers
 // failed are skipped (their targets already carry the error).
-func FindExtra(targets []Target, scopes []informer.Scope, live Lister, sel labels.Selector, scopeErrs map[informer.Scope]error) []Resource {
+func FindExtra(targets []Target, scopes []informer.Scope, live Lister, sel labels.Selector, scopeErrs map[informer.Scope]error) []drift.Resource {
 	desired := map[informer.Scope]map[string]bool{}
 	for _, t := range targets {
 		if t.Err != nil {
@@ -40,7 +41,7 @@ func FindExtra(targets []Target, scopes []informer.Scope, live Lister, sel label
 		}
 		desired[t.Scope][t.Object.Object.GetName()] = true
 	}
-	var out []Resource
+	var out []drift.Resource
 	for _, s := range scopes {
 		if scopeErrs[s] != nil {
 			continue
@@ -53,9 +54,9 @@ func FindExtra(targets []Target, scopes []informer.Scope, live Lister, sel label
 			if desired[s][u.GetName()] || !sel.Matches(labels.Set(u.GetLabels())) {
 				continue
 			}
-			out = append(out, Resource{
+			out = append(out, drift.Resource{
 				APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(),
-				Status: Extra,
+				Status: drift.Extra,
 			})
 		}
 	}

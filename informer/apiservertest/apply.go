@@ -1,4 +1,4 @@
-package informertest
+package apiservertest
 
 import (
 	"context"

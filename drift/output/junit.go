@@ -1,10 +1,12 @@
-package drift
+package output
 
 import (
 	"bytes"
 	"encoding/xml"
 	"strings"
 	"time"
+
+	"github.com/driftwatch/driftwatch/drift"
 )
 
 // The JUnit report is for CI test report views (GitLab, Jenkins): one test
@@ -60,7 +62,7 @@ type junitCData struct {
 	Text string `xml:",cdata"`
 }
 
-func writeJUnit(b *bytes.Buffer, r *Report) error {
+func writeJUnit(b *bytes.Buffer, r *drift.Report) error {
 	src := r.Source
 	name := src.URL
 	if src.Path != "" {
@@ -95,7 +97,7 @@ func writeJUnit(b *bytes.Buffer, r *Report) error {
 			out = append(out, "warning: "+w)
 		}
 		switch res.Status {
-		case Drifted:
+		case drift.Drifted:
 			lines := make([]string, 0, len(res.Diffs))
 			for _, d := range res.Diffs {
 				l := d.Path + ": " + describeDiff(d)
@@ -104,16 +106,16 @@ func writeJUnit(b *bytes.Buffer, r *Report) error {
 				}
 				lines = append(lines, l)
 			}
-			tc.Failure = &junitProblem{Type: string(Drifted), Message: plural(len(res.Diffs), "field differs", "fields differ") + " from Git"}
+			tc.Failure = &junitProblem{Type: string(drift.Drifted), Message: plural(len(res.Diffs), "field differs", "fields differ") + " from Git"}
 			tc.Failure.Text = junitText(lines, res)
-		case Missing:
-			tc.Failure = &junitProblem{Type: string(Missing), Message: "not found in the cluster"}
+		case drift.Missing:
+			tc.Failure = &junitProblem{Type: string(drift.Missing), Message: "not found in the cluster"}
 			tc.Failure.Text = junitText(nil, res)
-		case Extra:
-			tc.Failure = &junitProblem{Type: string(Extra), Message: "in the cluster with the tracking label, not in Git"}
+		case drift.Extra:
+			tc.Failure = &junitProblem{Type: string(drift.Extra), Message: "in the cluster with the tracking label, not in Git"}
 			tc.Failure.Text = junitText(nil, res)
-		case Error:
-			tc.Error = &junitProblem{Type: string(Error), Message: oneLine(res.Error)}
+		case drift.Error:
+			tc.Error = &junitProblem{Type: string(drift.Error), Message: oneLine(res.Error)}
 			tc.Error.Text = junitText([]string{res.Error}, res)
 		}
 		if tc.Failure != nil {
@@ -147,7 +149,7 @@ func writeJUnit(b *bytes.Buffer, r *Report) error {
 
 // junitText is the body of a failure or error: the given lines, then the
 // ignored field count and the origin.
-func junitText(lines []string, res Resource) string {
+func junitText(lines []string, res drift.Resource) string {
 	if res.IgnoredFields > 0 {
 		lines = append(lines, "("+plural(res.IgnoredFields, "drifted field", "drifted fields")+" ignored by rules)")
 	}

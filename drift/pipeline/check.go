@@ -1,4 +1,4 @@
-package drift
+package pipeline
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -71,7 +72,7 @@ type Lister interface {
 
 // SchemaSource gives the cluster's schema of a kind (nil when unknown).
 type SchemaSource interface {
-	For(ctx context.Context, gvk schema.GroupVersionKind) (*informer.Schema, error)
+	For(ctx context.Context, gvk schema.GroupVersionKind) (*drift.Schema, error)
 }
 
 // PrefetchSchemas loads the schema of every kind among the resolved
@@ -106,7 +107,7 @@ type Evaluator struct {
 	// Schemas makes comparison schema-aware; nil uses heuristics.
 	Schemas SchemaSource
 	// Config holds ignore and sensitive rules; nil has none.
-	Config *Config
+	Config *drift.Config
 	// HashKey keys hashes of sensitive values; nil shows none.
 	HashKey []byte
 	// Confirm, when set, keeps only the drift a server-side dry run agrees
@@ -119,8 +120,8 @@ type Evaluator struct {
 
 // Evaluate compares each target with its live object. scopeErrs holds the
 // scopes whose informers did not sync; their targets become Error.
-func (e *Evaluator) Evaluate(ctx context.Context, targets []Target, scopeErrs map[informer.Scope]error) []Resource {
-	out := make([]Resource, 0, len(targets))
+func (e *Evaluator) Evaluate(ctx context.Context, targets []Target, scopeErrs map[informer.Scope]error) []drift.Resource {
+	out := make([]drift.Resource, 0, len(targets))
 	for _, t := range targets {
 		out = append(out, e.EvaluateOne(ctx, t, scopeErrs[t.Scope]))
 	}
@@ -128,17 +129,17 @@ func (e *Evaluator) Evaluate(ctx context.Context, targets []Target, scopeErrs ma
 }
 
 // EvaluateOne compares one target with its live object.
-func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) Resource {
+func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) drift.Resource {
 	u := t.Object.Object
-	res := Resource{
+	res := drift.Resource{
 		APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: t.Namespace, Name: u.GetName(),
 		Origin: t.Object.Origin,
 	}
-	fail := func(err error) Resource {
+	fail := func(err error) drift.Resource {
 		if res.Namespace == "" {
 			res.Namespace = u.GetNamespace()
 		}
-		res.Status, res.Error, res.Diffs = Error, err.Error(), nil
+		res.Status, res.Error, res.Diffs = drift.Error, err.Error(), nil
 		return res
 	}
 	if t.Err == nil && scopeErr != nil {
@@ -150,7 +151,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) R
 	if e.Warnings != nil {
 		res.Warnings = e.Warnings(t.Scope)
 	}
-	rules, err := e.Config.rulesFor(u, t.Namespace)
+	rules, err := e.Config.RulesFor(u, t.Namespace)
 	if err != nil {
 		return fail(err)
 	}
@@ -159,16 +160,16 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) R
 	case err != nil:
 		return fail(err)
 	case l == nil:
-		res.Status = Missing
+		res.Status = drift.Missing
 		return res
 	}
-	opts := Options{HashKey: e.HashKey, Sensitive: rules.isSensitive}
+	opts := drift.Options{HashKey: e.HashKey, Sensitive: rules.IsSensitive}
 	if e.Schemas != nil {
 		// A missing schema only costs precision: fall back to heuristics.
 		opts.Schema, _ = e.Schemas.For(ctx, u.GroupVersionKind())
 	}
-	for _, d := range Compare(u, l, opts) {
-		if rules.ignored(d) {
+	for _, d := range drift.Compare(u, l, opts) {
+		if rules.Ignored(d) {
 			res.IgnoredFields++
 			continue
 		}
@@ -179,12 +180,17 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) R
 		if err != nil {
 			return fail(err)
 		}
-		res.Diffs = confirmed(res.Diffs, applied, l)
+		res.Diffs = drift.KeepConfirmed(res.Diffs, applied, l)
 		res.Confirmed = true
 	}
-	res.Status = InSync
+	res.Status = drift.InSync
 	if len(res.Diffs) > 0 {
-		res.Status = Drifted
+		res.Status = drift.Drifted
 	}
 	return res
+}
+
+// SourceOf describes a rendered revision in a report.
+func SourceOf(r gitsource.Revision) drift.Source {
+	return drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, AuthorTime: r.AuthorTime, Subject: r.Subject}
 }

@@ -1,4 +1,4 @@
-package drift
+package output
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/driftwatch/driftwatch/drift"
 )
 
 // The markdown report is for pull request comments and GitHub's
@@ -19,7 +21,7 @@ import (
 // backticks and, in tables, pipes need care; in plain text, markdown
 // punctuation and HTML are escaped too.
 
-func writeMarkdown(b *bytes.Buffer, r *Report) {
+func writeMarkdown(b *bytes.Buffer, r *drift.Report) {
 	src := r.Source
 	b.WriteString("### Drift check of " + mdCode(src.URL, false))
 	if src.Path != "" {
@@ -74,7 +76,7 @@ func writeMarkdown(b *bytes.Buffer, r *Report) {
 	fmt.Fprintf(b, "| **Total** | **%d** |\n", s.Total)
 
 	for _, res := range r.Resources {
-		if res.Status == InSync && len(res.Warnings) == 0 {
+		if res.Status == drift.InSync && len(res.Warnings) == 0 {
 			continue
 		}
 		b.WriteByte('\n')
@@ -92,7 +94,7 @@ func writeMarkdown(b *bytes.Buffer, r *Report) {
 	}
 }
 
-func writeMarkdownResource(b *bytes.Buffer, res Resource) {
+func writeMarkdownResource(b *bytes.Buffer, res drift.Resource) {
 	// HTML, not markdown, inside <summary>: a line that opens an HTML
 	// block is not parsed as markdown.
 	fmt.Fprintf(b, "<details>\n<summary><b>%s</b> <code>%s</code></summary>\n\n",
@@ -103,12 +105,12 @@ func writeMarkdownResource(b *bytes.Buffer, res Resource) {
 		about = append(about, "From "+mdCode(res.Origin, false)+".")
 	}
 	switch res.Status {
-	case Missing:
+	case drift.Missing:
 		about = append(about, "Not found in the cluster.")
-	case Extra:
+	case drift.Extra:
 		about = append(about, "In the cluster with the tracking label, not in Git.")
 	}
-	if res.FirstSeen != nil && res.Status != InSync {
+	if res.FirstSeen != nil && res.Status != drift.InSync {
 		about = append(about, "First seen "+fmtTime(*res.FirstSeen)+".")
 	}
 	if res.Confirmed {
@@ -118,7 +120,7 @@ func writeMarkdownResource(b *bytes.Buffer, res Resource) {
 		b.WriteString(strings.Join(about, " ") + "\n\n")
 	}
 
-	if res.Status == Drifted && len(res.Diffs) > 0 {
+	if res.Status == drift.Drifted && len(res.Diffs) > 0 {
 		b.WriteString("| Path | Change | Desired | Live | Changed by |\n| --- | --- | --- | --- | --- |\n")
 		for _, d := range res.Diffs {
 			desired, live := mdValues(d)
@@ -129,7 +131,7 @@ func writeMarkdownResource(b *bytes.Buffer, res Resource) {
 	}
 
 	var bullets []string
-	if res.Status == Error {
+	if res.Status == drift.Error {
 		bullets = append(bullets, "**Error:** "+mdText(res.Error))
 	}
 	for _, w := range res.Warnings {
@@ -147,25 +149,25 @@ func writeMarkdownResource(b *bytes.Buffer, res Resource) {
 	b.WriteString("</details>\n")
 }
 
-func mdStatus(s Status) string {
+func mdStatus(s drift.Status) string {
 	switch s {
-	case Drifted:
+	case drift.Drifted:
 		return "Drifted"
-	case Missing:
+	case drift.Missing:
 		return "Missing"
-	case Error:
+	case drift.Error:
 		return "Error"
-	case Extra:
+	case drift.Extra:
 		return "Extra"
 	}
 	return "In sync"
 }
 
-func changeName(t DiffType) string {
+func changeName(t drift.DiffType) string {
 	switch t {
-	case Removed:
+	case drift.Removed:
 		return "removed"
-	case Reordered:
+	case drift.Reordered:
 		return "order differs"
 	}
 	return "changed"
@@ -173,7 +175,7 @@ func changeName(t DiffType) string {
 
 // mdValues renders the desired and live cells of a diff. A sensitive diff
 // shows its hashes only, whatever Desired and Live hold.
-func mdValues(d FieldDiff) (desired, live string) {
+func mdValues(d drift.FieldDiff) (desired, live string) {
 	const secret = "(secret value, not shown)"
 	if d.Sensitive {
 		desired, live = secret, secret
@@ -186,14 +188,14 @@ func mdValues(d FieldDiff) (desired, live string) {
 	} else {
 		desired, live = mdCode(plainValue(d.Desired), true), mdCode(plainValue(d.Live), true)
 	}
-	if d.Type == Removed {
+	if d.Type == drift.Removed {
 		live = "*(absent)*"
 	}
 	return desired, live
 }
 
 // mdOwner renders ChangedBy as "manager (Operation, time)".
-func mdOwner(c *ChangedBy) string {
+func mdOwner(c *drift.ChangedBy) string {
 	if c == nil {
 		return ""
 	}
@@ -307,7 +309,7 @@ func truncate(s string, n int) string {
 
 // describeChanger names the owner of the live value: "kubectl-edit Update
 // 2026-11-24 10:42:00 UTC"; "" when unknown.
-func describeChanger(c *ChangedBy) string {
+func describeChanger(c *drift.ChangedBy) string {
 	if c == nil {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package drift
+package output
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/driftwatch/driftwatch/drift"
 )
 
 // The SARIF report (2.1.0) is for code-scanning UIs: one result per
@@ -134,7 +136,7 @@ type sarifLogical struct {
 	Kind               string `json:"kind"`
 }
 
-func writeSARIF(b *bytes.Buffer, r *Report) error {
+func writeSARIF(b *bytes.Buffer, r *drift.Report) error {
 	src := r.Source
 	run := sarifRun{
 		Tool: sarifTool{Driver: sarifDriver{
@@ -172,7 +174,7 @@ func writeSARIF(b *bytes.Buffer, r *Report) error {
 	for _, res := range r.Resources {
 		who := res.APIVersion + " " + res.ID()
 		switch res.Status {
-		case Drifted:
+		case drift.Drifted:
 			if len(res.Diffs) == 0 {
 				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, "", "", who+": differs from Git"))
 			}
@@ -183,11 +185,11 @@ func writeSARIF(b *bytes.Buffer, r *Report) error {
 				}
 				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, d.Path, d.Type, text))
 			}
-		case Missing:
+		case drift.Missing:
 			run.Results = append(run.Results, sarifResultFor(res, ruleResourceMissing, "", "", who+": not found in the cluster"))
-		case Extra:
+		case drift.Extra:
 			run.Results = append(run.Results, sarifResultFor(res, ruleResourceExtra, "", "", who+": in the cluster with the tracking label, not in Git"))
-		case Error:
+		case drift.Error:
 			run.Results = append(run.Results, sarifResultFor(res, ruleResourceError, "", "", who+": could not be checked: "+oneLine(res.Error)))
 		}
 	}
@@ -198,7 +200,7 @@ func writeSARIF(b *bytes.Buffer, r *Report) error {
 	return enc.Encode(sarifLog{Schema: sarifSchemaURI, Version: "2.1.0", Runs: []sarifRun{run}})
 }
 
-func sarifResultFor(res Resource, rule int, path string, dt DiffType, text string) sarifResult {
+func sarifResultFor(res drift.Resource, rule int, path string, dt drift.DiffType, text string) sarifResult {
 	rd := sarifRules[rule]
 	props := map[string]any{
 		"apiVersion": res.APIVersion, "kind": res.Kind, "name": res.Name, "status": string(res.Status),
@@ -233,14 +235,14 @@ func sarifResultFor(res Resource, rule int, path string, dt DiffType, text strin
 // result is about (the object, the field and the rule, by name), never a
 // value or a time, so the same drift keeps its alert while it lasts, even
 // if the field's diff type changes (Changed to Removed).
-func sarifFingerprint(res Resource, path, rule string) string {
+func sarifFingerprint(res drift.Resource, path, rule string) string {
 	sum := sha256.Sum256([]byte(strings.Join([]string{res.APIVersion, res.Kind, res.Namespace, res.Name, path, rule}, "|")))
 	return hex.EncodeToString(sum[:])
 }
 
 // sarifLocationOf locates a resource at its origin, "file:line" or a
 // kustomization, and always names it logically as Kind/namespace/name.
-func sarifLocationOf(res Resource) sarifLocation {
+func sarifLocationOf(res drift.Resource) sarifLocation {
 	fqn := res.Kind + "/" + res.Name
 	if res.Namespace != "" {
 		fqn = res.Kind + "/" + res.Namespace + "/" + res.Name

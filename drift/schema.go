@@ -1,19 +1,12 @@
-package informer
+package drift
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/openapi"
 )
 
 // Schema is the part of a kind's OpenAPI v3 schema that comparison needs:
@@ -75,115 +68,11 @@ func (s *Schema) Item() *Schema {
 	return s.Items
 }
 
-// Schemas fetches OpenAPI v3 documents from the cluster, one per
-// group-version and only for the group-versions asked about, and caches the
-// parsed result in memory and the raw document on disk keyed by the hash the
-// server publishes, so that unchanged schemas are never downloaded twice.
-// Safe for concurrent use.
-type Schemas struct {
-	client   openapi.Client
-	cacheDir string
-
-	mu    sync.Mutex
-	paths map[string]openapi.GroupVersion
-	docs  map[string]*document // by group-version path
-}
-
-// NewSchemas returns a Schemas reading through dc. cacheDir may be empty
-// (no disk cache).
-func NewSchemas(dc discovery.DiscoveryInterface, cacheDir string) *Schemas {
-	return &Schemas{client: dc.OpenAPIV3(), cacheDir: cacheDir, docs: map[string]*document{}}
-}
-
-// For returns the schema of gvk, or nil when the cluster publishes none.
-func (s *Schemas) For(ctx context.Context, gvk schema.GroupVersionKind) (*Schema, error) {
-	path := "apis/" + gvk.Group + "/" + gvk.Version
-	if gvk.Group == "" {
-		path = "api/" + gvk.Version
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	doc, ok := s.docs[path]
-	if !ok {
-		var err error
-		doc, err = s.load(ctx, path)
-		if err != nil {
-			return nil, fmt.Errorf("openapi schema of %s: %w", path, err)
-		}
-		s.docs[path] = doc
-	}
-	if doc == nil {
-		return nil, nil
-	}
-	return doc.kind(gvk), nil
-}
-
-func (s *Schemas) load(ctx context.Context, path string) (*document, error) {
-	if s.paths == nil {
-		p, err := openapi.ToClientWithContext(s.client).PathsWithContext(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.paths = map[string]openapi.GroupVersion{}
-		for k, v := range p {
-			s.paths[k] = v.(openapi.GroupVersion)
-		}
-	}
-	gv, ok := s.paths[path]
-	if !ok {
-		return nil, nil
-	}
-	var cacheFile string
-	if s.cacheDir != "" {
-		sum := sha256.Sum256([]byte(gv.ServerRelativeURL()))
-		cacheFile = filepath.Join(s.cacheDir, hex.EncodeToString(sum[:12])+".json")
-		// Only a URL with the server's content hash identifies a version.
-		if strings.Contains(gv.ServerRelativeURL(), "hash=") {
-			if b, err := os.ReadFile(cacheFile); err == nil {
-				if doc, err := parseDocument(b); err == nil {
-					return doc, nil
-				}
-			}
-		} else {
-			cacheFile = ""
-		}
-	}
-	b, err := openapi.ToGroupVersionWithContext(gv).SchemaWithContext(ctx, "application/json")
-	if err != nil {
-		return nil, err
-	}
-	doc, err := parseDocument(b)
-	if err != nil {
-		return nil, err
-	}
-	if cacheFile != "" {
-		writeAtomic(cacheFile, b)
-	}
-	return doc, nil
-}
-
-// writeAtomic writes a cache file through a temporary file and a rename, so
-// a reader never sees half of it. Failure only costs a later download.
-func writeAtomic(path string, b []byte) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".openapi-*")
-	if err != nil {
-		return
-	}
-	if _, err := f.Write(b); err != nil || f.Close() != nil {
-		os.Remove(f.Name())
-		return
-	}
-	if os.Rename(f.Name(), path) != nil {
-		os.Remove(f.Name())
-	}
-}
-
-// document is one parsed OpenAPI v3 group-version document. Component
-// schemas are converted lazily, once each.
-type document struct {
+// OpenAPIDocument is one parsed OpenAPI v3 group-version document (as
+// served at /openapi/v3/apis/<group>/<version>). Component schemas are
+// converted lazily, once each, on the first Kind that needs them. Safe for
+// concurrent use.
+type OpenAPIDocument struct {
 	raw   map[string]rawSchema
 	kinds map[schema.GroupVersionKind]string
 	built map[string]*Schema
@@ -211,16 +100,17 @@ type rawSchema struct {
 	} `json:"x-kubernetes-group-version-kind"`
 }
 
-func parseDocument(b []byte) (*document, error) {
+// ParseOpenAPI parses an OpenAPI v3 group-version document.
+func ParseOpenAPI(b []byte) (*OpenAPIDocument, error) {
 	var d struct {
 		Components struct {
 			Schemas map[string]rawSchema `json:"schemas"`
 		} `json:"components"`
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("openapi document: %w", err)
 	}
-	doc := &document{raw: d.Components.Schemas, kinds: map[schema.GroupVersionKind]string{}, built: map[string]*Schema{}}
+	doc := &OpenAPIDocument{raw: d.Components.Schemas, kinds: map[schema.GroupVersionKind]string{}, built: map[string]*Schema{}}
 	for name, r := range doc.raw {
 		for _, g := range r.GVK {
 			doc.kinds[schema.GroupVersionKind{Group: g.Group, Version: g.Version, Kind: g.Kind}] = name
@@ -229,7 +119,9 @@ func parseDocument(b []byte) (*document, error) {
 	return doc, nil
 }
 
-func (d *document) kind(gvk schema.GroupVersionKind) *Schema {
+// Kind returns the schema of gvk, or nil when the document does not
+// declare it.
+func (d *OpenAPIDocument) Kind(gvk schema.GroupVersionKind) *Schema {
 	name, ok := d.kinds[gvk]
 	if !ok {
 		return nil
@@ -246,7 +138,7 @@ const (
 
 // named converts a component schema, memoised; the entry is stored before
 // it is filled so recursive schemas (JSONSchemaProps) terminate.
-func (d *document) named(name string) *Schema {
+func (d *OpenAPIDocument) named(name string) *Schema {
 	if s, ok := d.built[name]; ok {
 		return s
 	}
@@ -268,7 +160,7 @@ func (d *document) named(name string) *Schema {
 
 func refName(ref string) string { return strings.TrimPrefix(ref, "#/components/schemas/") }
 
-func (d *document) convert(r rawSchema) *Schema {
+func (d *OpenAPIDocument) convert(r rawSchema) *Schema {
 	if r.Ref != "" && len(r.Properties) == 0 {
 		return d.named(refName(r.Ref))
 	}
@@ -277,7 +169,7 @@ func (d *document) convert(r rawSchema) *Schema {
 	return s
 }
 
-func (d *document) fill(s *Schema, r rawSchema) {
+func (d *OpenAPIDocument) fill(s *Schema, r rawSchema) {
 	// allOf: [{$ref}] is how v3 attaches a description or default to a
 	// referenced type: take the referenced structure, keep local extensions.
 	for _, a := range r.AllOf {

@@ -1,4 +1,4 @@
-package drift
+package pipeline
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -59,21 +60,21 @@ func TestEvaluatorConfirm(t *testing.T) {
 	if diff := cmp.Diff([]string{"spec.replicas"}, paths); diff != "" {
 		t.Errorf("confirmed diffs (-want +got):\n%s", diff)
 	}
-	if res.Status != Drifted || !res.Confirmed || conf.calls != 1 {
+	if res.Status != drift.Drifted || !res.Confirmed || conf.calls != 1 {
 		t.Errorf("status %s confirmed %v calls %d", res.Status, res.Confirmed, conf.calls)
 	}
 
 	// Objects in sync are never sent to the server.
 	conf = &fakeConfirmer{applied: applied}
 	same := (&Evaluator{Live: fakeLive{desired}, Confirm: conf}).EvaluateOne(context.Background(), target, nil)
-	if same.Status != InSync || conf.calls != 0 {
+	if same.Status != drift.InSync || conf.calls != 0 {
 		t.Errorf("in sync: status %s, %d dry runs", same.Status, conf.calls)
 	}
 
 	// A refused dry run is an error on the resource, not a crash.
 	conf = &fakeConfirmer{err: errors.New("server-side dry run: forbidden")}
 	failed := (&Evaluator{Live: fakeLive{live}, Confirm: conf}).EvaluateOne(context.Background(), target, nil)
-	if failed.Status != Error || failed.Error != "server-side dry run: forbidden" {
+	if failed.Status != drift.Error || failed.Error != "server-side dry run: forbidden" {
 		t.Errorf("failed dry run: %+v", failed)
 	}
 }

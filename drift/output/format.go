@@ -1,4 +1,4 @@
-package drift
+package output
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/driftwatch/driftwatch/drift"
 )
 
 // Format is a report output format.
@@ -37,7 +39,7 @@ func ParseFormat(s string) (Format, error) {
 
 // Write renders the report in format f to w in a single write, so a failure
 // while rendering never leaves half a report behind.
-func Write(w io.Writer, r *Report, f Format) error {
+func Write(w io.Writer, r *drift.Report, f Format) error {
 	var buf bytes.Buffer
 	var err error
 	switch f {
@@ -66,7 +68,7 @@ func Write(w io.Writer, r *Report, f Format) error {
 // maxValue bounds a value shown in the text report.
 const maxValue = 120
 
-func writeText(b *bytes.Buffer, r *Report) {
+func writeText(b *bytes.Buffer, r *drift.Report) {
 	src := r.Source
 	fmt.Fprintf(b, "Source:  %s", src.URL)
 	if src.Path != "" {
@@ -92,7 +94,7 @@ func writeText(b *bytes.Buffer, r *Report) {
 		b.WriteString("! " + n + "\n\n")
 	}
 	for _, res := range r.Resources {
-		if res.Status == InSync && len(res.Warnings) == 0 {
+		if res.Status == drift.InSync && len(res.Warnings) == 0 {
 			continue
 		}
 		fmt.Fprintf(b, "%-8s %s %s\n", statusLabel(res.Status), res.APIVersion, res.ID())
@@ -100,15 +102,15 @@ func writeText(b *bytes.Buffer, r *Report) {
 			b.WriteString("  ! warning: " + w + "\n")
 		}
 		switch res.Status {
-		case Drifted:
+		case drift.Drifted:
 			for _, d := range res.Diffs {
 				b.WriteString("  ~ " + d.Path + ": " + describeDiff(d) + describeOwner(d.ChangedBy) + "\n")
 			}
-		case Error:
+		case drift.Error:
 			b.WriteString("  ! " + res.Error + "\n")
-		case Missing:
+		case drift.Missing:
 			b.WriteString("  - not found in the cluster\n")
-		case Extra:
+		case drift.Extra:
 			b.WriteString("  + in the cluster with the tracking label, not in Git\n")
 		}
 		if res.IgnoredFields > 0 {
@@ -132,29 +134,29 @@ func writeText(b *bytes.Buffer, r *Report) {
 	b.WriteByte('\n')
 }
 
-func statusLabel(s Status) string {
+func statusLabel(s drift.Status) string {
 	switch s {
-	case Drifted:
+	case drift.Drifted:
 		return "DRIFTED"
-	case Missing:
+	case drift.Missing:
 		return "MISSING"
-	case Error:
+	case drift.Error:
 		return "ERROR"
-	case Extra:
+	case drift.Extra:
 		return "EXTRA"
 	}
 	return "IN SYNC"
 }
 
-func describeDiff(d FieldDiff) string {
+func describeDiff(d drift.FieldDiff) string {
 	switch {
-	case d.Sensitive && d.Type == Removed:
+	case d.Sensitive && d.Type == drift.Removed:
 		return "secret value removed (not shown" + hashes(d) + ")"
 	case d.Sensitive:
 		return "secret value differs (not shown" + hashes(d) + ")"
-	case d.Type == Removed:
+	case d.Type == drift.Removed:
 		return "desired " + show(d.Desired) + ", live absent"
-	case d.Type == Reordered:
+	case d.Type == drift.Reordered:
 		return "order differs: desired " + showItems(d.Desired) + ", live " + showItems(d.Live)
 	}
 	return "desired " + show(d.Desired) + ", live " + show(d.Live)
@@ -181,7 +183,7 @@ func showItems(v any) string {
 // alone, on one line, cut at maxValue without splitting a character.
 func show(v any) string { return plainValue(v) }
 
-func hashes(d FieldDiff) string {
+func hashes(d drift.FieldDiff) string {
 	if d.DesiredHash == "" {
 		return ""
 	}
@@ -193,7 +195,7 @@ func hashes(d FieldDiff) string {
 }
 
 // describeOwner says who set the live value: "  [kubectl-edit Update 2026-11-24 10:42:00 UTC]".
-func describeOwner(c *ChangedBy) string {
+func describeOwner(c *drift.ChangedBy) string {
 	if c == nil {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package drift
+package pipeline
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -42,7 +43,7 @@ const (
 // Change is a drift notification about one resource.
 type Change struct {
 	Type     ChangeType
-	Resource Resource
+	Resource drift.Resource
 	Time     time.Time
 }
 
@@ -73,7 +74,7 @@ type MonitorOptions struct {
 	// SyncTimeout bounds the wait for new informers; zero means a minute.
 	SyncTimeout time.Duration
 	// Cluster describes the cluster in reports.
-	Cluster Cluster
+	Cluster drift.Cluster
 	// Notify receives drift changes; it must not block. Nil drops them.
 	Notify func(Change)
 	// Clock is injectable for tests; nil means the real clock.
@@ -112,7 +113,7 @@ type Monitor struct {
 	scopes      map[informer.Scope]bool
 	scopeErrs   map[informer.Scope]error
 	states      map[string]*resourceState
-	stale       *Stale
+	stale       *drift.Stale
 	excluded    int
 	ready       bool
 	lastGitOK   time.Time
@@ -120,7 +121,7 @@ type Monitor struct {
 }
 
 type resourceState struct {
-	res         Resource
+	res         drift.Resource
 	fingerprint string
 }
 
@@ -189,16 +190,16 @@ func (m *Monitor) GitStatus() (time.Time, gitsource.Revision) {
 }
 
 // Report returns a snapshot of the current report.
-func (m *Monitor) Report() *Report {
+func (m *Monitor) Report() *drift.Report {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	res := make([]Resource, 0, len(m.order))
+	res := make([]drift.Resource, 0, len(m.order))
 	for _, k := range m.order {
 		if st, ok := m.states[k]; ok {
 			res = append(res, st.res)
 		}
 	}
-	r := NewReport(m.clock.Now(), m.revision, m.opts.Cluster, res)
+	r := drift.NewReport(m.clock.Now(), SourceOf(m.revision), m.opts.Cluster, res)
 	r.Summary.Excluded = m.excluded
 	if m.stale != nil {
 		s := *m.stale
@@ -210,8 +211,8 @@ func (m *Monitor) Report() *Report {
 
 // disconnected says which informers cannot reach the API server, and
 // since when; nil when all can. The caller holds m.mu.
-func (m *Monitor) disconnected() *Stale {
-	var out *Stale
+func (m *Monitor) disconnected() *drift.Stale {
+	var out *drift.Stale
 	var scopes []string
 	for s, h := range m.opts.Manager.Health() {
 		// Scopes that never synced already turn their resources into
@@ -220,7 +221,7 @@ func (m *Monitor) disconnected() *Stale {
 			continue
 		}
 		if out == nil || h.Since.Before(out.Since) {
-			out = &Stale{Reason: h.Err.Error(), Since: h.Since.UTC()}
+			out = &drift.Stale{Reason: h.Err.Error(), Since: h.Since.UTC()}
 		}
 		scopes = append(scopes, s.String())
 	}
@@ -317,7 +318,7 @@ func (m *Monitor) poll(ctx context.Context) error {
 	if err != nil {
 		m.gitErrors++
 		if m.stale == nil {
-			m.stale = &Stale{Reason: err.Error(), Since: now}
+			m.stale = &drift.Stale{Reason: err.Error(), Since: now}
 		} else {
 			m.stale.Reason = err.Error()
 		}
@@ -584,11 +585,13 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 	}
 }
 
-func isDrift(s Status) bool { return s == Drifted || s == Missing || s == Extra }
+func isDrift(s drift.Status) bool {
+	return s == drift.Drifted || s == drift.Missing || s == drift.Extra
+}
 
 // resultFingerprint identifies a verdict: status, error and diffs, without
 // the change times in managedFields (they move on every write).
-func resultFingerprint(r Resource) string {
+func resultFingerprint(r drift.Resource) string {
 	type diff struct {
 		Path, Type     string
 		Desired, Live  any
@@ -604,7 +607,7 @@ func resultFingerprint(r Resource) string {
 		ds = append(ds, x)
 	}
 	b, _ := json.Marshal(struct {
-		S  Status
+		S  drift.Status
 		E  string
 		D  []diff
 		IF int
