@@ -57,19 +57,17 @@ func parseOutputs(values []string) ([]outputSpec, error) {
 
 // writeOutputs renders the report in every requested format. Files are
 // written through a temporary file and a rename, so a reader never sees
-// half a report.
+// half a report. color colours the text report on stdout, never a file;
+// the text writer itself colours what it writes.
 func writeOutputs(specs []outputSpec, r *drift.Report, stdout io.Writer, color bool) error {
 	for _, s := range specs {
 		var buf bytes.Buffer
-		if err := output.Write(&buf, r, s.Format); err != nil {
+		opts := output.WriteOptions{Color: color && s.Path == "" && s.Format == output.FormatText}
+		if err := output.WriteWith(&buf, r, s.Format, opts); err != nil {
 			return err
 		}
 		if s.Path == "" {
-			b := buf.Bytes()
-			if color && s.Format == output.FormatText {
-				b = colorize(b)
-			}
-			if _, err := stdout.Write(b); err != nil {
+			if _, err := stdout.Write(buf.Bytes()); err != nil {
 				return err
 			}
 			continue
@@ -124,65 +122,6 @@ func useColor(mode string, w io.Writer) (bool, error) {
 		return os.Getenv("NO_COLOR") == "" && isTerminal(w), nil
 	}
 	return false, fmt.Errorf("flag --color: unknown value %q (want auto, always or never)", mode)
-}
-
-const (
-	ansiReset  = "\x1b[0m"
-	ansiBold   = "\x1b[1m"
-	ansiRed    = "\x1b[31m"
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiMagent = "\x1b[35m"
-	ansiCyan   = "\x1b[36m"
-	ansiDim    = "\x1b[2m"
-)
-
-// colorize colours the text report: status labels, desired values green,
-// live values red, attributions dim.
-func colorize(b []byte) []byte {
-	lines := strings.SplitAfter(string(b), "\n")
-	var out strings.Builder
-	labels := map[string]string{"DRIFTED ": ansiYellow, "MISSING ": ansiRed, "ERROR   ": ansiMagent, "EXTRA   ": ansiCyan, "IN SYNC ": ansiGreen}
-	for _, l := range lines {
-		done := false
-		for label, c := range labels {
-			if strings.HasPrefix(l, label) {
-				out.WriteString(ansiBold + c + strings.TrimSpace(label) + ansiReset + strings.Repeat(" ", len(label)-len(strings.TrimSpace(label))) + l[len(label):])
-				done = true
-				break
-			}
-		}
-		if done {
-			continue
-		}
-		if strings.HasPrefix(l, "  ~ ") {
-			if i := strings.Index(l, ": desired "); i > 0 {
-				rest := l[i+len(": desired "):]
-				if j := strings.Index(rest, ", live "); j >= 0 {
-					live := rest[j+len(", live "):]
-					owner := ""
-					if k := strings.Index(live, "  ["); k >= 0 {
-						owner, live = live[k:], live[:k]
-					}
-					nl := ""
-					if strings.HasSuffix(live, "\n") {
-						live, nl = strings.TrimSuffix(live, "\n"), "\n"
-					}
-					if strings.HasSuffix(owner, "\n") {
-						owner, nl = strings.TrimSuffix(owner, "\n"), "\n"
-					}
-					out.WriteString(l[:i] + ": desired " + ansiGreen + rest[:j] + ansiReset + ", live " + ansiRed + live + ansiReset)
-					if owner != "" {
-						out.WriteString(ansiDim + owner + ansiReset)
-					}
-					out.WriteString(nl)
-					continue
-				}
-			}
-		}
-		out.WriteString(l)
-	}
-	return []byte(out.String())
 }
 
 // progress shows what a check is doing on a terminal's stderr, one line

@@ -671,22 +671,7 @@ var summaryLine = regexp.MustCompile(`^<summary><b>[A-Za-z ]+</b> <code>[^<>]*</
 // control characters, invalid UTF-8, line breaks), every report stays
 // well-formed and valid, and markdown table rows stay one line each.
 func TestFormatsHostileInput(t *testing.T) {
-	hostile := "x]]><a href=\"javascript:x\">|`\x00\x1b\x7f\xff\xfe\r\n#1 @all </details>\u2028é"
-	r := drift.NewReport(goldenNow, drift.Source{URL: "git@github.com:o/" + hostile, Path: hostile, Ref: hostile, Commit: "abc", Subject: hostile},
-		drift.Cluster{Server: hostile, Context: hostile}, []drift.Resource{
-			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: hostile, Origin: hostile + ":7", Status: drift.Drifted,
-				Warnings: []string{hostile},
-				Diffs: []drift.FieldDiff{
-					{Path: hostile, Type: drift.Changed, Desired: hostile, Live: map[string]any{hostile: []any{hostile, 1.5, nil}},
-						ChangedBy: &drift.ChangedBy{Manager: hostile, Operation: hostile}},
-					{Path: "p", Type: drift.Changed, Sensitive: true, DesiredHash: hostile, LiveHash: hostile},
-				}},
-			{APIVersion: "v1", Kind: "Secret", Name: hostile, Origin: hostile, Status: drift.Error, Error: hostile},
-			{APIVersion: hostile, Kind: hostile, Name: hostile, Status: drift.Extra},
-			{APIVersion: "v1", Kind: "Service", Name: "s", Status: drift.Missing},
-		})
-	r.Stale = &drift.Stale{Reason: hostile, Since: goldenNow}
-	r.Disconnected = &drift.Stale{Reason: hostile, Since: goldenNow}
+	r := hostileReport()
 
 	md := string(renderFormat(t, r, FormatMarkdown))
 	for _, line := range strings.Split(md, "\n") {
@@ -728,6 +713,28 @@ func TestFormatsHostileInput(t *testing.T) {
 	if err := validateSARIF(compileSARIFSchema(t), renderFormat(t, r, FormatSARIF)); err != nil {
 		t.Errorf("hostile SARIF report is not valid: %v", err)
 	}
+}
+
+// hostileReport holds markup, CDATA ends, control characters, invalid
+// UTF-8 and line breaks in every string.
+func hostileReport() *drift.Report {
+	hostile := "x]]><a href=\"javascript:x\">|`\x00\x1b\x7f\xff\xfe\r\n#1 @all </details>\u2028é"
+	r := drift.NewReport(goldenNow, drift.Source{URL: "git@github.com:o/" + hostile, Path: hostile, Ref: hostile, Commit: "abc", Subject: hostile},
+		drift.Cluster{Server: hostile, Context: hostile}, []drift.Resource{
+			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: hostile, Origin: hostile + ":7", Status: drift.Drifted,
+				Warnings: []string{hostile},
+				Diffs: []drift.FieldDiff{
+					{Path: hostile, Type: drift.Changed, Desired: hostile, Live: map[string]any{hostile: []any{hostile, 1.5, nil}},
+						ChangedBy: &drift.ChangedBy{Manager: hostile, Operation: hostile}},
+					{Path: "p", Type: drift.Changed, Sensitive: true, DesiredHash: hostile, LiveHash: hostile},
+				}},
+			{APIVersion: "v1", Kind: "Secret", Name: hostile, Origin: hostile, Status: drift.Error, Error: hostile},
+			{APIVersion: hostile, Kind: hostile, Name: hostile, Status: drift.Extra},
+			{APIVersion: "v1", Kind: "Service", Name: "s", Status: drift.Missing},
+		})
+	r.Stale = &drift.Stale{Reason: hostile, Since: goldenNow}
+	r.Disconnected = &drift.Stale{Reason: hostile, Since: goldenNow}
+	return r
 }
 
 // stripCodeSpans drops the code spans of a markdown line: a run of n
