@@ -73,27 +73,51 @@ type Manager interface {
 	// Warnings returns the API server's warnings about scope's requests
 	// (recorded only by a Manager from NewManagerForConfig).
 	Warnings(scope Scope) []string
+	// AddEventHandler registers h with every informer, those running now
+	// and those started later, until RemoveEventHandler. Like
+	// SharedInformer's, a handler sees the events that happen after it is
+	// added; unlike it, the objects already cached are not replayed (List
+	// them instead). It fails only after Stop.
+	AddEventHandler(h EventHandler) (Registration, error)
+	// RemoveEventHandler unregisters a handler; no call reaches it once
+	// this returns. Removing twice is a no-op.
+	RemoveEventHandler(r Registration)
 	// Stop stops every informer.
 	Stop()
 }
 
+// EventHandler receives what the informers see. Either function may be
+// nil. Both are called from the informers' goroutines, after the cache is
+// updated, and must not block.
+type EventHandler struct {
+	// OnEvent is called for every add, update and delete.
+	OnEvent func(scope Scope, name string, t EventType)
+	// OnConnection is called when an informer's requests start failing
+	// (err set) and when one succeeds again (err nil): the transitions of
+	// Health.Err.
+	OnConnection func(scope Scope, err error)
+}
+
+// Registration identifies an added EventHandler.
+type Registration interface {
+	// Handler returns the handler registered.
+	Handler() EventHandler
+}
+
+// ErrStopped is returned by AddEventHandler after Stop.
+var ErrStopped = errors.New("informer manager stopped")
+
 // Options configure a Manager. The zero value caches objects through
 // DefaultTransform (no last-applied-configuration annotation, managedFields
-// compacted) and reports no events.
+// compacted) and lists everything in a scope. Events reach the handlers
+// added with AddEventHandler.
 type Options struct {
 	// Transform, if set, replaces the default cache transform applied to
 	// each object before it enters the cache.
 	Transform cache.TransformFunc
-	// OnEvent, if set, is called for every add, update and delete an
-	// informer sees, after its cache is updated. It must not block.
-	OnEvent func(scope Scope, name string, t EventType)
 	// TweakListOptions, if set, narrows what an informer lists and watches
 	// (a label selector, say); it may inspect the scope.
 	TweakListOptions func(Scope, *metav1.ListOptions)
-	// OnConnection, if set, is called when an informer's requests start
-	// failing (err set) and when one succeeds again (err nil): the
-	// transitions of Health.Err. It must not block.
-	OnConnection func(scope Scope, err error)
 }
 
 // Health is the state of one informer's connection to the API server.
@@ -136,6 +160,64 @@ type manager struct {
 	mu      sync.RWMutex
 	entries map[Scope]*entry
 	stopped bool
+
+	// handlers is replaced, never modified, so that informers' goroutines
+	// can range over a snapshot without holding mu.
+	handlersMu sync.RWMutex
+	handlers   []*registration
+}
+
+type registration struct{ h EventHandler }
+
+func (r *registration) Handler() EventHandler { return r.h }
+
+func (m *manager) AddEventHandler(h EventHandler) (Registration, error) {
+	m.mu.RLock()
+	stopped := m.stopped
+	m.mu.RUnlock()
+	if stopped {
+		return nil, ErrStopped
+	}
+	r := &registration{h: h}
+	m.handlersMu.Lock()
+	defer m.handlersMu.Unlock()
+	m.handlers = append(append([]*registration(nil), m.handlers...), r)
+	return r, nil
+}
+
+func (m *manager) RemoveEventHandler(r Registration) {
+	m.handlersMu.Lock()
+	defer m.handlersMu.Unlock()
+	out := make([]*registration, 0, len(m.handlers))
+	for _, x := range m.handlers {
+		if Registration(x) != r {
+			out = append(out, x)
+		}
+	}
+	m.handlers = out
+}
+
+// snapshot returns the current handlers; the slice is never modified.
+func (m *manager) snapshot() []*registration {
+	m.handlersMu.RLock()
+	defer m.handlersMu.RUnlock()
+	return m.handlers
+}
+
+func (m *manager) event(s Scope, name string, t EventType) {
+	for _, r := range m.snapshot() {
+		if r.h.OnEvent != nil {
+			r.h.OnEvent(s, name, t)
+		}
+	}
+}
+
+func (m *manager) connection(s Scope, err error) {
+	for _, r := range m.snapshot() {
+		if r.h.OnConnection != nil {
+			r.h.OnConnection(s, err)
+		}
+	}
 }
 
 var _ Manager = (*manager)(nil)
@@ -151,7 +233,7 @@ type entry struct {
 	fatal    bool
 	warnings []string
 	health   Health
-	// onConnection reports transitions of health.Err (Options.OnConnection).
+	// onConnection reports transitions of health.Err to the handlers.
 	onConnection func(error)
 }
 
@@ -281,9 +363,7 @@ func (m *manager) Ensure(scopes ...Scope) {
 
 func (m *manager) newEntry(s Scope) *entry {
 	e := &entry{done: make(chan struct{})}
-	if on := m.opts.OnConnection; on != nil {
-		e.onConnection = func(err error) { on(s, err) }
-	}
+	e.onConnection = func(err error) { m.connection(s, err) }
 	client := m.client
 	if m.clientFor != nil {
 		client = m.clientFor(s, e)
@@ -293,22 +373,22 @@ func (m *manager) newEntry(s Scope) *entry {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.informer, e.cancel = inf, cancel
 	_ = inf.SetTransform(m.opts.Transform)
-	if on := m.opts.OnEvent; on != nil {
-		name := func(obj any) string {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				return u.GetName()
-			}
-			return ""
+	name := func(obj any) string {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
 		}
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { on(s, name(obj), Added) },
-			UpdateFunc: func(_, obj any) { on(s, name(obj), Updated) },
-			DeleteFunc: func(obj any) { on(s, name(obj), Deleted) },
-		})
+		if u, ok := obj.(*unstructured.Unstructured); ok {
+			return u.GetName()
+		}
+		return ""
 	}
+	// One informer handler dispatches to the Manager's handlers, so that
+	// handlers added later reach informers started earlier.
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { m.event(s, name(obj), Added) },
+		UpdateFunc: func(_, obj any) { m.event(s, name(obj), Updated) },
+		DeleteFunc: func(obj any) { m.event(s, name(obj), Deleted) },
+	})
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		permanent := apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) ||
 			apierrors.IsMethodNotSupported(err)

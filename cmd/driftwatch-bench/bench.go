@@ -628,8 +628,10 @@ type phases struct {
 	drifted                             map[string]bool
 }
 
-// checkInProcess does what `driftwatch check --dir` does (check.go), with a
-// timer around each phase.
+// checkInProcess runs the pipeline `driftwatch check --dir` runs
+// (pipeline.New and Pipeline.Compare, what pipeline.Check calls), with a
+// timer around each phase: the pipeline's progress steps mark where one
+// phase ends and the next begins.
 func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases, error) {
 	var ph phases
 	t := time.Now()
@@ -658,45 +660,42 @@ func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases,
 	if err != nil {
 		return nil, err
 	}
-	targets, scopes := pipeline.Plan(ctx, informer.NewResolver(dc), desired.Objects, ns)
-	ph.plan = time.Since(t)
-
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	t = time.Now()
-	mgr, err := informer.NewManagerForConfig(cfg, informer.Options{})
+	cl := &pipeline.Cluster{Config: cfg, Discovery: dc, Namespace: ns, Info: drift.Cluster{Server: cfg.Host, Version: v.GitVersion}}
+	p, err := pipeline.New(pipeline.Options{HashKey: []byte("bench-hash-key"), SyncTimeout: 5 * time.Minute,
+		SchemaCacheDir: filepath.Join(b.cacheDir, "inprocess-openapi")}, cl, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer mgr.Stop()
-	mgr.Ensure(scopes...)
-	// As check does: the schemas load while the informers sync.
-	schemas := pipeline.NewSchemas(dc, filepath.Join(b.cacheDir, "inprocess-openapi"))
-	schemasDone := make(chan struct{})
-	go func() {
-		defer close(schemasDone)
-		pipeline.PrefetchSchemas(ctx, schemas, targets)
-	}()
-	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	scopeErrs := mgr.WaitForSync(syncCtx, scopes...)
-	cancel()
-	<-schemasDone
-	ph.sync = time.Since(t)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
+	defer p.Stop()
+
+	var before, after runtime.MemStats
+	var synced time.Time
+	step := func(format string, _ ...any) {
+		switch {
+		case strings.HasPrefix(format, "syncing"):
+			ph.plan = time.Since(t)
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			t = time.Now()
+		case strings.HasPrefix(format, "comparing"):
+			synced = time.Now()
+			ph.sync = synced.Sub(t)
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			t = time.Now()
+		}
+	}
+	rep, err := p.Compare(ctx, desired, time.Now(), step)
+	if err != nil {
+		return nil, err
+	}
+	ph.compare = time.Since(t)
 	ph.heapPerObject = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
-	if len(scopeErrs) > 0 {
-		return nil, fmt.Errorf("%d scopes did not sync", len(scopeErrs))
+	if rep.Summary.Errors > 0 {
+		return nil, fmt.Errorf("%d resources could not be checked", rep.Summary.Errors)
 	}
 
 	t = time.Now()
-	ev := &pipeline.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Warnings: mgr.Warnings, Schemas: schemas}
-	resources := ev.Evaluate(ctx, targets, scopeErrs)
-	ph.compare = time.Since(t)
-
-	t = time.Now()
-	rep := drift.NewReport(time.Now(), pipeline.SourceOf(desired.Revision), drift.Cluster{Server: cfg.Host, Version: v.GitVersion}, resources)
 	f, err := os.Create(filepath.Join(b.tmp, "inprocess-report.json"))
 	if err != nil {
 		return nil, err
@@ -709,7 +708,7 @@ func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases,
 	ph.report = time.Since(t)
 
 	ph.drifted = map[string]bool{}
-	for _, r := range resources {
+	for _, r := range rep.Resources {
 		if r.Status != drift.InSync {
 			ph.drifted[r.Kind+"."+r.Namespace+"."+r.Name] = true
 		}

@@ -48,19 +48,23 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 		at   time.Time
 	}
 	verdicts := make(chan verdict, 1024)
-	var mon *pipeline.Monitor
-	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
+	cl := &pipeline.Cluster{Config: cfg, Discovery: dc, Namespace: "default"}
+	p, err := pipeline.NewWithManager(pipeline.Options{HashKey: []byte("bench-hash-key"), SyncTimeout: 5 * time.Minute},
+		cl, nil, informer.NewManager(dyn, informer.Options{}))
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop()
+	if _, err := p.Manager.AddEventHandler(informer.EventHandler{OnEvent: func(_ informer.Scope, name string, _ informer.EventType) {
 		eventAt.Store(name, time.Now())
-		mon.Enqueue(s, name, t)
-	}})
-	defer mgr.Stop()
-	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
+	}}); err != nil {
+		return nil, err
+	}
+	mon := p.Monitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
 		},
-		Interval: time.Hour, Resolver: informer.NewResolver(dc), Manager: mgr,
-		Evaluator:        &pipeline.Evaluator{Live: mgr, HashKey: []byte("bench-hash-key"), Schemas: pipeline.NewSchemas(dc, "")},
-		DefaultNamespace: "default", SyncTimeout: 5 * time.Minute,
+		Interval: time.Hour,
 		Notify: func(c pipeline.Change) {
 			select {
 			case verdicts <- verdict{c.Resource.Name, time.Now()}:

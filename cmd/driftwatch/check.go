@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/output"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
-	"github.com/driftwatch/driftwatch/informer"
 )
 
 // checkOptions holds the flags of `driftwatch check` and its injected I/O.
@@ -30,10 +28,7 @@ type checkOptions struct {
 	// OnResourceError decides what resources that could not be checked do
 	// to the exit status: auto, fail or report.
 	OnResourceError string
-	// DetectExtra reports live objects with TrackingLabel that Git lacks.
-	DetectExtra   bool
-	TrackingLabel string
-	Now           func() time.Time
+	Now             func() time.Time
 }
 
 func newCmdCheck(s streams, runF func(context.Context, *checkOptions) error) *cobra.Command {
@@ -74,8 +69,6 @@ exit code.`,
 	f.StringVar(&o.Color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always or never")
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
 	f.StringVar(&o.OnResourceError, "on-resource-error", "auto", "exit status when some resource could not be checked: auto (2 unless drift was found), fail (always 2) or report (unchanged)")
-	f.BoolVar(&o.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
-	f.StringVar(&o.TrackingLabel, "tracking-label", pipeline.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
 	return cmd
 }
 
@@ -94,9 +87,6 @@ func (o *checkOptions) validate() error {
 	case "auto", "fail", "report":
 	default:
 		return fmt.Errorf("flag --on-resource-error: %q is not auto, fail or report", o.OnResourceError)
-	}
-	if _, err := pipeline.ParseTrackingLabel(o.TrackingLabel); err != nil {
-		return fmt.Errorf("flag --tracking-label: %w", err)
 	}
 	return nil
 }
@@ -121,91 +111,22 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err != nil {
 		return err
 	}
-	filter, cfg, hashKey, srcOpts := st.filter, st.config, st.hashKey, st.source
-	if srcOpts.Auth.InsecureIgnoreHostKey {
+	if st.source.Auth.InsecureIgnoreHostKey {
 		o.logf("warning: SSH host key verification is off (--insecure-skip-host-key-check)")
 	}
 	prog := newProgress(o.Err)
 	defer prog.done()
-	prog.step("fetching and rendering %s", srcOpts.URL+srcOpts.Dir)
-	// The cluster is reached and discovered while Git is read and rendered;
-	// a Git error still comes first.
-	type connected struct {
-		cl       *cluster
-		resolver *informer.Resolver
-		err      error
-	}
-	connCtx, stopConnect := context.WithCancel(ctx)
-	defer stopConnect()
-	conn := make(chan connected, 1)
-	go func() {
-		cl, err := connect(connCtx, o.Cluster)
-		if err != nil {
-			conn <- connected{err: err}
-			return
-		}
-		r := informer.NewResolver(cl.Discovery)
-		r.Warm(connCtx)
-		conn <- connected{cl: cl, resolver: r}
-	}()
-	desired, err := gitsource.Load(ctx, srcOpts)
+	report, err := pipeline.Check(ctx, pipeline.CheckOptions{
+		Options:  st.pipeline,
+		Source:   st.source,
+		Connect:  func(ctx context.Context) (*pipeline.Cluster, error) { return connect(ctx, o.Cluster) },
+		Now:      o.Now,
+		Progress: prog.step,
+		Warn:     func(msg string) { o.logf("warning: %s", msg) },
+	})
 	if err != nil {
 		return err
 	}
-	for _, w := range desired.Warnings {
-		o.logf("warning: %s", w)
-	}
-	prog.step("rendered %d objects; discovering the cluster", len(desired.Objects))
-
-	c := <-conn
-	if c.err != nil {
-		return c.err
-	}
-	cl := c.cl
-	dyn, err := dynamic.NewForConfig(cl.Config)
-	if err != nil {
-		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
-	}
-	targets, _ := pipeline.Plan(ctx, c.resolver, desired.Objects, cl.Namespace)
-	targets, scopes, excluded := filter.Apply(targets)
-
-	mgr, err := informer.NewManagerForConfig(cl.Config, o.Target.managerOptions(filter))
-	if err != nil {
-		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
-	}
-	defer mgr.Stop()
-	mgr.Ensure(scopes...)
-	prog.step("syncing informers for %d resources", len(scopes))
-	// The OpenAPI schemas the comparison needs load while informers sync.
-	schemas := pipeline.NewSchemas(cl.Discovery, cacheSubdir("openapi"))
-	schemasDone := make(chan struct{})
-	go func() {
-		defer close(schemasDone)
-		pipeline.PrefetchSchemas(ctx, schemas, targets)
-	}()
-	syncCtx, cancel := context.WithTimeout(ctx, o.Compare.SyncTimeout)
-	scopeErrs := mgr.WaitForSync(syncCtx, scopes...)
-	cancel()
-	<-schemasDone
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	prog.step("comparing %d objects", len(targets))
-
-	ev := &pipeline.Evaluator{
-		Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings,
-		Schemas: schemas,
-	}
-	if o.Compare.Confirm == "server" {
-		ev.Confirm = pipeline.ServerConfirmer{Client: dyn}
-	}
-	resources := ev.Evaluate(ctx, targets, scopeErrs)
-	if o.DetectExtra {
-		sel, _ := pipeline.ParseTrackingLabel(o.TrackingLabel)
-		resources = append(resources, pipeline.FindExtra(targets, scopes, mgr, sel, scopeErrs)...)
-	}
-	report := drift.NewReport(o.Now(), pipeline.SourceOf(desired.Revision), cl.Info, resources)
-	report.Summary.Excluded = excluded
 	prog.done()
 	specs, _ := parseOutputs(o.Outputs)
 	color, _ := useColor(o.Color, o.Out)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 )
 
 // clusterOptions are the kubectl-style flags that choose a cluster.
@@ -21,18 +22,10 @@ type clusterOptions struct {
 	Namespace  string
 }
 
-// cluster is a connection to the cluster to check.
-type cluster struct {
-	Config    *rest.Config
-	Namespace string // the default namespace for namespaced objects
-	Info      drift.Cluster
-	Discovery discovery.DiscoveryInterface
-}
-
 // connect loads the client configuration the way kubectl does (--kubeconfig,
 // then $KUBECONFIG, then ~/.kube/config, then the in-cluster service account)
 // and checks the API server answers.
-func connect(ctx context.Context, o clusterOptions) (*cluster, error) {
+func connect(ctx context.Context, o clusterOptions) (*pipeline.Cluster, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.Kubeconfig
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.Context}
@@ -76,7 +69,7 @@ func connect(ctx context.Context, o clusterOptions) (*cluster, error) {
 	case err != nil:
 		return nil, fmt.Errorf("cluster %s is unreachable: %w", cfg.Host, err)
 	}
-	return &cluster{
+	return &pipeline.Cluster{
 		Config: cfg, Namespace: ns, Discovery: dc,
 		Info: drift.Cluster{Server: cfg.Host, Context: ctxName, Version: v.GitVersion},
 	}, nil

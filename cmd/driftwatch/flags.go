@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/gitsource"
-	"github.com/driftwatch/driftwatch/informer"
 )
 
 // sourceFlags are the flags that choose the desired state.
@@ -91,6 +89,9 @@ func (o *clusterOptions) register(f *pflag.FlagSet) {
 
 // compareFlags tune the comparison, in check and watch alike.
 type compareFlags struct {
+	// DetectExtra reports live objects with TrackingLabel that Git lacks.
+	DetectExtra   bool
+	TrackingLabel string
 	// SyncTimeout bounds the wait for the informers' first LIST.
 	SyncTimeout time.Duration
 	// ConfigFile holds ignore and sensitive rules; empty for none.
@@ -105,6 +106,8 @@ func (c *compareFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&c.SyncTimeout, "sync-timeout", time.Minute, "time allowed for reading live objects")
 	f.StringVar(&c.ConfigFile, "config", "", "configuration file with ignore and sensitive rules (driftwatch.dev/v1alpha1 Config)")
 	f.StringVar(&c.Confirm, "confirm", "", `"server": confirm suspected drift with a server-side apply dry run (needs the patch verb)`)
+	f.BoolVar(&c.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
+	f.StringVar(&c.TrackingLabel, "tracking-label", pipeline.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
 	f.StringVar(&c.HashKeyFile, "hash-key-file", "", "key for the hashes shown for secret values (default $DRIFTWATCH_HASH_KEY, else a key kept in the cache directory)")
 }
 
@@ -114,6 +117,9 @@ func (c compareFlags) validate() error {
 	}
 	if c.Confirm != "" && c.Confirm != "server" {
 		return fmt.Errorf("flag --confirm: unknown value %q (want server)", c.Confirm)
+	}
+	if _, err := pipeline.ParseTrackingLabel(c.TrackingLabel); err != nil {
+		return fmt.Errorf("flag --tracking-label: %w", err)
 	}
 	return nil
 }
@@ -164,28 +170,11 @@ func (tf targetFlags) filter() (pipeline.Filter, error) {
 	return f, f.Validate()
 }
 
-// managerOptions scopes the informers of desired objects to the selector
-// (never the CRD informer, which must see every CRD).
-func (tf targetFlags) managerOptions(f pipeline.Filter) informer.Options {
-	var o informer.Options
-	if f.Selector != nil && !f.Selector.Empty() {
-		sel := f.Selector.String()
-		o.TweakListOptions = func(s informer.Scope, lo *metav1.ListOptions) {
-			if s != pipeline.CRDScope {
-				lo.LabelSelector = sel
-			}
-		}
-	}
-	return o
-}
-
 // setup is what check and watch read from their flags before touching Git
 // or the cluster.
 type setup struct {
-	filter  pipeline.Filter
-	config  *drift.Config
-	hashKey []byte
-	source  gitsource.Options
+	pipeline pipeline.Options
+	source   gitsource.Options
 }
 
 // prepare validates the source, comparison and targeting flags, loads the
@@ -199,12 +188,19 @@ func prepare(src sourceFlags, cmp compareFlags, tgt targetFlags) (*setup, error)
 	}
 	var s setup
 	var err error
-	if s.filter, err = tgt.filter(); err != nil {
+	po := &s.pipeline
+	if po.Filter, err = tgt.filter(); err != nil {
 		return nil, err
 	}
-	if s.config, s.hashKey, err = cmp.load(); err != nil {
+	if po.Config, po.HashKey, err = cmp.load(); err != nil {
 		return nil, err
 	}
+	if cmp.DetectExtra {
+		po.Tracking, _ = pipeline.ParseTrackingLabel(cmp.TrackingLabel)
+	}
+	po.ConfirmServer = cmp.Confirm == "server"
+	po.SyncTimeout = cmp.SyncTimeout
+	po.SchemaCacheDir = cacheSubdir("openapi")
 	if s.source, err = src.options(); err != nil {
 		return nil, err
 	}

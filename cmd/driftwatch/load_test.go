@@ -30,6 +30,7 @@ import (
 // DRIFTWATCH_LONG_TESTS=1 (.ci/run sets it); otherwise a 1,000-object,
 // 5-second version runs.
 func TestLoadNoUpdateDropped(t *testing.T) {
+	requireAPIServer(t)
 	objects, rate, duration := 1000, 200, 5*time.Second
 	if os.Getenv("DRIFTWATCH_LONG_TESTS") == "1" {
 		objects, duration = 10000, 60*time.Second
@@ -60,15 +61,12 @@ func TestLoadNoUpdateDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mon *pipeline.Monitor
-	mgr, err := informer.NewManagerForConfig(apiConfig, informer.Options{OnEvent: func(s informer.Scope, name string, e informer.EventType) {
-		mon.Enqueue(s, name, e)
-	}})
+	mgr, err := informer.NewManagerForConfig(apiConfig, informer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mgr.Stop()
-	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
+	mon := pipeline.NewMonitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
 		},

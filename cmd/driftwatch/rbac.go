@@ -115,9 +115,9 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	if err != nil {
 		return err
 	}
-	targets, _ := pipeline.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace)
-	targets, scopes, _ := filter.Apply(targets)
-	for _, t := range targets {
+	plan := pipeline.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace, filter)
+	scopes := plan.Scopes
+	for _, t := range plan.Targets {
 		if t.Err != nil {
 			fmt.Fprintf(o.Err, "warning: %s: no rule generated: %v\n", t.Object.Object.GetName(), t.Err)
 		}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -140,7 +139,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	filter, cfg, hashKey, srcOpts := st.filter, st.config, st.hashKey, st.source
+	srcOpts := st.source
 	if srcOpts.Auth.InsecureIgnoreHostKey {
 		log.Warn("SSH host key verification is off (--insecure-skip-host-key-check)")
 	}
@@ -158,42 +157,31 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	dyn, err := dynamic.NewForConfig(cl.Config)
-	if err != nil {
-		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
-	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("flag --listen: %w", err)
 	}
-
-	met := newMetrics()
-	var mon *pipeline.Monitor
-	mopts := o.Target.managerOptions(filter)
-	mopts.OnEvent = func(s informer.Scope, name string, t informer.EventType) {
-		met.event(s, t)
-		mon.Enqueue(s, name, t)
-	}
-	mopts.OnConnection = func(s informer.Scope, err error) {
-		if err != nil {
-			log.Warn("cannot watch the API server; keeping the last live state", "scope", s.String(), "error", err.Error())
-			return
-		}
-		log.Info("watching the API server again", "scope", s.String())
-	}
-	mgr, err := informer.NewManagerForConfig(cl.Config, mopts)
+	p, err := pipeline.New(st.pipeline, cl, nil)
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+		return err
 	}
+	mgr := p.Manager
+	met := newMetrics()
+	_, _ = mgr.AddEventHandler(informer.EventHandler{
+		OnEvent: func(s informer.Scope, _ string, t informer.EventType) { met.event(s, t) },
+		OnConnection: func(s informer.Scope, err error) {
+			if err != nil {
+				log.Warn("cannot watch the API server; keeping the last live state", "scope", s.String(), "error", err.Error())
+				return
+			}
+			log.Info("watching the API server again", "scope", s.String())
+		},
+	})
 	var leader atomic.Bool
 	leader.Store(!o.LeaderElect)
 	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, met, log, leader.Load)
-	ev := &pipeline.Evaluator{Live: mgr, Config: cfg, HashKey: hashKey, Warnings: mgr.Warnings, Schemas: pipeline.NewSchemas(cl.Discovery, cacheSubdir("openapi"))}
-	if o.Compare.Confirm == "server" {
-		ev.Confirm = pipeline.ServerConfirmer{Client: dyn}
-	}
-	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
+	mon := p.Monitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			d, err := gitsource.Load(ctx, srcOpts)
 			var re *gitsource.RenderError
@@ -206,11 +194,8 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 			return d, err
 		},
 		Interval: o.Interval, RetryBase: o.retryBase,
-		Resolver: informer.NewResolver(cl.Discovery), Manager: mgr, Evaluator: ev,
-		DefaultNamespace: cl.Namespace, SyncTimeout: o.Compare.SyncTimeout, Cluster: cl.Info,
 		Notify: notify.Send, Logger: log,
 		QueueMetrics: &queueMetrics{reg: met.registry},
-		Filter:       filter,
 	})
 	met.registry.MustRegister(reportCollector{
 		report:    mon.Report,
@@ -276,7 +261,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 // startLeaderElection campaigns for a Lease; while this replica leads,
 // leader is true and it sends notifications. Every replica watches and
 // serves the report.
-func startLeaderElection(ctx context.Context, o *watchOptions, cl *cluster, leader *atomic.Bool, log *slog.Logger) error {
+func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Cluster, leader *atomic.Bool, log *slog.Logger) error {
 	cs, err := kubernetes.NewForConfig(cl.Config)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)

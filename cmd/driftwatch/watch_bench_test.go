@@ -27,6 +27,7 @@ import (
 // the updated verdict in the monitor's report (and from the write request
 // to it), one change per iteration. It reports p50 and p99 in ms.
 func BenchmarkWatchEventToReport(b *testing.B) {
+	requireAPIServer(b)
 	objects := 5000
 	if s := os.Getenv("DRIFTWATCH_BENCH_OBJECTS"); s != "" {
 		fmt.Sscan(s, &objects)
@@ -81,13 +82,14 @@ func BenchmarkWatchEventToReport(b *testing.B) {
 		at   time.Time
 	}
 	verdicts := make(chan verdict, 16)
-	var mon *pipeline.Monitor
-	mgr := informer.NewManager(dyn, informer.Options{OnEvent: func(s informer.Scope, name string, t informer.EventType) {
-		eventAt.Store(name, time.Now())
-		mon.Enqueue(s, name, t)
-	}})
+	mgr := informer.NewManager(dyn, informer.Options{})
 	defer mgr.Stop()
-	mon = pipeline.NewMonitor(pipeline.MonitorOptions{
+	if _, err := mgr.AddEventHandler(informer.EventHandler{OnEvent: func(_ informer.Scope, name string, _ informer.EventType) {
+		eventAt.Store(name, time.Now())
+	}}); err != nil {
+		b.Fatal(err)
+	}
+	mon := pipeline.NewMonitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
 		},

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -30,14 +29,27 @@ type Target struct {
 	Err error
 }
 
-// Plan resolves every desired object. Namespaced objects without a
-// namespace get defaultNamespace; cluster-scoped objects ignore any
-// namespace they carry, as the API server does. It returns the targets in
-// input order and the distinct scopes to watch.
-func Plan(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNamespace string) ([]Target, []informer.Scope) {
+// Planned is the outcome of Plan: the targets that pass the filter, in
+// Git's order, and the distinct informer scopes they need, sorted.
+type Planned struct {
+	Targets []Target
+	Scopes  []informer.Scope
+	// Excluded counts the desired objects the filter left out.
+	Excluded int
+}
+
+// Plan resolves every desired object and applies the filter. Namespaced
+// objects without a namespace get defaultNamespace; cluster-scoped objects
+// ignore any namespace they carry, as the API server does. Objects whose
+// kind cannot be resolved are kept as targets with Err set.
+func Plan(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNamespace string, f Filter) Planned {
+	targets, scopes, excluded := f.Apply(resolve(ctx, r, objs, defaultNamespace))
+	return Planned{Targets: targets, Scopes: scopes, Excluded: excluded}
+}
+
+// resolve maps each desired object to its resource and scope.
+func resolve(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNamespace string) []Target {
 	targets := make([]Target, 0, len(objs))
-	seen := map[informer.Scope]bool{}
-	var scopes []informer.Scope
 	for _, o := range objs {
 		t := Target{Object: o}
 		m, err := r.Resolve(ctx, o.Object.GroupVersionKind())
@@ -54,14 +66,9 @@ func Plan(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNames
 			}
 		}
 		t.Scope = informer.Scope{GVR: m.GVR, Namespace: t.Namespace}
-		if !seen[t.Scope] {
-			seen[t.Scope] = true
-			scopes = append(scopes, t.Scope)
-		}
 		targets = append(targets, t)
 	}
-	sort.Slice(scopes, func(i, j int) bool { return scopes[i].String() < scopes[j].String() })
-	return targets, scopes
+	return targets
 }
 
 // Lister is the part of informer.Manager that a check reads.
@@ -188,9 +195,4 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 		res.Status = drift.Drifted
 	}
 	return res
-}
-
-// SourceOf describes a rendered revision in a report.
-func SourceOf(r gitsource.Revision) drift.Source {
-	return drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, AuthorTime: r.AuthorTime, Subject: r.Subject}
 }

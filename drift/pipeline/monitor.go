@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -64,8 +67,8 @@ type MonitorOptions struct {
 	// failure up to max(Interval, 5m); zero means 2 seconds.
 	RetryBase time.Duration
 	Resolver  PlanResolver
-	// Manager runs the informers. Its Options.OnEvent must call
-	// Monitor.Enqueue (NewMonitor's caller wires it).
+	// Manager runs the informers; Run registers the Monitor's event
+	// handler with it and removes it on return.
 	Manager informer.Manager
 	// Evaluator compares; its Live must read from Manager.
 	Evaluator *Evaluator
@@ -85,6 +88,10 @@ type MonitorOptions struct {
 	QueueMetrics workqueue.MetricsProvider
 	// Filter narrows the desired objects checked; the zero value keeps all.
 	Filter Filter
+	// Tracking, when set, reports live objects of the watched scopes that
+	// match it but are not in Git as Extra, kept current as they are
+	// created, relabelled, deleted or added to Git (--detect-extra).
+	Tracking labels.Selector
 }
 
 // Monitor keeps a drift report current. It polls Git, and on each new
@@ -98,7 +105,7 @@ type MonitorOptions struct {
 // called once.
 type Monitor struct {
 	opts  MonitorOptions
-	queue workqueue.TypedRateLimitingInterface[string]
+	queue workqueue.TypedRateLimitingInterface[queueKey]
 	clock clock.WithTicker
 	log   *slog.Logger
 
@@ -123,6 +130,8 @@ type Monitor struct {
 type resourceState struct {
 	res         drift.Resource
 	fingerprint string
+	// extra names the live object of an Extra resource.
+	extra queueKey
 }
 
 // NewMonitor returns a Monitor; see MonitorOptions.
@@ -147,8 +156,8 @@ func NewMonitor(opts MonitorOptions) *Monitor {
 		clock: opts.Clock,
 		log:   opts.Logger,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "driftwatch", Clock: opts.Clock, MetricsProvider: opts.QueueMetrics},
+			workqueue.DefaultTypedControllerRateLimiter[queueKey](),
+			workqueue.TypedRateLimitingQueueConfig[queueKey]{Name: "driftwatch", Clock: opts.Clock, MetricsProvider: opts.QueueMetrics},
 		),
 		replan:    make(chan struct{}, 1),
 		targets:   map[string]Target{},
@@ -160,6 +169,16 @@ func NewMonitor(opts MonitorOptions) *Monitor {
 
 func targetKey(s informer.Scope, name string) string { return s.String() + "|" + name }
 
+// queueKey names a live object an informer saw change.
+type queueKey struct {
+	scope informer.Scope
+	name  string
+}
+
+// extraPrefix starts the state keys of Extra objects, which are not
+// targets: they are reported after the targets, sorted.
+const extraPrefix = "extra|"
+
 // Enqueue is the informer event hook: it queues the object for comparison,
 // and a change to a CRD for re-resolution of every kind.
 func (m *Monitor) Enqueue(s informer.Scope, name string, _ informer.EventType) {
@@ -169,7 +188,7 @@ func (m *Monitor) Enqueue(s informer.Scope, name string, _ informer.EventType) {
 		default:
 		}
 	}
-	m.queue.Add(targetKey(s, name))
+	m.queue.Add(queueKey{s, name})
 }
 
 // Ready reports whether the first full comparison is done.
@@ -199,6 +218,14 @@ func (m *Monitor) Report() *drift.Report {
 			res = append(res, st.res)
 		}
 	}
+	var extra []drift.Resource
+	for k, st := range m.states {
+		if strings.HasPrefix(k, extraPrefix) {
+			extra = append(extra, st.res)
+		}
+	}
+	sortExtra(extra)
+	res = append(res, extra...)
 	r := drift.NewReport(m.clock.Now(), SourceOf(m.revision), m.opts.Cluster, res)
 	r.Summary.Excluded = m.excluded
 	if m.stale != nil {
@@ -242,6 +269,11 @@ func (m *Monitor) Run(ctx context.Context, workers int) error {
 	if workers < 1 {
 		workers = 1
 	}
+	reg, err := m.opts.Manager.AddEventHandler(informer.EventHandler{OnEvent: m.Enqueue})
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	defer m.opts.Manager.RemoveEventHandler(reg)
 	m.opts.Manager.Ensure(CRDScope)
 	var wg sync.WaitGroup
 	for range workers {
@@ -372,7 +404,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	if d != nil {
 		rev, objs = d.Revision, d.Objects
 	}
-	targets, _ := Plan(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
 	m.keepResolved(targets)
 	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
@@ -446,7 +478,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	}
 	m.scopeErrs = errs
 	for k := range m.states {
-		if _, ok := byKey[k]; !ok {
+		if _, ok := byKey[k]; !ok && !strings.HasPrefix(k, extraPrefix) {
 			delete(m.states, k)
 		}
 	}
@@ -454,6 +486,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	for _, k := range keys {
 		m.evaluate(ctx, k)
 	}
+	m.reconcileExtra(scopes, errs)
 	m.mu.Lock()
 	m.ready = true
 	m.mu.Unlock()
@@ -522,13 +555,22 @@ func (e pendingError) Error() string { return "pending kind: " + e.err.Error() }
 func (e pendingError) Unwrap() error { return e.err }
 
 func (m *Monitor) processNext(ctx context.Context) bool {
-	key, quit := m.queue.Get()
+	qk, quit := m.queue.Get()
 	if quit {
 		return false
 	}
-	defer m.queue.Done(key)
-	m.evaluate(ctx, key)
-	m.queue.Forget(key)
+	defer m.queue.Done(qk)
+	key := targetKey(qk.scope, qk.name)
+	m.mu.RLock()
+	_, isTarget := m.targets[key]
+	m.mu.RUnlock()
+	switch {
+	case isTarget:
+		m.evaluate(ctx, key)
+	case m.opts.Tracking != nil:
+		m.evaluateExtra(qk.scope, qk.name)
+	}
+	m.queue.Forget(qk)
 	return true
 }
 
@@ -542,10 +584,18 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 		return
 	}
 	res := m.opts.Evaluator.EvaluateOne(ctx, t, scopeErr)
+	m.record(key, res, func() bool { _, still := m.targets[key]; return still })
+}
+
+// record stores a verdict under key, carries the drift's times over from
+// the previous verdict, and notifies a change. current, called under the
+// lock, says whether the key still belongs in the report (a re-plan may
+// have dropped it while the comparison ran).
+func (m *Monitor) record(key string, res drift.Resource, current func() bool) {
 	fp := resultFingerprint(res)
 	now := m.clock.Now()
 	m.mu.Lock()
-	if _, still := m.targets[key]; !still {
+	if !current() {
 		m.mu.Unlock()
 		return
 	}
@@ -613,4 +663,89 @@ func resultFingerprint(r drift.Resource) string {
 		IF int
 	}{r.Status, r.Error, ds, r.IgnoredFields})
 	return string(b)
+}
+
+// reconcileExtra brings the Extra objects up to date after a re-plan: it
+// looks at every object of the watched scopes (new scopes, objects that
+// left Git) and at every Extra already reported (scopes dropped, objects
+// now in Git).
+func (m *Monitor) reconcileExtra(scopes []informer.Scope, errs map[informer.Scope]error) {
+	if m.opts.Tracking == nil {
+		return
+	}
+	seen := map[queueKey]bool{}
+	for _, s := range scopes {
+		if errs[s] != nil {
+			continue
+		}
+		items, err := m.opts.Manager.List(s)
+		if err != nil {
+			continue
+		}
+		for _, u := range items {
+			seen[queueKey{s, u.GetName()}] = true
+		}
+	}
+	m.mu.RLock()
+	for k, st := range m.states {
+		if strings.HasPrefix(k, extraPrefix) {
+			seen[st.extra] = true
+		}
+	}
+	m.mu.RUnlock()
+	for qk := range seen {
+		m.evaluateExtra(qk.scope, qk.name)
+	}
+}
+
+// evaluateExtra decides whether one live object that is not a target is
+// Extra: in a watched scope that synced, carrying the tracking label. An
+// Extra that no longer is one (deleted, relabelled, added to Git, its
+// scope no longer watched) is resolved and leaves the report.
+func (m *Monitor) evaluateExtra(s informer.Scope, name string) {
+	key := extraPrefix + targetKey(s, name)
+	m.mu.RLock()
+	watched := m.scopes[s] && m.scopeErrs[s] == nil
+	_, isTarget := m.targets[targetKey(s, name)]
+	m.mu.RUnlock()
+	var live *unstructured.Unstructured
+	if watched && !isTarget {
+		live, _ = m.opts.Manager.Get(s, name)
+	}
+	if live != nil && m.opts.Tracking.Matches(labels.Set(live.GetLabels())) {
+		res := drift.Resource{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: live.GetNamespace(),
+			Name: live.GetName(), Status: drift.Extra}
+		m.record(key, res, func() bool { _, t := m.targets[targetKey(s, name)]; return !t })
+		m.mu.Lock()
+		if st, ok := m.states[key]; ok {
+			st.extra = queueKey{s, name}
+		}
+		m.mu.Unlock()
+		return
+	}
+	now := m.clock.Now()
+	m.mu.Lock()
+	st, had := m.states[key]
+	delete(m.states, key)
+	m.mu.Unlock()
+	if !had {
+		return
+	}
+	res := st.res
+	res.ResolvedAt = &now
+	m.log.Info("drift "+string(DriftResolved), "resource", res.APIVersion+" "+res.ID(), "status", "no longer extra")
+	if m.opts.Notify != nil {
+		m.opts.Notify(Change{Type: DriftResolved, Resource: res, Time: now})
+	}
+}
+
+// sortExtra orders Extra resources as FindExtra does: by kind, then
+// namespace/name.
+func sortExtra(out []drift.Resource) {
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
+	})
 }

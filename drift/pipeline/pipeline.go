@@ -1,0 +1,258 @@
+// Package pipeline composes the parts of driftwatch into the one pipeline
+// every command runs:
+//
+//	gitsource.Load → Plan (resolve kinds, filter) → informer.Manager (sync)
+//	→ Evaluator (compare, rules, confirm) → FindExtra → drift.Report
+//
+// Check runs it once (driftwatch check, the bench); a Monitor keeps it
+// running, re-planning on each Git revision and re-evaluating each object
+// its informers see change (driftwatch watch). rbac runs Plan alone. The
+// engine (package drift) never learns where objects come from; the
+// commands only wire flags, I/O and servers to this package.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
+)
+
+// Cluster is a connection to the cluster to check.
+type Cluster struct {
+	// Config is the client configuration; informers and dry runs use it.
+	Config *rest.Config
+	// Discovery resolves kinds and serves OpenAPI schemas.
+	Discovery discovery.DiscoveryInterface
+	// Namespace is the default namespace of namespaced objects that name
+	// none (the kubeconfig context's, or -n).
+	Namespace string
+	// Info describes the cluster in reports.
+	Info drift.Cluster
+}
+
+// Options are what the pipeline needs besides the cluster; every command
+// fills them from the same flags. The zero value compares everything Git
+// declares with no rules, no hashes, no confirmation and no extra
+// detection.
+type Options struct {
+	// Filter narrows the desired objects checked; the zero value keeps all.
+	Filter Filter
+	// Config holds ignore and sensitive rules; nil has none.
+	Config *drift.Config
+	// HashKey keys hashes of sensitive values; nil shows none.
+	HashKey []byte
+	// ConfirmServer confirms suspected drift with a server-side apply dry
+	// run (needs the patch verb).
+	ConfirmServer bool
+	// Tracking, when set, reports live objects of the watched scopes that
+	// match it but are not in Git as Extra (--detect-extra); nil reports
+	// none.
+	Tracking labels.Selector
+	// SyncTimeout bounds the wait for informers to sync; zero means a
+	// minute.
+	SyncTimeout time.Duration
+	// SchemaCacheDir keeps downloaded OpenAPI documents between runs;
+	// empty keeps them in memory only.
+	SchemaCacheDir string
+}
+
+func (o Options) syncTimeout() time.Duration {
+	if o.SyncTimeout <= 0 {
+		return time.Minute
+	}
+	return o.SyncTimeout
+}
+
+// InformerOptions scopes the informers of desired objects to the filter's
+// label selector (never the CRD informer, which must see every CRD).
+func InformerOptions(f Filter) informer.Options {
+	var o informer.Options
+	if f.Selector != nil && !f.Selector.Empty() {
+		sel := f.Selector.String()
+		o.TweakListOptions = func(s informer.Scope, lo *metav1.ListOptions) {
+			if s != CRDScope {
+				lo.LabelSelector = sel
+			}
+		}
+	}
+	return o
+}
+
+// Pipeline is the pipeline bound to one cluster: the informers, the kind
+// resolver, the schema source and the evaluator that reads them. Build it
+// with New; Stop it when done.
+type Pipeline struct {
+	Options
+	Cluster   *Cluster
+	Manager   informer.Manager
+	Resolver  *informer.Resolver
+	Schemas   *Schemas
+	Evaluator *Evaluator
+}
+
+// New builds the pipeline for a connected cluster. resolver may be nil (a
+// new one is made); passing one that is already warm saves a discovery
+// round trip.
+func New(opts Options, cl *Cluster, resolver *informer.Resolver) (*Pipeline, error) {
+	mgr, err := informer.NewManagerForConfig(cl.Config, InformerOptions(opts.Filter))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+	}
+	return NewWithManager(opts, cl, resolver, mgr)
+}
+
+// NewWithManager is New with the informers given (a test's fake, a
+// Manager with its own options).
+func NewWithManager(opts Options, cl *Cluster, resolver *informer.Resolver, mgr informer.Manager) (*Pipeline, error) {
+	if resolver == nil {
+		resolver = informer.NewResolver(cl.Discovery)
+	}
+	p := &Pipeline{Options: opts, Cluster: cl, Manager: mgr, Resolver: resolver,
+		Schemas: NewSchemas(cl.Discovery, opts.SchemaCacheDir)}
+	p.Evaluator = &Evaluator{Live: mgr, Config: opts.Config, HashKey: opts.HashKey, Warnings: mgr.Warnings, Schemas: p.Schemas}
+	if opts.ConfirmServer {
+		dyn, err := dynamic.NewForConfig(cl.Config)
+		if err != nil {
+			mgr.Stop()
+			return nil, fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+		}
+		p.Evaluator.Confirm = ServerConfirmer{Client: dyn}
+	}
+	return p, nil
+}
+
+// Stop stops the informers.
+func (p *Pipeline) Stop() { p.Manager.Stop() }
+
+// Compare checks a rendered desired state once: it plans it, syncs the
+// informers it needs (loading the schemas meanwhile), evaluates every
+// target and, with Options.Tracking, finds the extra objects. progress,
+// if not nil, hears each step.
+func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now time.Time, progress func(format string, args ...any)) (*drift.Report, error) {
+	say := func(format string, args ...any) {
+		if progress != nil {
+			progress(format, args...)
+		}
+	}
+	plan := Plan(ctx, p.Resolver, desired.Objects, p.Cluster.Namespace, p.Filter)
+	p.Manager.Ensure(plan.Scopes...)
+	say("syncing informers for %d resources", len(plan.Scopes))
+	scopeErrs := p.sync(ctx, plan)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	say("comparing %d objects", len(plan.Targets))
+	resources := p.Evaluator.Evaluate(ctx, plan.Targets, scopeErrs)
+	if p.Tracking != nil {
+		resources = append(resources, FindExtra(plan.Targets, plan.Scopes, p.Manager, p.Tracking, scopeErrs)...)
+	}
+	report := drift.NewReport(now, SourceOf(desired.Revision), p.Cluster.Info, resources)
+	report.Summary.Excluded = plan.Excluded
+	return report, nil
+}
+
+// sync waits for the plan's informers while the OpenAPI schemas the
+// comparison needs load, and returns the scopes that did not sync.
+func (p *Pipeline) sync(ctx context.Context, plan Planned) map[informer.Scope]error {
+	schemasDone := make(chan struct{})
+	go func() {
+		defer close(schemasDone)
+		PrefetchSchemas(ctx, p.Schemas, plan.Targets)
+	}()
+	syncCtx, cancel := context.WithTimeout(ctx, p.syncTimeout())
+	errs := p.Manager.WaitForSync(syncCtx, plan.Scopes...)
+	cancel()
+	<-schemasDone
+	return errs
+}
+
+// CheckOptions configure Check. Source, Connect and Now are required.
+type CheckOptions struct {
+	Options
+	// Source says where the desired state is.
+	Source gitsource.Options
+	// Connect reaches the cluster; it runs while Git is read and rendered.
+	Connect func(ctx context.Context) (*Cluster, error)
+	// Now stamps the report.
+	Now func() time.Time
+	// Progress, if set, hears each step (for a terminal's progress line).
+	Progress func(format string, args ...any)
+	// Warn, if set, hears the renderer's warnings.
+	Warn func(msg string)
+}
+
+// Check runs the pipeline once: driftwatch check, and the bench, call it.
+// The cluster is reached and discovered while Git is read and rendered; a
+// Git error still comes first.
+func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
+	say := func(format string, args ...any) {
+		if o.Progress != nil {
+			o.Progress(format, args...)
+		}
+	}
+	type connected struct {
+		cl       *Cluster
+		resolver *informer.Resolver
+		err      error
+	}
+	connCtx, stopConnect := context.WithCancel(ctx)
+	defer stopConnect()
+	conn := make(chan connected, 1)
+	go func() {
+		cl, err := o.Connect(connCtx)
+		if err != nil {
+			conn <- connected{err: err}
+			return
+		}
+		r := informer.NewResolver(cl.Discovery)
+		r.Warm(connCtx)
+		conn <- connected{cl: cl, resolver: r}
+	}()
+	say("fetching and rendering %s", o.Source.URL+o.Source.Dir)
+	desired, err := gitsource.Load(ctx, o.Source)
+	if err != nil {
+		return nil, err
+	}
+	if o.Warn != nil {
+		for _, w := range desired.Warnings {
+			o.Warn(w)
+		}
+	}
+	say("rendered %d objects; discovering the cluster", len(desired.Objects))
+	c := <-conn
+	if c.err != nil {
+		return nil, c.err
+	}
+	p, err := New(o.Options, c.cl, c.resolver)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop()
+	return p.Compare(ctx, desired, o.Now(), o.Progress)
+}
+
+// SourceOf describes a rendered revision in a report.
+func SourceOf(r gitsource.Revision) drift.Source {
+	return drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, AuthorTime: r.AuthorTime, Subject: r.Subject}
+}
+
+// Monitor returns a Monitor running this pipeline: mo gives what only a
+// daemon has (Git polling, notifications, logging); the resolver,
+// informers, evaluator, filter, extra detection, default namespace, sync
+// timeout and cluster come from the pipeline.
+func (p *Pipeline) Monitor(mo MonitorOptions) *Monitor {
+	mo.Resolver, mo.Manager, mo.Evaluator = p.Resolver, p.Manager, p.Evaluator
+	mo.Filter, mo.Tracking = p.Filter, p.Tracking
+	mo.DefaultNamespace, mo.SyncTimeout, mo.Cluster = p.Cluster.Namespace, p.syncTimeout(), p.Cluster.Info
+	return NewMonitor(mo)
+}
