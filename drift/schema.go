@@ -207,13 +207,19 @@ func (d *OpenAPIDocument) fill(s *Schema, r rawSchema) {
 	if r.Items != nil {
 		s.Items = d.convert(*r.Items)
 	}
+	// Lists without an SSA list type (servers older than the list-type
+	// markers on core types) fall back to their strategic-merge strategy the
+	// way server-side apply does (kube-openapi schemaconv): "merge" and
+	// "merge,retainKeys" (PodSpec.volumes) with a merge key identify items
+	// by that key, without one they are sets.
+	mergeStrategy := r.PatchStrategy == "merge" || r.PatchStrategy == "merge,retainKeys"
 	switch {
 	case r.ListType != "":
 		s.ListType, s.ListKeys = r.ListType, r.ListMapKeys
-	case r.PatchStrategy == "merge" && r.PatchMergeKey != "":
-		// Strategic-merge lists without an SSA list type: their merge key is
-		// what identifies an item.
+	case mergeStrategy && r.PatchMergeKey != "":
 		s.ListType, s.ListKeys = "map", []string{r.PatchMergeKey}
+	case mergeStrategy && r.Type == "array":
+		s.ListType = "set"
 	case r.Type == "array":
 		// Server-side apply treats unannotated lists as atomic.
 		s.ListType = "atomic"
