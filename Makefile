@@ -9,10 +9,17 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin
 GOTESTFLAGS ?=
+# TESTTIMEOUT bounds each package's test binary (go test's default is 10m);
+# the slowest is cmd/driftwatch with DRIFTWATCH_LONG_TESTS=1. Packages run
+# in parallel, GOMAXPROCS at a time (go test's -p default).
+TESTTIMEOUT ?= 30m
+# HOSTARCH is this machine's architecture: the image test runs the static
+# binary it packs, so make test builds that one for this machine.
+HOSTARCH  ?= $(shell $(GO) env GOARCH)
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image
+.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image FORCE
 
 # deps installs git and chromium from Debian's archive when missing.
 deps:
@@ -29,12 +36,19 @@ envtest:
 
 # test runs every unit and integration test against a real API server and
 # a real Git server (git http-backend on 127.0.0.1).
+# DRIFTWATCH_REQUIRE_APISERVER=1 makes a missing API server fail the
+# integration tests instead of skipping them (plain go test skips them).
+# The static binary the image test packs is built first, outside go
+# test's timeout (DRIFTWATCH_IMAGE_BINARY).
 # It prints the fidelity tally: driftwatch's verdicts against the API
 # server's own (server-side apply dry runs) on testdata/fidelity.
-test: deps
+test: deps $(BIN)/driftwatch-linux-$(HOSTARCH)
 	@mkdir -p $(BIN) && rm -f $(BIN)/fidelity-tally.txt
-	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" DRIFTWATCH_FIDELITY_TALLY=$(CURDIR)/$(BIN)/fidelity-tally.txt \
-		$(GO) test $(GOTESTFLAGS) -count=1 ./...
+	assets="$$(bash .ci/envtest.sh)" && \
+	KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 \
+	DRIFTWATCH_IMAGE_BINARY=$(CURDIR)/$(BIN)/driftwatch-linux-$(HOSTARCH) \
+	DRIFTWATCH_FIDELITY_TALLY=$(CURDIR)/$(BIN)/fidelity-tally.txt \
+		$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(GOTESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 	@cat $(BIN)/fidelity-tally.txt
 
@@ -47,9 +61,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPathRoundTrip$$' -fuzztime $(FUZZTIME) ./drift/
 	$(GO) test -run '^$$' -fuzz '^FuzzCompactFields$$' -fuzztime $(FUZZTIME) ./drift/
 
-# test-unit runs the tests that need neither API server nor envtest build.
-test-unit:
-	$(GO) test -count=1 ./drift/... ./gitsource/...
+# test-unit runs go test ./... without the API server: the unit tests run
+# and the integration tests skip (one line per package says so).
+test-unit: $(BIN)/driftwatch-linux-$(HOSTARCH)
+	KUBEBUILDER_ASSETS= DRIFTWATCH_REQUIRE_APISERVER= \
+	DRIFTWATCH_IMAGE_BINARY=$(CURDIR)/$(BIN)/driftwatch-linux-$(HOSTARCH) \
+		$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(GOTESTFLAGS) ./...
 
 demo: build deps
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-demo --driftwatch $(BIN)/driftwatch --manifests testdata/demo
@@ -63,7 +80,8 @@ demo: build deps
 BENCH_SIZES ?= 1000,5000,10000
 BENCH_REPS  ?= 3
 bench:
-	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) test -count=1 -run '^$$' -bench . -benchtime 300x ./cmd/driftwatch/
+	assets="$$(bash .ci/envtest.sh)" && KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 \
+		$(GO) test -count=1 -run '^$$' -bench . -benchtime 300x ./cmd/driftwatch/
 	$(GO) test -count=1 -run '^$$' -bench . ./drift/
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-bench --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) --out bench/
 
@@ -79,9 +97,15 @@ vet:
 # image builds the container image without Docker: a static linux/amd64 binary,
 # then a docker-loadable image tarball (docker load -i dist/driftwatch-image.tar).
 IMAGE ?= ghcr.io/driftwatch/driftwatch
-image:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/driftwatch-linux-amd64 ./cmd/driftwatch
+image: $(BIN)/driftwatch-linux-amd64
 	$(GO) run ./cmd/driftwatch-image --binary $(BIN)/driftwatch-linux-amd64 --out dist/driftwatch-image.tar --tag $(IMAGE):$(VERSION)
+
+# bin/driftwatch-linux-<arch> is the static binary the image packs. go build
+# runs every time (FORCE) and its cache decides what to recompile.
+$(BIN)/driftwatch-linux-%: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $@ ./cmd/driftwatch
+
+FORCE:
 
 clean:
 	rm -rf $(BIN) dist

@@ -13,9 +13,7 @@ import (
 // checks that it measured something and found exactly the drifted set. It
 // asserts nothing about timings.
 func TestRunSmall(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal(apiservertest.ErrNoAssets)
-	}
+	apiservertest.Require(t)
 	out := t.TempDir()
 	res, err := Run(context.Background(), Config{
 		Sizes: []int{20}, Reps: 1, Out: out, Kubectl: false, NoiseFactor: 2, WatchChanges: 5, Writers: 4, Log: testWriter{t},

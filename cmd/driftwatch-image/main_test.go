@@ -30,24 +30,43 @@ const (
 	testCerts = "-----BEGIN CERTIFICATE-----\nTUlJQnRlc3Q=\n-----END CERTIFICATE-----\n"
 )
 
+// binaryEnv names (by an absolute path) a static linux binary of
+// cmd/driftwatch for this machine's architecture, built beforehand with
+// the flags of `make image`: make test builds it once, before go test, so
+// that the test need not recompile every dependency with CGO_ENABLED=0
+// within its timeout. Both image builds of TestReproducible pack this one
+// binary, as they did the one binary staticBinary builds.
+const binaryEnv = "DRIFTWATCH_IMAGE_BINARY"
+
 var (
 	binOnce sync.Once
 	binPath string
 	binErr  error
+	// binBuilt says staticBinary built binPath itself (with testVersion)
+	// in a directory of its own, which TestMain removes.
+	binBuilt bool
 )
 
-// staticBinary builds cmd/driftwatch once, statically linked for linux on
-// this machine's architecture (so that it can run here), as `make image`
-// does.
+// staticBinary returns $DRIFTWATCH_IMAGE_BINARY when set; otherwise it
+// builds cmd/driftwatch once, statically linked for linux on this
+// machine's architecture (so that it can run here), as `make image` does.
 func staticBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
+		if p := os.Getenv(binaryEnv); p != "" {
+			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+				binErr = errors.New(binaryEnv + "=" + p + ": not a file (make test builds it: make bin/driftwatch-linux-" + runtime.GOARCH + ")")
+				return
+			}
+			binPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "driftwatch-image-test-")
 		if err != nil {
 			binErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "driftwatch-linux-"+runtime.GOARCH)
+		binPath, binBuilt = filepath.Join(dir, "driftwatch-linux-"+runtime.GOARCH), true
 		// The first run compiles every dependency once more (CGO_ENABLED=0
 		// changes them all); stop in time to say so rather than panic at the
 		// test binary's timeout.
@@ -72,7 +91,7 @@ func staticBinary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
+	if binBuilt {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
@@ -281,8 +300,9 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s version: %v: %s", entry, err, outb)
 	}
-	if !strings.HasPrefix(string(outb), "driftwatch "+testVersion+" ") {
-		t.Errorf("driftwatch version printed %q, want a line starting %q", outb, "driftwatch "+testVersion)
+	wantVersion := versionLine(t, bin)
+	if !strings.HasPrefix(string(outb), wantVersion) || !strings.HasSuffix(string(outb), "linux/"+runtime.GOARCH+")\n") {
+		t.Errorf("driftwatch version printed %q, want a line starting %q for linux/%s", outb, wantVersion, runtime.GOARCH)
 	}
 	t.Logf("from the image: %s", strings.TrimSpace(string(outb)))
 
@@ -305,11 +325,30 @@ func TestImage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("chroot %s %s version as 65532: %v: %s", root, c.Entrypoint[0], err, outb)
 		}
-		if !strings.HasPrefix(string(outb), "driftwatch "+testVersion+" ") {
-			t.Errorf("driftwatch version printed %q", outb)
+		if !strings.HasPrefix(string(outb), wantVersion) {
+			t.Errorf("driftwatch version printed %q, want a line starting %q", outb, wantVersion)
 		}
 		t.Logf("in a chroot of the layer as 65532:65532: %s", strings.TrimSpace(string(outb)))
 	})
+}
+
+// versionLine is how the output of `bin version` starts: with the version
+// staticBinary built it with, or, for a binary from binaryEnv (built with
+// make's VERSION), with the version it prints when run directly.
+func versionLine(t *testing.T, bin string) string {
+	t.Helper()
+	if binBuilt {
+		return "driftwatch " + testVersion + " "
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("%s version: %v", bin, err)
+	}
+	v, _, ok := strings.Cut(string(out), " (")
+	if !ok || !strings.HasPrefix(v, "driftwatch ") {
+		t.Fatalf("%s version printed %q", bin, out)
+	}
+	return v + " ("
 }
 
 // TestReproducible builds the image twice from the same binary: the

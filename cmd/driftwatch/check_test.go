@@ -86,6 +86,7 @@ var (
 )
 
 func TestCheckInSync(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	r := checkRepo(t, ns)
 	if r.code != exitInSync {
@@ -113,6 +114,7 @@ func TestCheckInSync(t *testing.T) {
 }
 
 func TestCheckChangedField(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	err := kube.Edit(ctx, "kubectl-edit", gvkDeployment, ns, "web", func(u *unstructured.Unstructured) error {
@@ -179,6 +181,7 @@ func TestCheckChangedField(t *testing.T) {
 }
 
 func TestCheckDeletedObjectIsMissing(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	if err := kube.Delete(context.Background(), gvkConfigMap, ns, "app-config"); err != nil {
 		t.Fatal(err)
@@ -201,6 +204,7 @@ func TestCheckDeletedObjectIsMissing(t *testing.T) {
 }
 
 func TestCheckCustomResourceDrift(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	err := kube.Edit(context.Background(), "kubectl-edit", gvkGadget, ns, "gizmo", func(u *unstructured.Unstructured) error {
 		if err := unstructured.SetNestedField(u.Object, int64(7), "spec", "size"); err != nil {
@@ -231,6 +235,7 @@ func TestCheckCustomResourceDrift(t *testing.T) {
 }
 
 func TestCheckSecretValueNeverShown(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	const newValue = "tr0ub4dor-and-3"
 	err := kube.Edit(context.Background(), "kubectl-edit", gvkSecret, ns, "db", func(u *unstructured.Unstructured) error {
@@ -269,6 +274,7 @@ func TestCheckSecretValueNeverShown(t *testing.T) {
 }
 
 func TestCheckUnservedKindsReportedPerResource(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	r := runCLI(t, "check", "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "unserved",
 		"--kubeconfig", kubeconfig, "-n", ns, "-o", "json")
@@ -298,6 +304,7 @@ func TestCheckUnservedKindsReportedPerResource(t *testing.T) {
 }
 
 func TestCheckBadInput(t *testing.T) {
+	requireAPIServer(t)
 	render := filepath.Join("..", "..", "testdata", "render")
 	repo := gitServer.RepoURL("deploy")
 	cache := t.TempDir()

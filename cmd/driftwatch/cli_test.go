@@ -17,6 +17,7 @@ import (
 )
 
 func TestEveryFlagFromTheEnvironment(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	dir := filepath.Join("..", "..", "testdata", "check")
 	// No flags at all: the source, cluster and output come from DRIFTWATCH_*.
@@ -46,6 +47,7 @@ func TestEveryFlagFromTheEnvironment(t *testing.T) {
 }
 
 func TestSeveralOutputsAndExitCode(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	if err := kube.Delete(t.Context(), gvkConfigMap, ns, "app-config"); err != nil {
 		t.Fatal(err)
@@ -148,6 +150,7 @@ func TestCompletion(t *testing.T) {
 // The same binary installed as kubectl-drift runs as `kubectl drift`,
 // with kubectl's --kubeconfig, --context and -n.
 func TestKubectlPlugin(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kubectl-drift"), ".")

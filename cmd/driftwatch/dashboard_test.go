@@ -49,6 +49,7 @@ func headless(t *testing.T, url string, extra ...string) string {
 // fetched from the API), shows the drifted resource, its changed field,
 // the values and who changed it.
 func TestDashboardInHeadlessChromium(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	d := startWatch(t, "--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s")
 	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })

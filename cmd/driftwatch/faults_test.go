@@ -144,6 +144,7 @@ func informerCounter(t *testing.T, d *daemon, name, resource string) int {
 // shows both changes (attributed) once it is back, runs the same informers
 // as before, and leaves no goroutine behind at shutdown.
 func TestWatchSurvivesAPIServerRestart(t *testing.T) {
+	requireAPIServer(t)
 	fc := startFaultCluster(t, nil)
 	peer := fc.peer(t)
 	// Everything started from here on belongs to the daemon, and must be
@@ -222,6 +223,7 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 // compacted its history past the informers' resource version makes their
 // watches fail with 410 Gone, and they list again. Neither loses a change.
 func TestWatchRelistsAfterEtcdCompaction(t *testing.T) {
+	requireAPIServer(t)
 	fc := startFaultCluster(t, map[string]string{"watch-cache": "false"})
 	peer := fc.peer(t)
 	d := fc.watchCluster(t)

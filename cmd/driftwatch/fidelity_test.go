@@ -40,6 +40,7 @@ type mutation struct {
 // diffed with the live object. It runs every case without and with
 // --confirm=server and writes the tally to $DRIFTWATCH_FIDELITY_TALLY.
 func TestFidelityAgainstServerSideApply(t *testing.T) {
+	requireAPIServer(t)
 	root := filepath.Join("..", "..", "testdata", "fidelity")
 	entries, err := os.ReadDir(root)
 	if err != nil {

@@ -36,9 +36,15 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, apiservertest.ErrNoAssets)
+	start, err := apiservertest.ShouldStart()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if !start {
+		// No API server: the unit tests run (flags, docs, exit status);
+		// the integration tests skip themselves with requireAPIServer.
+		return m.Run()
 	}
 	env, err := apiservertest.Start()
 	if err != nil {
@@ -81,6 +87,15 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// requireAPIServer is the first call of every test and benchmark that
+// needs the API server or the Git server TestMain starts: without
+// KUBEBUILDER_ASSETS it skips them (make test sets
+// DRIFTWATCH_REQUIRE_APISERVER, which makes that a failure).
+func requireAPIServer(tb testing.TB) {
+	tb.Helper()
+	apiservertest.Require(tb)
 }
 
 // mustRender renders testdata/check/<path> into objects, or panics: only

@@ -23,6 +23,7 @@ var kindResource = map[string]string{
 // without any one of its resource rules, exactly the resources it covered
 // fail with a per-resource error.
 func TestRBACIsLeastPrivilege(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	name := "dw-" + ns
 	group := "rbac-gen-" + ns

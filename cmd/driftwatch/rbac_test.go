@@ -17,6 +17,7 @@ import (
 // rest, without waiting for the sync timeout, and the ConfigMap is still
 // checked.
 func TestCheckForbiddenResourcesArePerResourceErrors(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	role := `
 apiVersion: rbac.authorization.k8s.io/v1

@@ -61,6 +61,7 @@ func testCA(t *testing.T, dir string) (*x509.CertPool, string, string) {
 }
 
 func TestWatchTLS(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	pool, cert, key := testCA(t, t.TempDir())
 	d := startWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app", "-n", ns,
@@ -177,6 +178,7 @@ func (b *binaryDaemon) terminate(t *testing.T, limit time.Duration) {
 // SIGTERM stops the real daemon gracefully: exit 0 within the shutdown
 // deadline, HTTP closed.
 func TestWatchSIGTERM(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	b := startBinaryWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app",
 		"-n", ns, "--shutdown-timeout", "5s", "--webhook", "http://127.0.0.1:1/unreachable")
@@ -190,6 +192,7 @@ func TestWatchSIGTERM(t *testing.T) {
 // SIGTERM while the daemon is still syncing (informers listing, the first
 // comparison running) stops it cleanly, as it does later on.
 func TestWatchSIGTERMDuringSync(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	midSync := 0
 	for _, delay := range []time.Duration{0, 0, 50 * time.Millisecond, 200 * time.Millisecond} {
@@ -222,6 +225,7 @@ func TestWatchSIGTERMDuringSync(t *testing.T) {
 // 15 s of backoff in all) are cut at --shutdown-timeout, and the daemon
 // exits 0 saying what it dropped.
 func TestWatchSIGTERMDuringWebhookRetry(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	var attempts atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -257,6 +261,7 @@ func TestWatchSIGTERMDuringWebhookRetry(t *testing.T) {
 // A check interrupted at any moment leaves either no report file or a
 // complete one, never half of it.
 func TestCheckInterruptedLeavesNoPartialReport(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	out := t.TempDir()
 	report := filepath.Join(out, "report.json")

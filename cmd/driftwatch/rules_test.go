@@ -20,6 +20,7 @@ func setData(key, value string) func(*unstructured.Unstructured) error {
 }
 
 func TestCheckIgnoreAndSensitiveRules(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	const featureValue = "internal-flag-value-xyz"
@@ -79,6 +80,7 @@ func TestCheckIgnoreAndSensitiveRules(t *testing.T) {
 }
 
 func TestCheckIgnoreAnnotation(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	dir := filepath.Join("..", "..", "testdata", "check")
 	if err := kube.Apply(context.Background(), "gitops", ns, mustRender("annotated")...); err != nil {
@@ -105,6 +107,7 @@ func TestCheckIgnoreAnnotation(t *testing.T) {
 }
 
 func TestCheckConfigErrors(t *testing.T) {
+	requireAPIServer(t)
 	dir := filepath.Join("..", "..", "testdata", "config")
 	tests := []struct{ file, want string }{
 		{"bad-path.yaml", `bad-path.yaml:7: invalid path "spec.template.spec.containers[name=app.image": unterminated '['`},
@@ -124,6 +127,7 @@ func TestCheckConfigErrors(t *testing.T) {
 }
 
 func TestCheckDetectExtra(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	for name, labels := range map[string]map[string]any{

@@ -23,6 +23,7 @@ import (
 // format, the logs, the metrics, the dashboard and the webhook payloads are
 // then searched for them (and for their base64 forms).
 func TestSecretsNeverLeak(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	dir := filepath.Join("..", "..", "testdata", "secrets")
 	applyFixture(t, "secrets", ".", ns)

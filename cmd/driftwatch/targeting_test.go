@@ -42,6 +42,7 @@ func cachedObjects(t *testing.T, d *daemon, resource, ns string) int {
 }
 
 func TestTargetingNarrowsChecksAndInformers(t *testing.T) {
+	requireAPIServer(t)
 	ctx := context.Background()
 	for _, ns := range []string{"tgt-a", "tgt-b"} {
 		if err := kube.Apply(ctx, "setup", "", &unstructured.Unstructured{Object: map[string]any{
@@ -105,6 +106,7 @@ func TestTargetingNarrowsChecksAndInformers(t *testing.T) {
 }
 
 func TestVersionSkewAndDeprecationWarnings(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	applyFixture(t, "skew", "crd.yaml", "")
 	applyFixture(t, "skew", "desired", ns)
@@ -154,6 +156,7 @@ func TestVersionSkewAndDeprecationWarnings(t *testing.T) {
 }
 
 func TestWatchExposesClientMetrics(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	d := startWatch(t, "--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns)
 	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
@@ -176,6 +179,7 @@ func TestWatchExposesClientMetrics(t *testing.T) {
 // in it into errors naming what is served, and stops their informer; serving
 // it again brings them back.
 func TestWatchFollowsServedVersions(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	applyFixture(t, "skew", "crd.yaml", "")
 	applyFixture(t, "skew", "desired", ns)

@@ -63,6 +63,7 @@ func onTerminal(t *testing.T, env []string, args ...string) (stdout, stderr stri
 // place and cleared at the end, and colours the report unless NO_COLOR is
 // set; the report itself is the same.
 func TestCheckOnATerminal(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	if err := kube.Edit(context.Background(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(4)); err != nil {
 		t.Fatal(err)

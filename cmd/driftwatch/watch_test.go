@@ -208,6 +208,7 @@ func setReplicas(n int64) func(*unstructured.Unstructured) error {
 }
 
 func TestWatchDetectsAndResolvesEdits(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	hook := newReceiver(t)
 	d := startWatch(t, "--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns,
@@ -309,6 +310,7 @@ func informersRunning(t *testing.T, d *daemon) string {
 }
 
 func TestWatchFollowsGitAndStopsInformers(t *testing.T) {
+	requireAPIServer(t)
 	// Informers, reflectors, the workqueue and the notifier must all be gone
 	// after shutdown; pooled keep-alive HTTP connections (the test's client,
 	// go-git's transport to the shared Git server) are not leaks.
@@ -347,6 +349,7 @@ func TestWatchFollowsGitAndStopsInformers(t *testing.T) {
 }
 
 func TestWatchPicksUpCRDAppliedLater(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	d := startWatch(t, "--dir", filepath.Join("..", "..", "testdata", "watch"), "--path", "pending", "-n", ns, "--interval", "500ms")
 	eventually(t, "a pending kind", d, func() bool {
@@ -424,6 +427,7 @@ func ownGitServer(t *testing.T, dir, name string) (*gittest.Server, *gittest.Rep
 }
 
 func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	dir := t.TempDir()
 	srv, _ := ownGitServer(t, dir, "flaky")
@@ -465,6 +469,7 @@ func TestWatchKeepsLastReportWhenGitIsDown(t *testing.T) {
 // each time, never loses the resources, and a commit pushed during an
 // outage is picked up after it.
 func TestWatchGitFlapping(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	srv, repo := ownGitServer(t, t.TempDir(), "flapping")
 	defer srv.Close()
@@ -501,6 +506,7 @@ func TestWatchGitFlapping(t *testing.T) {
 }
 
 func TestWatchAuthToken(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("s3cret-t0ken\n"), 0o600); err != nil {
@@ -534,6 +540,7 @@ func TestWatchAuthToken(t *testing.T) {
 // Two replicas with --leader-elect both watch and serve, but only the
 // Lease holder notifies: one drift, one CloudEvent.
 func TestWatchLeaderElectionNotifiesOnce(t *testing.T) {
+	requireAPIServer(t)
 	ns := newNamespace(t)
 	hook := newReceiver(t)
 	args := []string{"--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s",
