@@ -145,6 +145,8 @@ type targetFlags struct {
 	ExcludeNamespaces []string
 	Kinds             []string
 	ExcludeKinds      []string
+	// AllowEmpty lets a run check nothing (pipeline.Options.AllowEmpty).
+	AllowEmpty bool
 }
 
 func (tf *targetFlags) register(f *pflag.FlagSet) {
@@ -154,6 +156,7 @@ func (tf *targetFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&tf.ExcludeNamespaces, "exclude-namespaces", nil, "skip objects in namespaces matching these globs")
 	f.StringSliceVar(&tf.Kinds, "kinds", nil, "check only these kinds: Kind, group/Kind or group/* (e.g. Deployment,apps/*)")
 	f.StringSliceVar(&tf.ExcludeKinds, "exclude-kinds", nil, "skip these kinds (same syntax as --kinds)")
+	f.BoolVar(&tf.AllowEmpty, "allow-empty", false, "let a source that renders no objects, or targeting that keeps none, pass (by default an error: exit 2)")
 }
 
 // filter builds the pipeline.Filter, validating every pattern.
@@ -199,6 +202,7 @@ func prepare(src sourceFlags, cmp compareFlags, tgt targetFlags) (*setup, error)
 		po.Tracking, _ = pipeline.ParseTrackingLabel(cmp.TrackingLabel)
 	}
 	po.ConfirmServer = cmp.Confirm == "server"
+	po.AllowEmpty = tgt.AllowEmpty
 	po.SyncTimeout = cmp.SyncTimeout
 	po.SchemaCacheDir = cacheSubdir("openapi")
 	if s.source, err = src.options(); err != nil {

@@ -116,6 +116,9 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 		return err
 	}
 	plan := pipeline.Plan(ctx, informer.NewResolver(cl.Discovery), desired.Objects, cl.Namespace, filter)
+	if plan.Unmatched != nil && !o.Target.AllowEmpty {
+		return plan.Unmatched
+	}
 	scopes := plan.Scopes
 	for _, t := range plan.Targets {
 		if t.Err != nil {

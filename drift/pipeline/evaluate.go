@@ -36,6 +36,10 @@ type Planned struct {
 	Scopes  []informer.Scope
 	// Excluded counts the desired objects the filter left out.
 	Excluded int
+	// Unmatched is set when a targeting value matches no desired object,
+	// or the filter keeps none (Filter.Unmatched): such a run checks
+	// nothing, and check refuses it rather than pass.
+	Unmatched error
 }
 
 // Plan resolves every desired object and applies the filter. Namespaced
@@ -43,8 +47,9 @@ type Planned struct {
 // ignore any namespace they carry, as the API server does. Objects whose
 // kind cannot be resolved are kept as targets with Err set.
 func Plan(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNamespace string, f Filter) Planned {
-	targets, scopes, excluded := f.Apply(resolve(ctx, r, objs, defaultNamespace))
-	return Planned{Targets: targets, Scopes: scopes, Excluded: excluded}
+	all := resolve(ctx, r, objs, defaultNamespace)
+	targets, scopes, excluded := f.Apply(all)
+	return Planned{Targets: targets, Scopes: scopes, Excluded: excluded, Unmatched: f.Unmatched(all)}
 }
 
 // resolve maps each desired object to its resource and scope.

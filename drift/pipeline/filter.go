@@ -122,3 +122,96 @@ func (f Filter) Apply(targets []Target) ([]Target, []informer.Scope, int) {
 	sort.Slice(scopes, func(i, j int) bool { return scopes[i].String() < scopes[j].String() })
 	return kept, scopes, len(targets) - len(kept)
 }
+
+// Unmatched returns an error naming the first targeting value that
+// matches none of the desired objects (a typo such as --kinds Deploymnet),
+// or, when every value matches something, the filter as a whole if it
+// keeps none of them: either way the run would check nothing and pass.
+// nil when the filter is empty or keeps something.
+func (f Filter) Unmatched(targets []Target) error {
+	if f.Empty() {
+		return nil
+	}
+	namespaceOf := func(t Target) string {
+		if t.Err != nil {
+			return t.Object.Object.GetNamespace()
+		}
+		return t.Namespace
+	}
+	some := func(match func(Target) bool) bool {
+		for _, t := range targets {
+			if match(t) {
+				return true
+			}
+		}
+		return false
+	}
+	if f.Selector != nil && !f.Selector.Empty() &&
+		!some(func(t Target) bool { return f.Selector.Matches(labels.Set(t.Object.Object.GetLabels())) }) {
+		return fmt.Errorf("flag --selector: %q matches no object in Git", f.Selector.String())
+	}
+	for _, set := range []struct {
+		flag   string
+		values []string
+		match  func(v string, t Target) bool
+	}{
+		{"--names", f.Names, func(v string, t Target) bool { return anyGlob([]string{v}, t.Object.Object.GetName()) }},
+		{"--namespaces", f.Namespaces, func(v string, t Target) bool { return anyGlob([]string{v}, namespaceOf(t)) }},
+		{"--exclude-namespaces", f.ExcludeNamespaces, func(v string, t Target) bool { return anyGlob([]string{v}, namespaceOf(t)) }},
+		{"--kinds", f.Kinds, func(v string, t Target) bool {
+			gvk := t.Object.Object.GroupVersionKind()
+			return kindMatches([]string{v}, gvk.Group, gvk.Kind)
+		}},
+		{"--exclude-kinds", f.ExcludeKinds, func(v string, t Target) bool {
+			gvk := t.Object.Object.GroupVersionKind()
+			return kindMatches([]string{v}, gvk.Group, gvk.Kind)
+		}},
+	} {
+		for _, v := range set.values {
+			if !some(func(t Target) bool { return set.match(v, t) }) {
+				return fmt.Errorf("flag %s: %q matches no object in Git (%s there: %s)", set.flag, v,
+					strings.TrimPrefix(strings.TrimPrefix(set.flag, "--"), "exclude-"), declared(set.flag, targets, namespaceOf))
+			}
+		}
+	}
+	if !some(f.keeps) {
+		return fmt.Errorf("flags: the targeting flags together keep none of the %d objects in Git", len(targets))
+	}
+	return nil
+}
+
+// declared lists, for an error message, the values Git declares for the
+// dimension a flag filters on (at most 8).
+func declared(flag string, targets []Target, namespaceOf func(Target) string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range targets {
+		var v string
+		switch {
+		case strings.Contains(flag, "kinds"):
+			gvk := t.Object.Object.GroupVersionKind()
+			v = gvk.Kind
+			if gvk.Group != "" {
+				v = gvk.Group + "/" + gvk.Kind
+			}
+		case strings.Contains(flag, "namespaces"):
+			if v = namespaceOf(t); v == "" {
+				v = `"" (cluster-scoped)`
+			}
+		default:
+			v = t.Object.Object.GetName()
+		}
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	if len(out) > 8 {
+		out = append(out[:8], "…")
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}

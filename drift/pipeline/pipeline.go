@@ -64,6 +64,11 @@ type Options struct {
 	// SchemaCacheDir keeps downloaded OpenAPI documents between runs;
 	// empty keeps them in memory only.
 	SchemaCacheDir string
+	// AllowEmpty lets Compare check nothing: a source that renders no
+	// object, or targeting that keeps none. By default both are errors,
+	// so that a CI job with a typo in its path or flags cannot pass
+	// forever (--allow-empty).
+	AllowEmpty bool
 }
 
 func (o Options) syncTimeout() time.Duration {
@@ -144,7 +149,13 @@ func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now 
 			progress(format, args...)
 		}
 	}
+	if len(desired.Objects) == 0 && !p.AllowEmpty {
+		return nil, fmt.Errorf("source %s rendered no objects (pass --allow-empty if that is expected)", describe(desired.Revision))
+	}
 	plan := Plan(ctx, p.Resolver, desired.Objects, p.Cluster.Namespace, p.Filter)
+	if plan.Unmatched != nil && !p.AllowEmpty {
+		return nil, plan.Unmatched
+	}
 	p.Manager.Ensure(plan.Scopes...)
 	say("syncing informers for %d resources", len(plan.Scopes))
 	scopeErrs := p.sync(ctx, plan)
@@ -239,6 +250,18 @@ func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
 	}
 	defer p.Stop()
 	return p.Compare(ctx, desired, o.Now(), o.Progress)
+}
+
+// describe names a revision in an error: URL, path and ref.
+func describe(r gitsource.Revision) string {
+	s := r.URL
+	if r.Path != "" {
+		s += " (path " + r.Path + ")"
+	}
+	if r.Ref != "" {
+		s += " at " + r.Ref
+	}
+	return s
 }
 
 // SourceOf describes a rendered revision in a report.
