@@ -83,6 +83,9 @@ type Options struct {
 	// Sensitive marks more fields (beyond Secret data) whose values must
 	// never be shown.
 	Sensitive func(Path) bool
+	// Defaults, when set, gives the defaults the API server writes into
+	// built-in kinds (see Defaulter); nil knows only the schema's.
+	Defaults Defaulter
 }
 
 // ignoredMetadata are metadata fields the server owns: a manifest exported
@@ -115,11 +118,34 @@ var ignoredAnnotations = []string{
 // field, because the API server omits empty fields when it stores them.
 // Fields the schema does not declare (and would prune) are skipped.
 //
+// Where something differs, the defaults the API server writes (the
+// schema's declared defaults, and Options.Defaults for built-in kinds) are
+// filled into desired and the comparison is repeated: only differences
+// that remain are reported, so a default the server wrote inside an atomic
+// structure is not drift.
+//
 // Secret data is compared after merging stringData (base64-encoded) into
 // data, as the API server does, and its values never appear in the result.
 // Every Changed field is attributed to the manager owning the live value.
 // Neither object is modified.
 func Compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff {
+	diffs := compare(desired, live, opts)
+	if len(diffs) == 0 {
+		return nil
+	}
+	// Only now, with something found, ask what the server would have
+	// stored for desired: the in-sync path never pays for defaulting.
+	if d := withDefaults(desired, opts); d != nil {
+		diffs = stillDiffer(diffs, compare(&unstructured.Unstructured{Object: d}, live, opts))
+		if len(diffs) == 0 {
+			return nil
+		}
+	}
+	return diffs
+}
+
+// compare is one pass of Compare, without defaults.
+func compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff {
 	d := normalizeDesired(desired)
 	c := comparer{secret: isSecret(desired), opts: opts}
 	c.walk(nil, opts.Schema, d, live.Object, true)

@@ -1,6 +1,7 @@
 package drift
 
 import (
+	"strings"
 	"time"
 )
 
@@ -103,6 +104,24 @@ type Cluster struct {
 	Server  string `json:"server"`
 	Context string `json:"context,omitempty"`
 	Version string `json:"version,omitempty"`
+	// Defaults is the Kubernetes version whose built-in defaults the
+	// comparison knows (compiled in); when its minor version differs from
+	// the cluster's, the report says so, since defaults may differ.
+	Defaults string `json:"defaults,omitempty"`
+}
+
+// DefaultsSkew reports whether the compiled-in defaults come from another
+// minor version than the cluster's.
+func (c Cluster) DefaultsSkew() bool {
+	minor := func(v string) string {
+		parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+		if len(parts) < 2 {
+			return ""
+		}
+		return parts[0] + "." + parts[1]
+	}
+	a, b := minor(c.Version), minor(c.Defaults)
+	return a != "" && b != "" && a != b
 }
 
 // Report is the result of one drift check. Its JSON form is versioned by
@@ -136,6 +155,10 @@ func (r *Report) Notices() []string {
 	if r.Stale != nil {
 		out = append(out, "Stale report: Git could not be read since "+fmtTime(r.Stale.Since)+
 			" ("+r.Stale.Reason+"); it shows the last good desired state.")
+	}
+	if r.Cluster.DefaultsSkew() {
+		out = append(out, "The cluster runs Kubernetes "+r.Cluster.Version+"; the server defaults driftwatch knows are those of "+
+			r.Cluster.Defaults+": a default that changed between them may show as drift.")
 	}
 	if r.Disconnected != nil {
 		out = append(out, "Live state may be out of date: the API server could not be watched since "+fmtTime(r.Disconnected.Since)+

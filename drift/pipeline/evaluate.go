@@ -128,6 +128,9 @@ type Evaluator struct {
 	// Warnings, when set, gives the API server's warnings (deprecations)
 	// for a scope; they are attached to its resources.
 	Warnings func(informer.Scope) []string
+	// Defaults, when set, gives the server's defaults for built-in kinds
+	// (kubedefaults.Default); nil knows only the schemas' defaults.
+	Defaults drift.Defaulter
 }
 
 // Evaluate compares each target with its live object. scopeErrs holds the
@@ -175,7 +178,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 		res.Status = drift.Missing
 		return res
 	}
-	opts := drift.Options{HashKey: e.HashKey, Sensitive: rules.IsSensitive}
+	opts := drift.Options{HashKey: e.HashKey, Sensitive: rules.IsSensitive, Defaults: e.Defaults}
 	if e.Schemas != nil {
 		// A missing schema only costs precision: fall back to heuristics.
 		opts.Schema, _ = e.Schemas.For(ctx, u.GroupVersionKind())

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/kubedefaults"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -124,7 +125,9 @@ func NewWithManager(opts Options, cl *Cluster, resolver *informer.Resolver, mgr 
 	}
 	p := &Pipeline{Options: opts, Cluster: cl, Manager: mgr, Resolver: resolver,
 		Schemas: NewSchemas(cl.Discovery, opts.SchemaCacheDir)}
-	p.Evaluator = &Evaluator{Live: mgr, Config: opts.Config, HashKey: opts.HashKey, Warnings: mgr.Warnings, Schemas: p.Schemas}
+	p.Evaluator = &Evaluator{Live: mgr, Config: opts.Config, HashKey: opts.HashKey, Warnings: mgr.Warnings, Schemas: p.Schemas,
+		Defaults: kubedefaults.Default}
+	cl.Info.Defaults = kubedefaults.Version
 	if opts.ConfirmServer {
 		dyn, err := dynamic.NewForConfig(cl.Config)
 		if err != nil {
