@@ -132,6 +132,8 @@ type resourceState struct {
 	fingerprint string
 	// extra names the live object of an Extra resource.
 	extra queueKey
+	// known is, for an Error, the last verdict before it, if any.
+	known *resourceState
 }
 
 // NewMonitor returns a Monitor; see MonitorOptions.
@@ -584,14 +586,15 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 		return
 	}
 	res := m.opts.Evaluator.EvaluateOne(ctx, t, scopeErr)
-	m.record(key, res, func() bool { _, still := m.targets[key]; return still })
+	m.record(key, res, queueKey{}, func() bool { _, still := m.targets[key]; return still })
 }
 
-// record stores a verdict under key, carries the drift's times over from
-// the previous verdict, and notifies a change. current, called under the
-// lock, says whether the key still belongs in the report (a re-plan may
-// have dropped it while the comparison ran).
-func (m *Monitor) record(key string, res drift.Resource, current func() bool) {
+// record stores a verdict under key (with extra, the live object of an
+// Extra), carries the drift's times over from the previous verdict, and
+// notifies a change. current, called under the lock, says whether the key
+// still belongs in the report (a re-plan may have dropped it while the
+// comparison ran).
+func (m *Monitor) record(key string, res drift.Resource, extra queueKey, current func() bool) {
 	fp := resultFingerprint(res)
 	now := m.clock.Now()
 	m.mu.Lock()
@@ -600,7 +603,16 @@ func (m *Monitor) record(key string, res drift.Resource, current func() bool) {
 		return
 	}
 	prev, had := m.states[key]
-	st := &resourceState{res: res, fingerprint: fp}
+	// An Error (a dry run that failed) says nothing of drift: times and
+	// notifications follow the last verdict before it, so that it neither
+	// resolves a drift nor, once over, detects it again.
+	if had && prev.res.Status == drift.Error && prev.known != nil {
+		prev = prev.known
+	}
+	st := &resourceState{res: res, fingerprint: fp, extra: extra}
+	if res.Status == drift.Error && had && prev.res.Status != drift.Error {
+		st.known = prev
+	}
 	var change ChangeType
 	drifting := isDrift(res.Status)
 	switch {
@@ -612,7 +624,7 @@ func (m *Monitor) record(key string, res drift.Resource, current func() bool) {
 	case drifting:
 		st.res.FirstSeen, st.res.LastChanged = prev.res.FirstSeen, &now
 		change = DriftChanged
-	case had && isDrift(prev.res.Status):
+	case had && isDrift(prev.res.Status) && res.Status != drift.Error:
 		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = prev.res.FirstSeen, prev.res.LastChanged, &now
 		change = DriftResolved
 	case had:
@@ -715,12 +727,12 @@ func (m *Monitor) evaluateExtra(s informer.Scope, name string) {
 	if live != nil && m.opts.Tracking.Matches(labels.Set(live.GetLabels())) {
 		res := drift.Resource{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: live.GetNamespace(),
 			Name: live.GetName(), Status: drift.Extra}
-		m.record(key, res, func() bool { _, t := m.targets[targetKey(s, name)]; return !t })
-		m.mu.Lock()
-		if st, ok := m.states[key]; ok {
-			st.extra = queueKey{s, name}
-		}
-		m.mu.Unlock()
+		m.record(key, res, queueKey{s, name}, func() bool {
+			// A re-plan may have stopped watching the scope meanwhile (and
+			// resolved this Extra already).
+			_, t := m.targets[targetKey(s, name)]
+			return !t && m.scopes[s] && m.scopeErrs[s] == nil
+		})
 		return
 	}
 	now := m.clock.Now()
