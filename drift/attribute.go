@@ -14,6 +14,11 @@ type ChangedBy struct {
 	Manager   string     `json:"manager"`
 	Operation string     `json:"operation"`
 	Time      *time.Time `json:"time,omitempty"`
+	// Applier is set when Manager is the manager that applied Git (the
+	// one owning most of the fields Git sets): nobody changed the value
+	// after Git was applied; the applier itself stored it (a default or a
+	// webhook's mutation at apply time, say).
+	Applier bool `json:"applier,omitempty"`
 }
 
 // owners is the parsed managedFields of one live object.

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -86,6 +87,10 @@ type Options struct {
 	// Defaults, when set, gives the defaults the API server writes into
 	// built-in kinds (see Defaulter); nil knows only the schema's.
 	Defaults Defaulter
+	// Added, when set, also reports fields Git does not set that a person
+	// added by hand (see AddedPolicy); nil compares only the fields Git
+	// sets, as server-side apply does.
+	Added *AddedPolicy
 }
 
 // ignoredMetadata are metadata fields the server owns: a manifest exported
@@ -111,7 +116,10 @@ var ignoredAnnotations = []string{
 // key fields (a key field that desired omits takes its declared default, so
 // ports match whatever protocol the server filled in), "set" lists as sets,
 // atomic lists item by item when the lengths agree and whole otherwise;
-// atomic maps must match whole. Without a schema, lists whose items all have
+// atomic maps must match whole. Inside an atomic list's items and an atomic
+// map, a field live holds and desired does not set is drift too (applying
+// Git would drop it), unless it is a zero value, a default, or an embedded
+// object's apiVersion and kind. Without a schema, lists whose items all have
 // a "name" are matched by name and other lists as atomic. Numbers compare
 // by value whatever their JSON type, quantities by amount (1000m equals 1),
 // and a zero value in desired (false, 0, "", {}, []) matches an absent live
@@ -149,15 +157,25 @@ func compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff
 	d := normalizeDesired(desired)
 	c := comparer{secret: isSecret(desired), opts: opts}
 	c.walk(nil, opts.Schema, d, live.Object, true)
+	c.findAdded(d, live)
 	if len(c.diffs) == 0 {
 		return nil
 	}
 	sort.SliceStable(c.diffs, func(i, j int) bool { return c.diffs[i].Path < c.diffs[j].Path })
 	own := parseOwners(live)
+	applier, known := "", false
 	for i := range c.diffs {
-		if c.diffs[i].Type == Changed {
-			c.diffs[i].ChangedBy = own.ownerOf(c.diffs[i].path)
+		if c.diffs[i].Type != Changed {
+			continue
 		}
+		cb := own.ownerOf(c.diffs[i].path)
+		if cb != nil {
+			if !known {
+				applier, known = own.applier(d, c.diffs), true
+			}
+			cb.Applier = cb.Manager == applier
+		}
+		c.diffs[i].ChangedBy = cb
 	}
 	return c.diffs
 }
@@ -237,6 +255,11 @@ type comparer struct {
 	secret bool
 	opts   Options
 	diffs  []FieldDiff
+	// strict compares inside a structure server-side apply replaces whole
+	// (an atomic list's items, an atomic map): there a field live holds and
+	// desired lacks is drift too, at any depth, unless it is a zero value
+	// or its declared default, since applying Git would remove it.
+	strict bool
 }
 
 // node is a path under construction: a step linked to its parent, so
@@ -378,6 +401,9 @@ func (c *comparer) walk(p *node, sc *Schema, desired, live any, liveSet bool) {
 			lv, ok := l[k]
 			c.walk(p.child(fieldStep(k)), sc.Field(k), d[k], lv, ok)
 		}
+		if c.strict && !onlyDefaultsBeyond(sc, d, l) {
+			c.add(p, Changed, desired, live)
+		}
 	case []any:
 		l, ok := live.([]any)
 		if !ok {
@@ -395,7 +421,7 @@ func (c *comparer) walk(p *node, sc *Schema, desired, live any, liveSet bool) {
 // atomicEqual compares an atomic map or object: desired's fields must match
 // and live may hold nothing else but zero values and declared defaults.
 func (c *comparer) atomicEqual(p *node, sc *Schema, d, l map[string]any) bool {
-	sub := comparer{secret: c.secret, opts: c.opts}
+	sub := comparer{secret: c.secret, opts: c.opts, strict: true}
 	for k, dv := range d {
 		if sc.Prunes(k) {
 			continue
@@ -403,11 +429,15 @@ func (c *comparer) atomicEqual(p *node, sc *Schema, d, l map[string]any) bool {
 		lv, ok := l[k]
 		sub.walk(p.child(fieldStep(k)), sc.Field(k), dv, lv, ok)
 	}
-	if len(sub.diffs) > 0 {
-		return false
-	}
+	return len(sub.diffs) == 0 && onlyDefaultsBeyond(sc, d, l)
+}
+
+// onlyDefaultsBeyond reports whether every field of l that d lacks is a
+// zero value (the server omits those), the schema's declared default, or
+// type information the server writes.
+func onlyDefaultsBeyond(sc *Schema, d, l map[string]any) bool {
 	for k, lv := range l {
-		if _, ok := d[k]; ok || isZero(lv) {
+		if _, ok := d[k]; ok || isZero(lv) || serverTypeMeta(k, d, l) {
 			continue
 		}
 		if def := sc.Field(k); def == nil || def.Default == nil || !valueEqual(nil, def.Default, lv) {
@@ -417,11 +447,29 @@ func (c *comparer) atomicEqual(p *node, sc *Schema, d, l map[string]any) bool {
 	return true
 }
 
+// serverTypeMeta reports whether l's field k is the apiVersion or kind of
+// an embedded object d gives neither of: type information the API server
+// writes itself when it converts the object (a StatefulSet's
+// volumeClaimTemplates get apiVersion v1 and kind PersistentVolumeClaim,
+// kubernetes/kubernetes#87583), not content anyone set.
+func serverTypeMeta(k string, d, l map[string]any) bool {
+	if k != "apiVersion" && k != "kind" {
+		return false
+	}
+	_, dVersion := d["apiVersion"]
+	_, dKind := d["kind"]
+	_, lKind := l["kind"]
+	return !dVersion && !dKind && lKind
+}
+
 func (c *comparer) walkList(p *node, sc *Schema, d, l []any) {
 	listType, keys := "", []string(nil)
 	if sc != nil {
 		listType, keys = sc.ListType, sc.ListKeys
 	}
+	// Only a list the schema declares atomic is compared strictly; one
+	// guessed atomic for want of a schema may be keyed after all.
+	declared := listType == "atomic"
 	if listType == "" {
 		// No schema: lists of named objects are keyed by name (containers,
 		// env, volumes), the rest treated as atomic.
@@ -453,12 +501,16 @@ func (c *comparer) walkList(p *node, sc *Schema, d, l []any) {
 			}
 			order = append(order, found)
 		}
+		if c.strict && len(l) != len(d) {
+			c.add(p, Changed, d, l)
+			return
+		}
 		if !increasing(order) {
 			c.add(p, Reordered, d, l)
 		}
 		return
 	}
-	c.walkAtomicList(p, sc, d, l)
+	c.walkAtomicList(p, sc, d, l, declared)
 }
 
 // walkMapList matches items by their key fields. It returns false when the
@@ -504,6 +556,10 @@ func (c *comparer) walkMapList(p *node, sc *Schema, keys []string, d, l []any) b
 			order = append(order, pos[id])
 		}
 	}
+	if c.strict && len(l) != len(d) {
+		// Items another manager added: part of the whole.
+		c.add(p, Changed, d, l)
+	}
 	if !increasing(order) {
 		var desiredIDs []any
 		for _, item := range d {
@@ -531,9 +587,13 @@ func increasing(xs []int) bool {
 
 // walkAtomicList compares a list replaced as a whole (server-side apply
 // owns it as one field), so a difference is reported at the list. Items are
-// compared one by one when the lengths agree, desired's fields only, so
-// that defaults the server fills into items are not drift.
-func (c *comparer) walkAtomicList(p *node, sc *Schema, d, l []any) {
+// compared one by one when the lengths agree. When the schema declares the
+// list atomic, strictly: a field an item holds live and Git does not set is
+// drift (applying Git would drop it) unless it is a zero value or a
+// declared default; the defaults the server fills into items of built-in
+// kinds are taken out by Compare's second pass. A list only guessed atomic
+// (no schema) compares desired's fields only.
+func (c *comparer) walkAtomicList(p *node, sc *Schema, d, l []any, declared bool) {
 	if len(d) != len(l) {
 		c.add(p, Changed, d, l)
 		return
@@ -541,7 +601,7 @@ func (c *comparer) walkAtomicList(p *node, sc *Schema, d, l []any) {
 	for i := range d {
 		if dm, ok := d[i].(map[string]any); ok {
 			if _, ok := l[i].(map[string]any); ok {
-				sub := comparer{secret: c.secret, opts: c.opts}
+				sub := comparer{secret: c.secret, opts: c.opts, strict: c.strict || declared}
 				sub.walk(p.child(Step{Index: i}), sc.Item(), dm, l[i], true)
 				if len(sub.diffs) == 0 {
 					continue
@@ -751,4 +811,69 @@ func isZero(v any) bool {
 		return f == 0
 	}
 	return false
+}
+
+// FirstDifference says where inside two values (an atomic map or list
+// that differs as a whole) they first differ: the path below them
+// (".key", "[2]", "[0].apiGroup"), and the value on each side there, with
+// dok or lok false where that side has nothing. Keys are visited in sorted
+// order and list items by position. ok is false when the values are equal
+// or not both maps or both lists.
+func FirstDifference(desired, live any) (where string, d any, dok bool, l any, lok bool, ok bool) {
+	switch dv := desired.(type) {
+	case map[string]any:
+		lv, isMap := live.(map[string]any)
+		if !isMap {
+			return "", nil, false, nil, false, false
+		}
+		keys := make([]string, 0, len(dv)+len(lv))
+		for k := range dv {
+			keys = append(keys, k)
+		}
+		for k := range lv {
+			if _, both := dv[k]; !both {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			a, aok := dv[k]
+			b, bok := lv[k]
+			step := Path{fieldStep(k)}.String()
+			if !plainField.MatchString(k) || k == "" {
+				step = "[" + strconv.Quote(k) + "]"
+			} else {
+				step = "." + step
+			}
+			switch {
+			case aok != bok:
+				return step, a, aok, b, bok, true
+			case !valueEqual(nil, a, b):
+				if w, x, xok, y, yok, deeper := FirstDifference(a, b); deeper {
+					return step + w, x, xok, y, yok, true
+				}
+				return step, a, true, b, true, true
+			}
+		}
+	case []any:
+		lv, isList := live.([]any)
+		if !isList {
+			return "", nil, false, nil, false, false
+		}
+		for i := 0; i < max(len(dv), len(lv)); i++ {
+			step := "[" + strconv.Itoa(i) + "]"
+			switch {
+			case i >= len(dv):
+				return step, nil, false, lv[i], true, true
+			case i >= len(lv):
+				return step, dv[i], true, nil, false, true
+			case !valueEqual(nil, dv[i], lv[i]):
+				if w, x, xok, y, yok, deeper := FirstDifference(dv[i], lv[i]); deeper {
+					return step + w, x, xok, y, yok, true
+				}
+				return step, dv[i], true, lv[i], true, true
+			}
+		}
+	}
+	return "", nil, false, nil, false, false
 }

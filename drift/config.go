@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -40,9 +41,30 @@ const (
 //	sensitive:
 //	  - match: {kind: ConfigMap, name: "*-credentials"}
 //	    paths: [data]
+//	added:
+//	  managers: [k9s, "lens-*"]
+//	  metadata:
+//	    - match: {namespace: prod}
 type Config struct {
 	Ignore    []Rule
 	Sensitive []Rule
+	Added     AddedConfig
+}
+
+// AddedConfig configures Added fields: fields Git does not set that a
+// person added by hand (see AddedPolicy). The zero value reports them,
+// with kubectl's managers as the interactive ones and labels and
+// annotations left out. An ignore rule with types: [Added] turns them off
+// for some resources or paths.
+type AddedConfig struct {
+	// Disabled turns Added fields off everywhere (enabled: false).
+	Disabled bool
+	// Managers are more interactive managers (globs), besides
+	// DefaultInteractiveManagers.
+	Managers []string
+	// Metadata selects the resources whose hand-added labels and
+	// annotations count.
+	Metadata []Match
 }
 
 // Rule applies to the resources Match selects. Its Paths select fields (and
@@ -52,6 +74,9 @@ type Rule struct {
 	Match    Match
 	Paths    []PathPattern
 	Managers []string
+	// Types, when set, restricts an ignore rule to these diff types
+	// (types: [Added] turns off hand-made additions only).
+	Types []DiffType
 }
 
 // Match selects resources by globs (path.Match syntax); an empty field
@@ -82,12 +107,20 @@ type rawConfig struct {
 	Kind       string    `yaml:"kind"`
 	Ignore     []rawRule `yaml:"ignore"`
 	Sensitive  []rawRule `yaml:"sensitive"`
+	Added      *rawAdded `yaml:"added"`
+}
+
+type rawAdded struct {
+	Enabled  *bool       `yaml:"enabled"`
+	Managers []yaml.Node `yaml:"managers"`
+	Metadata []rawRule   `yaml:"metadata"`
 }
 
 type rawRule struct {
 	Match    *rawMatch   `yaml:"match"`
 	Paths    []yaml.Node `yaml:"paths"`
 	Managers []yaml.Node `yaml:"managers"`
+	Types    []yaml.Node `yaml:"types"`
 	line     int
 }
 
@@ -99,9 +132,9 @@ func (r *rawRule) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i < len(n.Content); i += 2 {
 			switch k := n.Content[i]; k.Value {
-			case "match", "paths", "managers":
+			case "match", "paths", "managers", "types":
 			default:
-				return fmt.Errorf("line %d: unknown field %q in rule (want match, paths, managers)", k.Line, k.Value)
+				return fmt.Errorf("line %d: unknown field %q in rule (want match, paths, managers, types)", k.Line, k.Value)
 			}
 		}
 	}
@@ -143,6 +176,26 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			Err: fmt.Errorf("want apiVersion %s and kind %s, got %q and %q", ConfigAPIVersion, ConfigKind, raw.APIVersion, raw.Kind)}
 	}
 	cfg := &Config{}
+	if a := raw.Added; a != nil {
+		cfg.Added.Disabled = a.Enabled != nil && !*a.Enabled
+		for _, n := range a.Managers {
+			if _, err := path.Match(n.Value, ""); err != nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+				return nil, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("bad manager glob %q", n.Value)}
+			}
+			cfg.Added.Managers = append(cfg.Added.Managers, n.Value)
+		}
+		for _, rr := range a.Metadata {
+			if len(rr.Paths)+len(rr.Managers)+len(rr.Types) > 0 {
+				return nil, &ConfigError{File: file, Line: rr.line, Err: errors.New("added.metadata rules take a match only")}
+			}
+			rr.Paths = []yaml.Node{{Kind: yaml.ScalarNode, Value: "metadata"}}
+			r, err := rr.build(file, "added.metadata")
+			if err != nil {
+				return nil, err
+			}
+			cfg.Added.Metadata = append(cfg.Added.Metadata, r.Match)
+		}
+	}
 	for section, rules := range map[string][]rawRule{"ignore": raw.Ignore, "sensitive": raw.Sensitive} {
 		for _, rr := range rules {
 			r, err := rr.build(file, section)
@@ -173,11 +226,22 @@ func (rr rawRule) build(file, section string) (Rule, error) {
 			}
 		}
 	}
-	if len(rr.Paths) == 0 && len(rr.Managers) == 0 {
-		return r, &ConfigError{File: file, Line: rr.line, Err: fmt.Errorf("%s rule needs paths or managers", section)}
+	if len(rr.Paths) == 0 && len(rr.Managers) == 0 && len(rr.Types) == 0 {
+		return r, &ConfigError{File: file, Line: rr.line, Err: fmt.Errorf("%s rule needs paths, managers or types", section)}
 	}
 	if section == "sensitive" && len(rr.Managers) > 0 {
 		return r, &ConfigError{File: file, Line: rr.Managers[0].Line, Err: errors.New("managers apply to ignore rules only")}
+	}
+	if section == "sensitive" && len(rr.Types) > 0 {
+		return r, &ConfigError{File: file, Line: rr.Types[0].Line, Err: errors.New("types apply to ignore rules only")}
+	}
+	for _, n := range rr.Types {
+		switch t := DiffType(n.Value); t {
+		case Changed, Removed, Reordered, Added:
+			r.Types = append(r.Types, t)
+		default:
+			return r, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("unknown diff type %q (want Changed, Removed, Reordered or Added)", n.Value)}
+		}
 	}
 	for _, n := range rr.Paths {
 		p, err := ParsePathPattern(n.Value)
@@ -239,20 +303,34 @@ func glob(pattern, s string) bool {
 // Rules are the ignore and sensitive rules that apply to one object (from
 // Config.RulesFor).
 type Rules struct {
-	ignorePaths []PathPattern
-	managers    []string
-	sensitive   []PathPattern
+	ignore    []Rule
+	sensitive []PathPattern
+	// Added is the object's policy for hand-made additions; nil when
+	// they are turned off.
+	Added *AddedPolicy
 }
 
 // RulesFor collects the rules for one object, including its own
 // driftwatch.dev/ignore annotation.
 func (c *Config) RulesFor(u *unstructured.Unstructured, namespace string) (Rules, error) {
 	var r Rules
+	r.Added = &AddedPolicy{}
 	if c != nil {
+		if c.Added.Disabled {
+			r.Added = nil
+		} else {
+			if len(c.Added.Managers) > 0 {
+				r.Added.Managers = append(append([]string(nil), DefaultInteractiveManagers...), c.Added.Managers...)
+			}
+			for _, m := range c.Added.Metadata {
+				if m.matches(u, namespace) {
+					r.Added.Metadata = true
+				}
+			}
+		}
 		for _, rule := range c.Ignore {
 			if rule.Match.matches(u, namespace) {
-				r.ignorePaths = append(r.ignorePaths, rule.Paths...)
-				r.managers = append(r.managers, rule.Managers...)
+				r.ignore = append(r.ignore, rule)
 			}
 		}
 		for _, rule := range c.Sensitive {
@@ -270,7 +348,7 @@ func (c *Config) RulesFor(u *unstructured.Unstructured, namespace string) (Rules
 			if err != nil {
 				return r, fmt.Errorf("annotation %s: %w", IgnoreAnnotation, err)
 			}
-			r.ignorePaths = append(r.ignorePaths, p)
+			r.ignore = append(r.ignore, Rule{Paths: []PathPattern{p}})
 		}
 	}
 	return r, nil
@@ -278,15 +356,23 @@ func (c *Config) RulesFor(u *unstructured.Unstructured, namespace string) (Rules
 
 // Ignored reports whether a diff is ignored by these rules.
 func (r Rules) Ignored(d FieldDiff) bool {
-	for _, p := range r.ignorePaths {
-		if p.Matches(d.path) {
-			return true
+	for _, rule := range r.ignore {
+		if len(rule.Types) > 0 && !slices.Contains(rule.Types, d.Type) {
+			continue
 		}
-	}
-	if d.ChangedBy != nil {
-		for _, m := range r.managers {
-			if glob(m, d.ChangedBy.Manager) {
+		if len(rule.Paths) == 0 && len(rule.Managers) == 0 {
+			return true // types only: every field of those types
+		}
+		for _, p := range rule.Paths {
+			if p.Matches(d.path) {
 				return true
+			}
+		}
+		if d.ChangedBy != nil {
+			for _, m := range rule.Managers {
+				if glob(m, d.ChangedBy.Manager) {
+					return true
+				}
 			}
 		}
 	}

@@ -80,3 +80,61 @@ func TestPathPattern(t *testing.T) {
 		t.Error(diff)
 	}
 }
+
+func TestConfigAdded(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte(`apiVersion: driftwatch.dev/v1alpha1
+kind: Config
+ignore:
+  - match: {kind: CronJob}
+    paths: [spec.suspend]
+    types: [Added]
+added:
+  managers: ["lens-*"]
+  metadata:
+    - match: {namespace: prod}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := obj(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+	cron := obj(t, "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nightly}\n")
+	prod, _ := cfg.RulesFor(deploy, "prod")
+	dev, _ := cfg.RulesFor(deploy, "dev")
+	if prod.Added == nil || !prod.Added.Metadata || dev.Added.Metadata {
+		t.Errorf("metadata: prod %+v, dev %+v", prod.Added, dev.Added)
+	}
+	if !prod.Added.interactive("lens-desktop") || !prod.Added.interactive("kubectl-edit") || prod.Added.interactive("kube-controller-manager") {
+		t.Errorf("managers %v", prod.Added.Managers)
+	}
+	suspend := FieldDiff{Path: "spec.suspend", Type: Added, path: Path{fieldStep("spec"), fieldStep("suspend")}}
+	changed := suspend
+	changed.Type = Changed
+	cr, _ := cfg.RulesFor(cron, "prod")
+	if !cr.Ignored(suspend) || cr.Ignored(changed) {
+		t.Errorf("types: [Added] ignores Added %v, Changed %v; want true, false", cr.Ignored(suspend), cr.Ignored(changed))
+	}
+
+	off, err := ParseConfig("c.yaml", []byte("apiVersion: driftwatch.dev/v1alpha1\nkind: Config\nadded: {enabled: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := off.RulesFor(deploy, "prod"); r.Added != nil {
+		t.Errorf("enabled: false still reports Added")
+	}
+	var none *Config
+	if r, _ := none.RulesFor(deploy, "prod"); r.Added == nil || r.Added.Metadata {
+		t.Errorf("no config: Added %+v, want kubectl's managers without metadata", r.Added)
+	}
+
+	for _, bad := range []struct{ text, want string }{
+		{"ignore:\n  - types: [Edited]\n", `c.yaml:4: unknown diff type "Edited"`},
+		{"sensitive:\n  - paths: [data]\n    types: [Added]\n", "c.yaml:5: types apply to ignore rules only"},
+		{"added:\n  metadata:\n    - match: {kind: Pod}\n      paths: [spec]\n", "c.yaml:5: added.metadata rules take a match only"},
+		{"added:\n  managers: [\"[\"]\n", `c.yaml:4: bad manager glob "["`},
+	} {
+		_, err := ParseConfig("c.yaml", []byte("apiVersion: driftwatch.dev/v1alpha1\nkind: Config\n"+bad.text))
+		if err == nil || !strings.HasPrefix(err.Error(), "config "+bad.want) {
+			t.Errorf("%q: error %v, want one starting with config %s", bad.text, err, bad.want)
+		}
+	}
+}

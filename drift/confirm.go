@@ -5,10 +5,17 @@ import "k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 // KeepConfirmed keeps the diffs at which applied (what the API server says
 // applying the desired object would store: a server-side apply dry run)
 // differs from live. A diff where the two agree is not real drift: the
-// server would not change that field.
+// server would not change that field. Added diffs are kept: a dry run
+// applies only what Git sets, so it cannot judge them.
 func KeepConfirmed(diffs []FieldDiff, applied, live *unstructured.Unstructured) []FieldDiff {
 	var out []FieldDiff
 	for _, d := range diffs {
+		if d.Type == Added {
+			// The dry run applies only what Git sets: it keeps a field
+			// added by hand, so it cannot judge one.
+			out = append(out, d)
+			continue
+		}
 		av, aok := lookupPath(applied.Object, d.path)
 		lv, lok := lookupPath(live.Object, d.path)
 		if aok != lok || (aok && !valueEqual(nodeOf(d.path), av, lv)) {

@@ -76,7 +76,11 @@ const configReference = "## Configuration file (`--config`)\n\n" +
 	"| `sensitive[]` | rules whose matching fields are never shown, like Secret data (values replaced by keyed hashes) |\n" +
 	"| `*.match` | `group` (`\"\"` is the core group; omitted: any), `kind`, `namespace`, `name`: globs; empty matches all |\n" +
 	"| `*.paths[]` | fields, in the report's path syntax (`spec.template.spec.containers[name=app].image`, `[*]` any item, `[0]` a position, `[\"a.b/c\"]` a quoted key) or as JSON pointers (`/spec/replicas`) |\n" +
-	"| `ignore[].managers[]` | globs of field managers: changed fields whose live value they own are ignored |\n\n" +
+	"| `ignore[].managers[]` | globs of field managers: changed fields whose live value they own are ignored |\n" +
+	"| `ignore[].types[]` | restricts the rule to these diff types: `Changed`, `Removed`, `Reordered`, `Added`; a rule with types only ignores every field of those types |\n" +
+	"| `added.enabled` | `false` turns off `Added` (fields Git does not set, added by hand); default `true` |\n" +
+	"| `added.managers[]` | globs of more interactive field managers, besides kubectl's (`kubectl-edit`, `kubectl-patch`, `kubectl-set`, `kubectl-label`, `kubectl-annotate`, `kubectl-scale`, `kubectl-replace`, `kubectl-create`, `kubectl-rollout`, `kubectl-client-side-apply`) |\n" +
+	"| `added.metadata[].match` | resources whose labels and annotations added by hand are `Added` too (off by default) |\n\n" +
 	"The annotation `driftwatch.dev/ignore: \"path, path\"` on an object in Git ignores those paths for that object.\n"
 
 const configExample = `apiVersion: driftwatch.dev/v1alpha1
@@ -86,7 +90,14 @@ ignore:
     paths: [spec.replicas]
   - match: {kind: "*"}
     managers: ["istio-*"]
+  - match: {kind: CronJob}
+    paths: [spec.suspend]
+    types: [Added]
 sensitive:
   - match: {group: "", kind: ConfigMap, name: "*-credentials"}
     paths: [data]
+added:
+  managers: [k9s, "lens-*"]
+  metadata:
+    - match: {namespace: prod}
 `

@@ -8,24 +8,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/kubedefaults"
+	"github.com/driftwatch/driftwatch/informer/informertest"
 )
 
-func obj(tb testing.TB, s string) *unstructured.Unstructured {
-	tb.Helper()
-	js, err := yaml.YAMLToJSON([]byte(s))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(js); err != nil {
-		tb.Fatal(err)
-	}
-	return u
-}
+var obj = informertest.Object
 
 // TestVersionMatchesGoMod keeps Version, which reports print, equal to
 // the k8s.io/kubernetes version compiled in.

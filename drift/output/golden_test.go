@@ -83,7 +83,7 @@ var goldenExpect = map[string]struct {
 		`  ~ data.LOG_LEVEL: desired "info", live "debug"  [kubectl-edit Update 2026-11-24 11:05:42 UTC]`,
 	}},
 	"crd-atomic-list": {status: drift.Drifted, schemaMatters: true, text: []string{
-		`  ~ spec.schedules: desired [`,
+		`  ~ spec.schedules: differs at [0].retention: desired "7d", live "30d"`,
 		`[backup-ui Update 2026-11-23 16:20:00 UTC]`,
 	}},
 	"deployment-in-sync-defaults": {status: drift.InSync},

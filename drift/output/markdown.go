@@ -169,6 +169,8 @@ func changeName(t drift.DiffType) string {
 		return "removed"
 	case drift.Reordered:
 		return "order differs"
+	case drift.Added:
+		return "added by hand (not in Git)"
 	}
 	return "changed"
 }
@@ -188,8 +190,11 @@ func mdValues(d drift.FieldDiff) (desired, live string) {
 	} else {
 		desired, live = mdCode(plainValue(d.Desired), true), mdCode(plainValue(d.Live), true)
 	}
-	if d.Type == drift.Removed {
+	switch d.Type {
+	case drift.Removed:
 		live = "*(absent)*"
+	case drift.Added:
+		desired = "*(not in Git)*"
 	}
 	return desired, live
 }

@@ -93,7 +93,11 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 		switch res.Status {
 		case drift.Drifted:
 			for _, d := range res.Diffs {
-				b.WriteString("  ~ " + d.Path + ": " + p.describeDiff(d) + p.owner(describeOwner(d.ChangedBy)) + "\n")
+				mark := "  ~ "
+				if d.Type == drift.Added {
+					mark = "  + "
+				}
+				b.WriteString(mark + d.Path + ": " + p.describeDiff(d) + p.owner(describeOwner(d.ChangedBy)) + "\n")
 			}
 		case drift.Error:
 			b.WriteString("  ! " + res.Error + "\n")
@@ -146,6 +150,14 @@ func describeDiff(d drift.FieldDiff) string { return palette{}.describeDiff(d) }
 // shown, nor coloured: only its hashes, plain.
 func (p palette) describeDiff(d drift.FieldDiff) string {
 	switch {
+	case d.Sensitive && d.Type == drift.Added:
+		s := "secret value added by hand, not in Git (not shown"
+		if d.LiveHash != "" {
+			s += "; live " + d.LiveHash
+		}
+		return s + ")"
+	case d.Type == drift.Added:
+		return "not in Git, added by hand: live " + p.live(show(d.Live))
 	case d.Sensitive && d.Type == drift.Removed:
 		return "secret value removed (not shown" + hashes(d) + ")"
 	case d.Sensitive:
@@ -154,6 +166,18 @@ func (p palette) describeDiff(d drift.FieldDiff) string {
 		return "desired " + p.desired(show(d.Desired)) + ", live " + p.live("absent")
 	case d.Type == drift.Reordered:
 		return "order differs: desired " + p.desired(showItems(d.Desired)) + ", live " + p.live(showItems(d.Live))
+	}
+	// An atomic map or list differs as a whole: say where inside it, so
+	// the part that differs is never cut off (-o json has both wholes).
+	if where, dv, dok, lv, lok, ok := drift.FirstDifference(d.Desired, d.Live); ok {
+		desired, live := "absent", "absent"
+		if dok {
+			desired = show(dv)
+		}
+		if lok {
+			live = show(lv)
+		}
+		return "differs at " + where + ": desired " + p.desired(desired) + ", live " + p.live(live)
 	}
 	return "desired " + p.desired(show(d.Desired)) + ", live " + p.live(show(d.Live))
 }
@@ -198,6 +222,11 @@ func describeOwner(c *drift.ChangedBy) string {
 	s := "  [" + c.Manager + " " + c.Operation
 	if c.Time != nil {
 		s += " " + c.Time.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	if c.Applier {
+		// Nobody changed it after Git was applied: the applier itself
+		// stored this value (a default, a webhook's mutation).
+		s += ", Git's own applier: not a later change"
 	}
 	return s + "]"
 }

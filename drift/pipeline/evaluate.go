@@ -178,7 +178,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 		res.Status = drift.Missing
 		return res
 	}
-	opts := drift.Options{HashKey: e.HashKey, Sensitive: rules.IsSensitive, Defaults: e.Defaults}
+	opts := drift.Options{HashKey: e.HashKey, Sensitive: rules.IsSensitive, Defaults: e.Defaults, Added: rules.Added}
 	if e.Schemas != nil {
 		// A missing schema only costs precision: fall back to heuristics.
 		opts.Schema, _ = e.Schemas.For(ctx, u.GroupVersionKind())

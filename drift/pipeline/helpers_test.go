@@ -4,19 +4,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/informer/informertest"
 )
 
 // obj parses one YAML manifest.
-func obj(t testing.TB, s string) *unstructured.Unstructured {
-	t.Helper()
-	js, err := yaml.YAMLToJSON([]byte(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(js); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
+func obj(t testing.TB, s string) *unstructured.Unstructured { return informertest.Object(t, s) }
