@@ -336,6 +336,11 @@ const replanFollowUp = 2 * time.Second
 // replanNow resolves every kind again (a CRD changed) and reconciles.
 func (m *Monitor) replanNow(ctx context.Context) {
 	m.opts.Resolver.Invalidate()
+	// The OpenAPI index changes with the CRDs: a kind that appeared is
+	// compared with its schema, not heuristics, from now on.
+	if inv, ok := m.opts.Evaluator.Schemas.(interface{ Invalidate() }); ok {
+		inv.Invalidate()
+	}
 	m.mu.RLock()
 	fp := m.fingerprint
 	m.mu.RUnlock()

@@ -998,3 +998,35 @@ func TestMonitorDisconnected(t *testing.T) {
 		t.Errorf("Disconnected %+v after recovery", d)
 	}
 }
+
+// monSchemas is a SchemaSource that knows no schema and counts
+// invalidations.
+type monSchemas struct{ invalidated atomic.Int32 }
+
+func (s *monSchemas) For(context.Context, schema.GroupVersionKind) (*drift.Schema, error) {
+	return nil, nil
+}
+func (s *monSchemas) Invalidate() { s.invalidated.Add(1) }
+
+// TestMonitorCRDChangeInvalidatesSchemas: a CRD event makes the schemas be
+// read again, so a kind that appears after start is compared with its
+// OpenAPI schema rather than heuristics.
+func TestMonitorCRDChangeInvalidatesSchemas(t *testing.T) {
+	schemas := &monSchemas{}
+	e := newMonEnv(t, func(o *MonitorOptions) { o.Evaluator.Schemas = schemas })
+	e.mgr.Add(monCMs("team-a"), monCM(t, "team-a", "a", "v", false))
+	e.setGit("rev1", monCM(t, "team-a", "a", "v", false))
+	e.start()
+	e.waitRows(monRow{"ConfigMap", "team-a", "a", drift.InSync, ""})
+	if n := schemas.invalidated.Load(); n != 0 {
+		t.Errorf("schemas invalidated %d times before any CRD changed", n)
+	}
+	e.mgr.Add(CRDScope, obj(t, "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for schemas.invalidated.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a CRD event did not invalidate the schemas")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

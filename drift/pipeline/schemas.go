@@ -37,6 +37,17 @@ func NewSchemas(dc discovery.DiscoveryInterface, cacheDir string) *Schemas {
 	return &Schemas{client: dc.OpenAPIV3(), cacheDir: cacheDir, docs: map[string]*drift.OpenAPIDocument{}}
 }
 
+// Invalidate forgets the index and the parsed documents, so that the next
+// For reads the index again: a CRD created, changed or deleted since
+// changes it. Documents whose hash did not change come back from the disk
+// cache, not the network.
+func (s *Schemas) Invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paths = nil
+	s.docs = map[string]*drift.OpenAPIDocument{}
+}
+
 // For returns the schema of gvk, or nil when the cluster publishes none.
 func (s *Schemas) For(ctx context.Context, gvk schema.GroupVersionKind) (*drift.Schema, error) {
 	path := "apis/" + gvk.Group + "/" + gvk.Version

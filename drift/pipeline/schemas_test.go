@@ -436,3 +436,24 @@ func TestSchemasServerError(t *testing.T) {
 		}
 	})
 }
+
+// TestSchemasInvalidate: a group-version published after the first look
+// (a CRD applied while watch runs) is found once the Schemas is
+// invalidated; documents whose hash did not change come from disk.
+func TestSchemasInvalidate(t *testing.T) {
+	srv := startOpenAPI(t)
+	srv.set(func(s *openAPIServer) { delete(s.docs, batchGV); delete(s.hashes, batchGV) })
+	s := srv.schemas(t.TempDir())
+	mustSchema(t, s, deploymentKind)
+	if sc, err := s.For(t.Context(), jobKind); sc != nil || err != nil {
+		t.Fatalf("before batch/v1 is published: %v, %v", sc, err)
+	}
+	srv.publish(batchGV, "BATCH1", []byte(batchDoc))
+	if sc, _ := s.For(t.Context(), jobKind); sc != nil {
+		t.Fatal("a new group-version found without invalidating: the test shows nothing")
+	}
+	s.Invalidate()
+	mustSchema(t, s, jobKind)
+	mustSchema(t, s, deploymentKind)
+	srv.wantDownloads(t, map[string]int{"": 2, appsGV: 1, batchGV: 1})
+}
