@@ -26,6 +26,12 @@ var ErrPathNotFound = errors.New("path not found")
 // YAML or JSON by its name.
 var ErrNotManifest = errors.New("not a manifest file (.yaml, .yml or .json)")
 
+// ErrHelmChart is returned for a Helm chart (a directory with a
+// Chart.yaml): charts are not rendered yet, and reading their templates as
+// plain YAML would fail on the first "{{" with a message that names
+// neither the chart nor the reason.
+var ErrHelmChart = errors.New("is a Helm chart (Chart.yaml), which driftwatch does not render yet: render it into the repository with helm template and point --path at the output")
+
 // isManifestFile says whether a file is read as manifests, by its name.
 func isManifestFile(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
@@ -69,6 +75,8 @@ func Render(root, path string) ([]Object, error) {
 		objs, err = readFiles(cfs, []string{target})
 	case kustomizationFile(target) != "":
 		objs, err = build(cfs, target)
+	case isChart(target):
+		return nil, fmt.Errorf("path %q %w", displayPath(clean), ErrHelmChart)
 	default:
 		var files []string
 		files, err = manifestFiles(cfs, target)
@@ -99,6 +107,12 @@ func kustomizationFile(dir string) string {
 	return ""
 }
 
+// isChart says whether dir is a Helm chart's root.
+func isChart(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, "Chart.yaml"))
+	return err == nil && !st.IsDir()
+}
+
 // manifestFiles lists the manifest files below dir in lexical order.
 func manifestFiles(cfs *confinedFS, dir string) ([]string, error) {
 	var files []string
@@ -109,6 +123,9 @@ func manifestFiles(cfs *confinedFS, dir string) ([]string, error) {
 		if d.IsDir() {
 			if p != dir && strings.HasPrefix(d.Name(), ".") {
 				return filepath.SkipDir
+			}
+			if p != dir && isChart(p) {
+				return fmt.Errorf("directory %q %w", cfs.rel(p), ErrHelmChart)
 			}
 			return nil
 		}

@@ -53,6 +53,10 @@ func TestRender(t *testing.T) {
 			wantErr: `resource "cm.yaml": path escapes the repository root`},
 		{name: "broken kustomization", root: root, path: "broken-kustomization",
 			wantErr: "kustomize build broken-kustomization: "},
+		{name: "a Helm chart is refused by name", root: root, path: "chart-tree/web",
+			wantErr: `path "chart-tree/web" is a Helm chart (Chart.yaml), which driftwatch does not render yet`},
+		{name: "a Helm chart inside a plain tree is refused by name", root: root, path: "chart-tree",
+			wantErr: `directory "chart-tree/web" is a Helm chart (Chart.yaml), which driftwatch does not render yet`},
 		{name: "remote base refused", root: root, path: "remote",
 			wantErr: `remote reference "https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v1.0.6" is not allowed`},
 	}
