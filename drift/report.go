@@ -46,6 +46,9 @@ type Resource struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// IgnoredFields counts drifted fields that ignore rules dropped.
 	IgnoredFields int `json:"ignoredFields,omitempty"`
+	// NotCompared names fields Git holds encrypted (SOPS) that could not
+	// be decrypted: they were not compared.
+	NotCompared []string `json:"notCompared,omitempty"`
 	// Confirmed is true when a server-side dry run confirmed the diffs
 	// (--confirm=server).
 	Confirmed bool `json:"confirmed,omitempty"`

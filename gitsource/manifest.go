@@ -20,6 +20,9 @@ type Object struct {
 	// Origin names the file (and line) or the kustomization the object was
 	// rendered from, relative to the repository root.
 	Origin string
+	// NotCompared names the fields Git holds encrypted (SOPS) that could
+	// not be decrypted: they are left out of Object, so not compared.
+	NotCompared []string
 }
 
 // ManifestError is a problem in one manifest file. Line is 1-based; zero when

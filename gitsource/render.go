@@ -87,6 +87,9 @@ func Render(root, path string) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range objs {
+		objs[i].NotCompared = stripSOPS(objs[i].Object.Object)
+	}
 	return objs, checkDuplicates(objs)
 }
 

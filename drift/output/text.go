@@ -81,7 +81,7 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 		b.WriteString("! " + n + "\n\n")
 	}
 	for _, res := range r.Resources {
-		if res.Status == drift.InSync && len(res.Warnings) == 0 {
+		if res.Status == drift.InSync && len(res.Warnings) == 0 && len(res.NotCompared) == 0 {
 			continue
 		}
 		// The status word padded to 8 columns, the padding left uncoloured.
@@ -105,6 +105,11 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 			b.WriteString("  - not found in the cluster\n")
 		case drift.Extra:
 			b.WriteString("  + in the cluster with the tracking label, not in Git\n")
+		}
+		if res.Status != drift.Error && res.Status != drift.Missing {
+			for _, p := range res.NotCompared {
+				b.WriteString("  ? " + p + ": encrypted in Git (SOPS), not compared\n")
+			}
 		}
 		if res.IgnoredFields > 0 {
 			fmt.Fprintf(b, "  (%d drifted fields ignored by rules)\n", res.IgnoredFields)

@@ -148,7 +148,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 	u := t.Object.Object
 	res := drift.Resource{
 		APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: t.Namespace, Name: u.GetName(),
-		Origin: t.Object.Origin,
+		Origin: t.Object.Origin, NotCompared: t.Object.NotCompared,
 	}
 	fail := func(err error) drift.Resource {
 		if res.Namespace == "" {
