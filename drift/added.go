@@ -3,6 +3,7 @@ package drift
 import (
 	"encoding/json"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,7 +81,7 @@ func (c *comparer) findAdded(desired map[string]any, live *unstructured.Unstruct
 	if pol == nil || !pol.interactiveEntries(live) {
 		return
 	}
-	own := parseOwners(live)
+	own := c.liveOwners(live)
 	applier := own.applier(desired, c.diffs)
 	for i := range own {
 		o := &own[i]
@@ -270,16 +271,7 @@ func (c *comparer) addedExcluded(p Path) bool {
 		}
 		if len(p) >= 3 && p[1].Field == "annotations" {
 			a := p[2].Field
-			return strings.HasPrefix(a, AnnotationPrefix) || contains(ignoredAnnotations, a)
-		}
-	}
-	return false
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
+			return strings.HasPrefix(a, AnnotationPrefix) || slices.Contains(ignoredAnnotations, a)
 		}
 	}
 	return false

@@ -29,6 +29,15 @@ type owner struct {
 	fields map[string]any // FieldsV1: "f:spec" → {"f:replicas": {}}
 }
 
+// liveOwners parses live's managedFields once per comparison: finding
+// Added fields and attributing drift both read them.
+func (c *comparer) liveOwners(live *unstructured.Unstructured) owners {
+	if !c.ownersParsed {
+		c.owners, c.ownersParsed = parseOwners(live), true
+	}
+	return c.owners
+}
+
 // parseOwners reads the live object's managedFields. Entries for
 // subresources (status, scale) are kept: a scale change is a real change.
 func parseOwners(live *unstructured.Unstructured) owners {

@@ -162,7 +162,7 @@ func compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff
 		return nil
 	}
 	sort.SliceStable(c.diffs, func(i, j int) bool { return c.diffs[i].Path < c.diffs[j].Path })
-	own := parseOwners(live)
+	own := c.liveOwners(live)
 	applier, known := "", false
 	for i := range c.diffs {
 		if c.diffs[i].Type != Changed {
@@ -260,6 +260,9 @@ type comparer struct {
 	// desired lacks is drift too, at any depth, unless it is a zero value
 	// or its declared default, since applying Git would remove it.
 	strict bool
+	// owners is live's managedFields, parsed once (liveOwners).
+	owners       owners
+	ownersParsed bool
 }
 
 // node is a path under construction: a step linked to its parent, so
@@ -839,10 +842,8 @@ func FirstDifference(desired, live any) (where string, d any, dok bool, l any, l
 		for _, k := range keys {
 			a, aok := dv[k]
 			b, bok := lv[k]
-			step := Path{fieldStep(k)}.String()
-			if !plainField.MatchString(k) || k == "" {
-				step = "[" + strconv.Quote(k) + "]"
-			} else {
+			step := Path{fieldStep(k)}.String() // k, or ["k"] when it needs quoting
+			if !strings.HasPrefix(step, "[") {
 				step = "." + step
 			}
 			switch {
