@@ -95,11 +95,16 @@ type Source struct {
 	// Path is the rendered path inside the repository.
 	Path string `json:"path,omitempty"`
 	// Commit is the full SHA of the rendered commit; empty for a directory
-	// that is not inside a Git work tree.
+	// that is not inside a Git work tree, and for an OCI artifact.
 	Commit string `json:"commit,omitempty"`
+	// Digest is the manifest digest (sha256:...) of an OCI artifact.
+	Digest string `json:"digest,omitempty"`
 	// AuthorTime and Subject describe the commit.
 	AuthorTime *time.Time `json:"authorTime,omitempty"`
 	Subject    string     `json:"subject,omitempty"`
+	// Skipped counts rendered objects that are not desired state (Helm
+	// hooks and test Pods), by reason.
+	Skipped map[string]int `json:"skipped,omitempty"`
 }
 
 // Cluster identifies the cluster checked.

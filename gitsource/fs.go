@@ -22,6 +22,11 @@ var ErrOutsideRoot = errors.New("path escapes the repository root")
 type confinedFS struct {
 	root string // absolute, symlinks evaluated
 	disk filesys.FileSystem
+	// sops decrypts SOPS files as they are read; nil reads them as they are.
+	sops *sopsState
+	// overlay holds files rendering made up (a kustomization with its
+	// helmCharts: replaced by the rendered charts), by absolute path.
+	overlay map[string][]byte
 }
 
 var _ filesys.FileSystem = (*confinedFS)(nil)
@@ -124,6 +129,9 @@ func (c *confinedFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, erro
 }
 
 func (c *confinedFS) Exists(path string) bool {
+	if _, ok := c.overlay[filepath.Clean(path)]; ok {
+		return true
+	}
 	return c.check(path) == nil && c.disk.Exists(path)
 }
 
@@ -142,13 +150,20 @@ func (c *confinedFS) Glob(pattern string) ([]string, error) {
 }
 
 func (c *confinedFS) ReadFile(path string) ([]byte, error) {
+	if data, ok := c.overlay[filepath.Clean(path)]; ok {
+		return data, nil
+	}
 	if err := c.check(path); err != nil {
 		return nil, err
 	}
 	if err := checkSize(path, c.rel(path)); err != nil {
 		return nil, err
 	}
-	return c.disk.ReadFile(path)
+	data, err := c.disk.ReadFile(path)
+	if err != nil || c.sops == nil {
+		return data, err
+	}
+	return c.sops.file(c.rel(path), data)
 }
 
 // MaxManifestSize bounds one manifest file: etcd stores objects of at most

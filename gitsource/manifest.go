@@ -23,6 +23,10 @@ type Object struct {
 	// NotCompared names the fields Git holds encrypted (SOPS) that could
 	// not be decrypted: they are left out of Object, so not compared.
 	NotCompared []string
+	// Sensitive names the fields whose values were decrypted from SOPS:
+	// they are compared, but their values are never shown (as Secret data
+	// is not), in the same path syntax as drift.Path.String.
+	Sensitive []string
 }
 
 // ManifestError is a problem in one manifest file. Line is 1-based; zero when

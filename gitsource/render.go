@@ -1,6 +1,7 @@
 package gitsource
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,10 +28,9 @@ var ErrPathNotFound = errors.New("path not found")
 var ErrNotManifest = errors.New("not a manifest file (.yaml, .yml or .json)")
 
 // ErrHelmChart is returned for a Helm chart (a directory with a
-// Chart.yaml): charts are not rendered yet, and reading their templates as
-// plain YAML would fail on the first "{{" with a message that names
-// neither the chart nor the reason.
-var ErrHelmChart = errors.New("is a Helm chart (Chart.yaml), which driftwatch does not render yet: render it into the repository with helm template and point --path at the output")
+// Chart.yaml) found inside a plain YAML tree: its templates are not YAML,
+// and which values to render it with is not known.
+var ErrHelmChart = errors.New("is a Helm chart (Chart.yaml) inside a plain YAML tree: point --path at the chart, or name it in a kustomization's helmCharts:")
 
 // isManifestFile says whether a file is read as manifests, by its name.
 func isManifestFile(name string) bool {
@@ -41,20 +41,53 @@ func isManifestFile(name string) bool {
 	return false
 }
 
-// Render turns the tree under root/path into desired objects.
-//
-// A directory holding a kustomization (kustomization.yaml, kustomization.yml
-// or Kustomization) is built with krusty: loads are confined to root, plugins
-// (exec and KRM functions) and Helm are off, and remote bases are refused
-// before kustomize could fetch them. Any other directory contributes every
-// .yaml, .yml and .json file below it (hidden directories skipped), each
-// possibly holding several documents; a file path contributes that file.
-// The same object (group, kind, namespace, name) twice is an error.
+// Rendered is what rendering a tree produced.
+type Rendered struct {
+	Objects []Object
+	// Skipped are rendered objects that are not desired state (Helm hooks).
+	Skipped []Skipped
+	// Warnings are worth telling the user but not errors.
+	Warnings []string
+}
+
+// Render turns the tree under root/path into desired objects, detecting how
+// to render it, with no SOPS keys. See RenderWith.
 func Render(root, path string) ([]Object, error) {
+	r, err := RenderWith(context.Background(), root, path, RenderOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Objects, nil
+}
+
+// RenderWith turns the tree under root/path into desired objects.
+//
+// A directory holding a Chart.yaml is a Helm chart, rendered in-process
+// as `helm template` would (hooks and test Pods left out, counted in
+// Skipped). A directory holding a kustomization (kustomization.yaml,
+// kustomization.yml or Kustomization) is built with krusty: loads are
+// confined to root, plugins (exec and KRM functions) are off, helmCharts:
+// are rendered in-process by the same code as a chart, and remote bases
+// are refused before kustomize could fetch them. Any other directory
+// contributes every .yaml, .yml and .json file below it (hidden
+// directories skipped), each possibly holding several documents; a file
+// path contributes that file. ro.Mode overrides the detection. The same
+// object (group, kind, namespace, name) twice is an error.
+//
+// SOPS-encrypted files are decrypted as they are read, with
+// ro.Decryption's keys; decrypted values are named in Object.Sensitive.
+// Without a key that opens a file, its encrypted values are left out and
+// named in Object.NotCompared.
+func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rendered, error) {
 	cfs, err := newConfinedFS(root)
 	if err != nil {
 		return nil, fmt.Errorf("repository root: %w", err)
 	}
+	sops, err := newSOPSState(ro.Decryption)
+	if err != nil {
+		return nil, err
+	}
+	cfs.sops = sops
 	clean := filepath.Clean("/" + filepath.ToSlash(path))[1:]
 	if filepath.IsAbs(path) || strings.HasPrefix(filepath.Clean(path), "..") {
 		return nil, fmt.Errorf("path %q: %w", path, ErrOutsideRoot)
@@ -67,30 +100,55 @@ func Render(root, path string) ([]Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("path %q: %w", displayPath(clean), ErrPathNotFound)
 	}
-	var objs []Object
+	out := &Rendered{}
+	mode := ro.Mode
+	if mode == RenderAuto {
+		mode = detect(target, info)
+	}
 	switch {
+	case !info.IsDir() && mode != RenderPlain:
+		return nil, fmt.Errorf("path %q: --render %s needs a directory", displayPath(clean), mode)
 	case !info.IsDir() && !isManifestFile(target):
 		return nil, fmt.Errorf("path %q: %w", displayPath(clean), ErrNotManifest)
 	case !info.IsDir():
-		objs, err = readFiles(cfs, []string{target})
-	case kustomizationFile(target) != "":
-		objs, err = build(cfs, target)
-	case isChart(target):
-		return nil, fmt.Errorf("path %q %w", displayPath(clean), ErrHelmChart)
+		out.Objects, err = readFiles(cfs, []string{target})
+	case mode == RenderKustomize:
+		if kustomizationFile(target) == "" {
+			return nil, fmt.Errorf("path %q: --render kustomize: no kustomization.yaml there", displayPath(clean))
+		}
+		err = build(ctx, cfs, target, ro, out)
+	case mode == RenderHelm:
+		if !isChart(target) {
+			return nil, fmt.Errorf("path %q: --render helm: no Chart.yaml there", displayPath(clean))
+		}
+		err = renderChart(ctx, cfs, target, ro, out)
 	default:
 		var files []string
 		files, err = manifestFiles(cfs, target)
 		if err == nil {
-			objs, err = readFiles(cfs, files)
+			out.Objects, err = readFiles(cfs, files)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	for i := range objs {
-		objs[i].NotCompared = stripSOPS(objs[i].Object.Object)
+	out.Warnings = append(out.Warnings, sops.finish(out.Objects)...)
+	return out, checkDuplicates(out.Objects)
+}
+
+// detect chooses how to render a directory: a kustomization means
+// kustomize (it may inflate the chart beside it), a Chart.yaml a chart,
+// anything else (or a file) plain YAML.
+func detect(target string, info os.FileInfo) RenderMode {
+	switch {
+	case !info.IsDir():
+		return RenderPlain
+	case kustomizationFile(target) != "":
+		return RenderKustomize
+	case isChart(target):
+		return RenderHelm
 	}
-	return objs, checkDuplicates(objs)
+	return RenderPlain
 }
 
 func displayPath(p string) string {
@@ -179,13 +237,7 @@ func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
 // readFile parses one manifest file inside the repository.
 func readFile(cfs *confinedFS, f string) ([]Object, error) {
 	rel := cfs.rel(f)
-	if err := cfs.check(f); err != nil {
-		return nil, err
-	}
-	if err := checkSize(f, rel); err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(f)
+	data, err := cfs.ReadFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", rel, err)
 	}
@@ -198,10 +250,14 @@ func readFile(cfs *confinedFS, f string) ([]Object, error) {
 var kustomizeMu sync.Mutex
 
 // build runs krusty on dir with every guard on.
-func build(cfs *confinedFS, dir string) (objs []Object, err error) {
+func build(ctx context.Context, cfs *confinedFS, dir string, ro RenderOptions, out *Rendered) (err error) {
 	rel := cfs.rel(dir)
-	if err := scanKustomization(cfs, dir, map[string]bool{}); err != nil {
-		return nil, err
+	charts, err := scanKustomization(cfs, dir, map[string]bool{})
+	if err != nil {
+		return err
+	}
+	if err := inflateCharts(ctx, cfs, charts, ro, out); err != nil {
+		return err
 	}
 	kustomizeMu.Lock()
 	defer kustomizeMu.Unlock()
@@ -216,24 +272,24 @@ func build(cfs *confinedFS, dir string) (objs []Object, err error) {
 	k := krusty.MakeKustomizer(opts)
 	rm, err := k.Run(cfs, dir)
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %s", displayPath(rel), strings.ReplaceAll(err.Error(), cfs.root+string(filepath.Separator), ""))
+		return fmt.Errorf("kustomize build %s: %s", displayPath(rel), strings.ReplaceAll(err.Error(), cfs.root+string(filepath.Separator), ""))
 	}
 	for _, r := range rm.Resources() {
 		// Through JSON, so numbers are int64/float64 as in live objects.
 		js, err := r.MarshalJSON()
 		if err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
+			return fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(js); err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
+			return fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
 		}
 		if err := validateObject(u); err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
+			return fmt.Errorf("kustomize build %s: %w", displayPath(rel), err)
 		}
-		objs = append(objs, Object{Object: u, Origin: filepath.Join(displayPath(rel), kustomizationFile(dir))})
+		out.Objects = append(out.Objects, Object{Object: u, Origin: filepath.Join(displayPath(rel), kustomizationFile(dir))})
 	}
-	return objs, nil
+	return nil
 }
 
 // remoteRef matches what kustomize would treat as a remote base or file:
@@ -243,46 +299,52 @@ var remoteRef = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://|[^/\s]+@[^/\s]+
 // scanKustomization walks the kustomization in dir and the local bases and
 // components it names, refusing remote references and Helm charts before
 // krusty runs, because krusty would clone or download them itself.
-func scanKustomization(cfs *confinedFS, dir string, seen map[string]bool) error {
+func scanKustomization(cfs *confinedFS, dir string, seen map[string]bool) ([]inflation, error) {
 	if seen[dir] {
-		return nil
+		return nil, nil
 	}
 	seen[dir] = true
 	name := kustomizationFile(dir)
 	if name == "" {
-		return nil
+		return nil, nil
 	}
 	file := filepath.Join(dir, name)
 	data, err := cfs.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("kustomization %s: %w", cfs.rel(file), err)
+		return nil, fmt.Errorf("kustomization %s: %w", cfs.rel(file), err)
 	}
 	var k types.Kustomization
 	if err := k.Unmarshal(data); err != nil {
-		return fmt.Errorf("kustomization %s: %w", cfs.rel(file), err)
+		return nil, fmt.Errorf("kustomization %s: %w", cfs.rel(file), err)
 	}
-	if len(k.HelmCharts) > 0 || len(k.HelmChartInflationGenerator) > 0 || k.HelmGlobals != nil {
-		return fmt.Errorf("kustomization %s: helm chart inflation is not supported (render the chart into the repository instead)", cfs.rel(file))
+	var found []inflation
+	if len(k.HelmChartInflationGenerator) > 0 {
+		return nil, fmt.Errorf("kustomization %s: helmChartInflationGenerator is not supported: use helmCharts:", cfs.rel(file))
+	}
+	if len(k.HelmCharts) > 0 {
+		found = append(found, inflation{dir: dir, file: file, k: k})
 	}
 	refs := append(append(append(append([]string{}, k.Resources...), k.Components...), k.Bases...), k.Crds...)
 	for _, r := range refs {
 		if remoteRef.MatchString(r) {
-			return fmt.Errorf("kustomization %s: remote reference %q is not allowed (vendor it into the repository)", cfs.rel(file), r)
+			return nil, fmt.Errorf("kustomization %s: remote reference %q is not allowed (vendor it into the repository)", cfs.rel(file), r)
 		}
 		if filepath.IsAbs(r) {
-			return fmt.Errorf("kustomization %s: absolute path %q: %w", cfs.rel(file), r, ErrOutsideRoot)
+			return nil, fmt.Errorf("kustomization %s: absolute path %q: %w", cfs.rel(file), r, ErrOutsideRoot)
 		}
 		p := filepath.Join(dir, r)
 		if err := cfs.check(p); err != nil {
-			return fmt.Errorf("kustomization %s: resource %q: %w", cfs.rel(file), r, ErrOutsideRoot)
+			return nil, fmt.Errorf("kustomization %s: resource %q: %w", cfs.rel(file), r, ErrOutsideRoot)
 		}
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			if err := scanKustomization(cfs, p, seen); err != nil {
-				return err
+			sub, err := scanKustomization(cfs, p, seen)
+			if err != nil {
+				return nil, err
 			}
+			found = append(found, sub...)
 		}
 	}
-	return nil
+	return found, nil
 }
 
 // objectKey identifies an object the way the API server does, ignoring the

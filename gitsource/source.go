@@ -16,7 +16,8 @@ import (
 // set.
 type Options struct {
 	// URL of the repository: https://, http://, ssh://, scp-style
-	// (git@host:org/repo) or file://.
+	// (git@host:org/repo) or file://; or of an OCI artifact:
+	// oci://host/org/name:tag or oci://host/org/name@sha256:...
 	URL string
 	// Ref is a branch, tag, or full or short commit SHA; empty means the
 	// remote's default branch (HEAD).
@@ -33,6 +34,24 @@ type Options struct {
 	Auth Auth
 	// Timeout bounds the whole fetch; zero means 2 minutes.
 	Timeout time.Duration
+	// Registry holds credentials for an oci:// URL (and for Helm charts
+	// in OCI registries).
+	Registry RegistryAuth
+	// Render says how the tree is turned into objects.
+	Render RenderOptions
+}
+
+// RegistryAuth holds OCI registry credentials. As with Git, the command
+// line takes secrets from the environment or files, never flag values.
+type RegistryAuth struct {
+	// Username and Password apply to every registry when set.
+	Username, Password string
+	// DockerConfig is a Docker config.json whose auths are used (its
+	// credHelpers are not run: no exec); empty means
+	// $DOCKER_CONFIG/config.json or ~/.docker/config.json when it exists.
+	// Registries on localhost and 127.0.0.1 are spoken to over plain HTTP,
+	// as Docker does.
+	DockerConfig string
 }
 
 // Revision identifies what was rendered.
@@ -44,8 +63,10 @@ type Revision struct {
 	// Path is the rendered path inside the repository.
 	Path string `json:"path,omitempty"`
 	// Commit is the full SHA of the rendered commit; empty for a directory
-	// that is not inside a Git work tree.
+	// that is not inside a Git work tree, and for an OCI artifact.
 	Commit string `json:"commit,omitempty"`
+	// Digest is the manifest digest (sha256:...) of an OCI artifact.
+	Digest string `json:"digest,omitempty"`
 	// AuthorTime and Subject describe the commit.
 	AuthorTime *time.Time `json:"authorTime,omitempty"`
 	Subject    string     `json:"subject,omitempty"`
@@ -58,6 +79,9 @@ type Desired struct {
 	// Warnings are things the user should know that are not errors (an
 	// ignored submodule).
 	Warnings []string
+	// Skipped are rendered objects that are not desired state (Helm hooks
+	// and test Pods), left out of Objects and counted in the report.
+	Skipped []Skipped
 }
 
 // RenderError marks a failure to render fetched manifests (as opposed to
@@ -73,22 +97,25 @@ func Load(ctx context.Context, opts Options) (*Desired, error) {
 		return nil, fmt.Errorf("source: exactly one of a repository URL and a directory is needed")
 	}
 	if opts.Dir != "" {
-		return loadDir(opts)
+		return loadDir(ctx, opts)
+	}
+	if isOCI(opts.URL) {
+		return loadOCI(ctx, opts)
 	}
 	co, err := fetch(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(co.dir)
-	objs, err := Render(co.dir, opts.Path)
+	r, err := RenderWith(ctx, co.dir, opts.Path, opts.Render)
 	if err != nil {
 		return nil, fmt.Errorf("%s@%s: %w", co.rev.URL, short(co.rev.Commit), &RenderError{Err: err})
 	}
 	co.rev.Path = opts.Path
-	return &Desired{Revision: co.rev, Objects: objs, Warnings: co.warnings}, nil
+	return &Desired{Revision: co.rev, Objects: r.Objects, Skipped: r.Skipped, Warnings: append(co.warnings, r.Warnings...)}, nil
 }
 
-func loadDir(opts Options) (*Desired, error) {
+func loadDir(ctx context.Context, opts Options) (*Desired, error) {
 	st, err := os.Stat(opts.Dir)
 	if err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("directory %s: not found or not a directory", opts.Dir)
@@ -102,11 +129,11 @@ func loadDir(opts Options) (*Desired, error) {
 			}
 		}
 	}
-	objs, err := Render(opts.Dir, opts.Path)
+	r, err := RenderWith(ctx, opts.Dir, opts.Path, opts.Render)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.Dir, &RenderError{Err: err})
 	}
-	return &Desired{Revision: rev, Objects: objs}, nil
+	return &Desired{Revision: rev, Objects: r.Objects, Skipped: r.Skipped, Warnings: r.Warnings}, nil
 }
 
 func defaultCacheDir() string {

@@ -24,6 +24,16 @@ type sourceFlags struct {
 	KnownHosts                     []string
 	InsecureSkipHostKey            bool
 	Timeout                        time.Duration
+
+	// Render, SourceConfig and the Helm flags say how the tree is
+	// rendered; flags override the source config file.
+	Render, SourceConfig   string
+	HelmRelease, HelmNS    string
+	Values, Set            []string
+	HelmSkipCRDs           bool
+	HelmRepositoryConfig   string
+	RegistryConfig         string
+	SOPSAgeKeyFile         string
 }
 
 func (sf *sourceFlags) register(f *pflag.FlagSet) {
@@ -38,7 +48,17 @@ func (sf *sourceFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.SSHKeyFile, "ssh-key-file", "", "SSH private key for ssh:// and git@ URLs (default: ssh-agent)")
 	f.StringSliceVar(&sf.KnownHosts, "ssh-known-hosts", nil, "known_hosts files to verify SSH host keys (default $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts)")
 	f.BoolVar(&sf.InsecureSkipHostKey, "insecure-skip-host-key-check", false, "do not verify the SSH host key (unsafe)")
-	f.DurationVar(&sf.Timeout, "git-timeout", 2*time.Minute, "time allowed for fetching the repository")
+	f.DurationVar(&sf.Timeout, "git-timeout", 2*time.Minute, "time allowed for fetching the repository or OCI artifact")
+	f.StringVar(&sf.Render, "render", "auto", "how to render --path: auto (a kustomization means kustomize, a Chart.yaml Helm, else plain YAML), helm, kustomize or plain")
+	f.StringVar(&sf.SourceConfig, "source-config", "", "YAML file saying how to render the source (render mode, Helm release, values); see docs/sources.md")
+	f.StringVar(&sf.HelmRelease, "helm-release", "", "Helm release name (.Release.Name; default the chart's name)")
+	f.StringVar(&sf.HelmNS, "helm-namespace", "", "Helm release namespace (.Release.Namespace; default --namespace or the kubeconfig's)")
+	f.StringArrayVar(&sf.Values, "values", nil, "Helm values file inside the source, relative to its root (repeatable, merged in order)")
+	f.StringArrayVar(&sf.Set, "set", nil, "Helm value key=value, as helm --set (repeatable; not for secrets, which show in ps)")
+	f.BoolVar(&sf.HelmSkipCRDs, "helm-skip-crds", false, "leave out the chart's crds/ directory")
+	f.StringVar(&sf.HelmRepositoryConfig, "helm-repository-config", "", "Helm repositories.yaml with chart repository credentials (default $HELM_REPOSITORY_CONFIG or ~/.config/helm/repositories.yaml)")
+	f.StringVar(&sf.RegistryConfig, "registry-config", "", "Docker config.json with OCI registry credentials (default $DOCKER_CONFIG/config.json or ~/.docker/config.json; or $DRIFTWATCH_REGISTRY_USERNAME and _PASSWORD)")
+	f.StringVar(&sf.SOPSAgeKeyFile, "sops-age-key-file", "", "file of age identities that decrypt SOPS files (or $SOPS_AGE_KEY_FILE, or the keys in $SOPS_AGE_KEY)")
 }
 
 func (sf sourceFlags) validate() error {
@@ -75,9 +95,21 @@ func (sf sourceFlags) options() (gitsource.Options, error) {
 		}
 		a.Password = strings.TrimSpace(string(b))
 	}
+	ro, err := sf.renderOptions()
+	if err != nil {
+		return gitsource.Options{}, err
+	}
+	reg := gitsource.RegistryAuth{
+		Username:     os.Getenv("DRIFTWATCH_REGISTRY_USERNAME"),
+		Password:     os.Getenv("DRIFTWATCH_REGISTRY_PASSWORD"),
+		DockerConfig: sf.RegistryConfig,
+	}
+	ro.Helm.Repositories.Registry = reg
+	ro.Helm.Repositories.CacheDir = cacheSubdir("charts")
 	return gitsource.Options{
 		URL: sf.Repo, Ref: sf.Ref, Path: sf.Path, Dir: sf.Dir,
 		CacheDir: sf.CacheDir, Auth: a, Timeout: sf.Timeout,
+		Registry: reg, Render: ro,
 	}, nil
 }
 

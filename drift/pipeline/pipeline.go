@@ -269,7 +269,7 @@ func describe(r gitsource.Revision) string {
 
 // SourceOf describes a rendered revision in a report.
 func SourceOf(r gitsource.Revision) drift.Source {
-	return drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, AuthorTime: r.AuthorTime, Subject: r.Subject}
+	return drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, Digest: r.Digest, AuthorTime: r.AuthorTime, Subject: r.Subject}
 }
 
 // Monitor returns a Monitor running this pipeline: mo gives what only a
