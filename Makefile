@@ -71,7 +71,8 @@ test-unit: $(BIN)/driftwatch-linux-$(HOSTARCH)
 demo: build deps
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-demo --driftwatch $(BIN)/driftwatch --manifests testdata/demo
 
-# bench runs the Go benchmarks (comparison engine and rendering; watch
+# bench runs the Go benchmarks (comparison engine and rendering, a Helm
+# chart of 100 templates beside kustomize of the same objects; watch
 # latency with 5,000 objects), then driftwatch-bench: driftwatch check
 # against a minimal client-go LIST and kubectl diff, memory with and
 # without undeclared objects, and watch latency, on one local API server.
@@ -83,6 +84,7 @@ bench:
 	assets="$$(bash .ci/envtest.sh)" && KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 \
 		$(GO) test -count=1 -run '^$$' -bench . -benchtime 300x ./cmd/driftwatch/
 	$(GO) test -count=1 -run '^$$' -bench . ./drift/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./gitsource/
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-bench --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) --out bench/
 
 # docs regenerates the configuration reference from the code (a test

@@ -13,7 +13,9 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${DRIFTWATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/driftwatch}"
-OUT="$CACHE_ROOT/envtest/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION"
+# "-v2": kube-apiserver built with its version stamped in (as a release
+# build is), so /version says v1.37.2 and not v0.0.0-master.
+OUT="$CACHE_ROOT/envtest/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-v2"
 STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 
 if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" && -x "$OUT/kubectl" ]]; then
@@ -36,8 +38,12 @@ build_kube() {
     go mod edit -replace="$m=$m@$STAGING_VERSION"
   done
   go get "k8s.io/kubernetes@$KUBE_VERSION" >&2
-  go build -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-  go build -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
+  local minor="${KUBE_VERSION#v1.}"
+  minor="${minor%%.*}"
+  local v="k8s.io/component-base/version"
+  local ldflags="-X $v.gitVersion=$KUBE_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+  go build -ldflags "$ldflags" -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+  go build -ldflags "$ldflags" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
 }
 
 build_etcd() {

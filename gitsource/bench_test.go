@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkRender renders a directory of 200 plain manifests (ConfigMaps
@@ -58,4 +59,82 @@ func BenchmarkRender(b *testing.B) {
 			b.ReportMetric(float64(len(objs)), "objects")
 		})
 	}
+}
+
+// BenchmarkRenderChartVsKustomize renders a chart of 100 templates and a
+// kustomization of the same 100 objects (the chart's own output), in
+// turns within one run, and reports the time of each per render and
+// their ratio (these machines are noisy: the ratio is what to read).
+func BenchmarkRenderChartVsKustomize(b *testing.B) {
+	root := b.TempDir()
+	files := map[string]string{
+		"chart/Chart.yaml":  "apiVersion: v2\nname: big\nversion: 1.0.0\n",
+		"chart/values.yaml": "replicas: 2\nimage: registry.example/app:1.0\nenv: prod\n",
+		"chart/templates/_helpers.tpl": `{{- define "big.labels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+env: {{ .Values.env }}
+{{- end -}}
+`,
+	}
+	for i := range 100 {
+		if i%2 == 0 {
+			files[fmt.Sprintf("chart/templates/cm-%03d.yaml", i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm-%d\n  labels:\n    {{- include \"big.labels\" . | nindent 4 }}\ndata:\n{{- range $k := until 10 }}\n  key{{ $k }}: {{ printf \"value-%%d-%d\" $k | quote }}\n{{- end }}\n", i, i)
+		} else {
+			files[fmt.Sprintf("chart/templates/deploy-%03d.yaml", i)] = fmt.Sprintf("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-web-%d\n  labels:\n    {{- include \"big.labels\" . | nindent 4 }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: web-%d}\n  template:\n    metadata:\n      labels: {app: web-%d}\n    spec:\n      containers:\n        - name: app\n          image: {{ .Values.image | quote }}\n          ports: [{containerPort: 8080}]\n", i, i, i)
+		}
+	}
+	for n, c := range files {
+		p := filepath.Join(root, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	chart, err := Render(root, "chart")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The kustomization holds exactly what the chart renders.
+	kdir := filepath.Join(root, "kustomize")
+	if err := os.MkdirAll(kdir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	kust := "resources:\n"
+	for i, o := range chart {
+		js, err := o.Object.MarshalJSON()
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := fmt.Sprintf("o%03d.json", i)
+		if err := os.WriteFile(filepath.Join(kdir, name), js, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		kust += "- " + name + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(kdir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var chartTime, kustTime time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := Render(root, "chart"); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		objs, err := Render(root, "kustomize")
+		if err != nil {
+			b.Fatal(err)
+		}
+		kustTime += time.Since(mid)
+		chartTime += mid.Sub(start)
+		if len(objs) != len(chart) {
+			b.Fatalf("kustomize rendered %d objects, the chart %d", len(objs), len(chart))
+		}
+	}
+	b.ReportMetric(float64(chartTime.Microseconds())/float64(b.N), "chart-µs/op")
+	b.ReportMetric(float64(kustTime.Microseconds())/float64(b.N), "kustomize-µs/op")
+	b.ReportMetric(float64(chartTime)/float64(kustTime), "chart/kustomize")
+	b.ReportMetric(float64(len(chart)), "objects")
 }

@@ -26,7 +26,7 @@ func TestRenderHostileInput(t *testing.T) {
 		{"noname", "noname/x.yaml:1: ConfigMap has no metadata.name"},
 		{"noapiversion", "noapiversion/x.yaml:1: object has no apiVersion"},
 		{"absolute", `absolute path "/etc/passwd": path escapes the repository root`},
-		{"helm", "helm chart inflation is not supported"},
+		{"helm", "chart nginx 1.0.0: chart repository https://127.0.0.1:1 is unreachable"},
 		{"execfn", "kustomize build execfn: "},
 		{"containerfn", "kustomize build containerfn: "},
 	}

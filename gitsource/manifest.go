@@ -27,6 +27,10 @@ type Object struct {
 	// they are compared, but their values are never shown (as Secret data
 	// is not), in the same path syntax as drift.Path.String.
 	Sensitive []string
+	// DefaultNamespace is the namespace of a namespaced object that names
+	// none (a Helm release's namespace, as helm install puts it there);
+	// empty means the namespace the command runs against.
+	DefaultNamespace string
 }
 
 // ManifestError is a problem in one manifest file. Line is 1-based; zero when

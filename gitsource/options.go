@@ -91,6 +91,9 @@ type Capabilities struct {
 	// names (apps/v1, apps/v1/Deployment), as `helm template
 	// --api-versions` takes them.
 	APIVersions []string
+	// Namespace is the namespace the command runs against: a chart's
+	// release namespace when HelmOptions names none.
+	Namespace string
 }
 
 // Decryption holds SOPS keys.

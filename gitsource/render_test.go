@@ -53,10 +53,10 @@ func TestRender(t *testing.T) {
 			wantErr: `resource "cm.yaml": path escapes the repository root`},
 		{name: "broken kustomization", root: root, path: "broken-kustomization",
 			wantErr: "kustomize build broken-kustomization: "},
-		{name: "a Helm chart is refused by name", root: root, path: "chart-tree/web",
-			wantErr: `path "chart-tree/web" is a Helm chart (Chart.yaml), which driftwatch does not render yet`},
+		{name: "a Helm chart at the path is rendered", root: root, path: "chart-tree/web",
+			want: []string{"apps/Deployment /web"}},
 		{name: "a Helm chart inside a plain tree is refused by name", root: root, path: "chart-tree",
-			wantErr: `directory "chart-tree/web" is a Helm chart (Chart.yaml), which driftwatch does not render yet`},
+			wantErr: `directory "chart-tree/web" is a Helm chart (Chart.yaml) inside a plain YAML tree: point --path at the chart`},
 		{name: "remote base refused", root: root, path: "remote",
 			wantErr: `remote reference "https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v1.0.6" is not allowed`},
 	}

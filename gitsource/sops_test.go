@@ -1,11 +1,25 @@
 package gitsource
 
 import (
+	"context"
+	"crypto/rand"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
+	"filippo.io/age"
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/config"
+	"github.com/getsops/sops/v3/stores/dotenv"
+	sopsjson "github.com/getsops/sops/v3/stores/json"
+	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // TestRenderSOPS: a SOPS-encrypted manifest (Flux's in-place format) loses
@@ -78,5 +92,318 @@ spec:
 	wantNC := map[string][]string{"db": {"data.token", "stringData.password"}, "flags": {"spec.peers"}, "plain": nil}
 	if diff := cmp.Diff(wantNC, notCompared); diff != "" {
 		t.Errorf("not compared (-want +got):\n%s", diff)
+	}
+}
+
+// sopsRegex is Flux's usual creation rule: only Secret and ConfigMap
+// payloads are encrypted, so names and kinds stay readable.
+const sopsRegex = "^(data|stringData)$"
+
+// encryptSOPS encrypts a YAML stream (one or more documents) for the age
+// recipients as `sops encrypt --encrypted-regex` does: a random data key
+// wrapped for each recipient, every value under data or stringData
+// encrypted with AES-GCM and its path, and the MAC over all values stored
+// encrypted with lastmodified as additional data.
+func encryptSOPS(t *testing.T, plaintextYAML string, recipients ...string) string {
+	t.Helper()
+	return encryptSOPSStore(t, sopsyaml.NewStore(&config.YAMLStoreConfig{}), sopsRegex, plaintextYAML, recipients...)
+}
+
+// sopsTestStore is what encrypting needs of a sops store.
+type sopsTestStore interface {
+	sops.PlainFileLoader
+	sops.EncryptedFileEmitter
+}
+
+// encryptSOPSStore is encryptSOPS for any store (dotenv, JSON); an empty
+// regex encrypts every value, sops' default.
+func encryptSOPSStore(t *testing.T, store sopsTestStore, regex, plaintext string, recipients ...string) string {
+	t.Helper()
+	branches, err := store.LoadPlainFile([]byte(plaintext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataKey := make([]byte, 32)
+	if _, err := rand.Read(dataKey); err != nil {
+		t.Fatal(err)
+	}
+	var group sops.KeyGroup
+	for _, r := range recipients {
+		mk, err := sopsage.MasterKeyFromRecipient(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mk.Encrypt(dataKey); err != nil {
+			t.Fatal(err)
+		}
+		group = append(group, mk)
+	}
+	tree := sops.Tree{Branches: branches, Metadata: sops.Metadata{
+		KeyGroups:      []sops.KeyGroup{group},
+		EncryptedRegex: regex,
+		Version:        "3.13.3",
+	}}
+	cipher := aes.NewCipher()
+	mac, err := tree.Encrypt(dataKey, cipher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree.Metadata.LastModified = time.Now().UTC()
+	tree.Metadata.MessageAuthenticationCode, err = cipher.Encrypt(mac, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := store.EmitEncryptedFile(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// newAgeKey returns a fresh age identity (the key file's text) and its
+// recipient.
+func newAgeKey(t *testing.T) (identity, recipient string) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "# created: by the test\n" + id.String() + "\n", id.Recipient().String()
+}
+
+// objectsByName parses plaintext manifests the way a plain tree renders.
+func objectsByName(t *testing.T, texts ...string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, text := range texts {
+		objs, err := ParseManifests("plain.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			out[o.Object.GetName()] = o.Object.Object
+		}
+	}
+	return out
+}
+
+// TestRenderSOPSDecrypt: with age keys, SOPS files are decrypted as they
+// are read, the MAC verified as `sops decrypt` does, and the decrypted
+// fields named Sensitive; a file no key opens is left out as without keys,
+// with a warning; a tampered file or a bad key is an error naming it.
+func TestRenderSOPSDecrypt(t *testing.T) {
+	const secret = `apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: prod
+type: Opaque
+stringData:
+  username: app
+  password: hunter2-secret
+`
+	const configMap = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flags
+  annotations:
+    dsn: postgres://app:hunter2-secret@db:5432/app
+data:
+  level: debug
+  retries: 3
+  app.properties: mode=fast
+  hosts:
+    - alpha.example
+    - beta.example
+`
+	keyA, recipientA := newAgeKey(t)
+	keyB, recipientB := newAgeKey(t)
+	_, recipientC := newAgeKey(t)
+	plain := objectsByName(t, secret, configMap)
+	sensitive := map[string][]string{
+		"db": {"stringData.password", "stringData.username"},
+		// The annotation holds the decrypted password: marked too.
+		"flags": {"data.hosts[0]", "data.hosts[1]", "data.level", "data.retries", `data["app.properties"]`, "metadata.annotations.dsn"},
+	}
+	stripped := objectsByName(t, secret, configMap)
+	stripped["db"]["stringData"] = map[string]any{}
+	stripped["flags"]["data"] = map[string]any{}
+	notCompared := map[string][]string{
+		"db":    {"stringData.password", "stringData.username"},
+		"flags": {"data.hosts", "data.level", "data.retries", `data["app.properties"]`},
+	}
+	encSecret := encryptSOPS(t, secret, recipientA)
+	encConfigMap := encryptSOPS(t, configMap, recipientA, recipientC)
+
+	// Tampering: an unencrypted value changed, or a ciphertext moved to
+	// another field (its path is authenticated).
+	renamed := strings.Replace(encSecret, "name: db", "name: dc", 1)
+	if renamed == encSecret {
+		t.Fatal("encrypted secret has no plain name")
+	}
+	ciphertexts := regexp.MustCompile(`(?m)^(\s+(?:username|password)): (ENC\[[^\]]+\])$`).FindAllStringSubmatch(encSecret, -1)
+	if len(ciphertexts) != 2 {
+		t.Fatalf("ciphertexts in\n%s", encSecret)
+	}
+	swapped := strings.NewReplacer(
+		ciphertexts[0][0], ciphertexts[0][1]+": "+ciphertexts[1][2],
+		ciphertexts[1][0], ciphertexts[1][1]+": "+ciphertexts[0][2],
+	).Replace(encSecret)
+
+	tests := []struct {
+		name            string
+		files           map[string]string
+		keys            string
+		want            map[string]map[string]any
+		wantSensitive   map[string][]string
+		wantNotCompared map[string][]string
+		wantWarnings    []string
+		wantErr         string
+	}{{
+		name:          "right key",
+		files:         map[string]string{"secret.yaml": encSecret, "cm.yaml": encConfigMap},
+		keys:          keyA,
+		want:          plain,
+		wantSensitive: sensitive,
+	}, {
+		name:          "one of several keys, one of several recipients",
+		files:         map[string]string{"secret.yaml": encSecret, "cm.yaml": encConfigMap},
+		keys:          keyB + "\n  " + strings.TrimSpace(keyA) + "\n",
+		want:          plain,
+		wantSensitive: sensitive,
+	}, {
+		name:          "multi-document file",
+		files:         map[string]string{"both.yaml": encryptSOPS(t, secret+"---\n"+configMap, recipientA)},
+		keys:          keyA,
+		want:          plain,
+		wantSensitive: sensitive,
+	}, {
+		name:            "wrong key",
+		files:           map[string]string{"secret.yaml": encSecret, "cm.yaml": encConfigMap},
+		keys:            keyB,
+		want:            stripped,
+		wantNotCompared: notCompared,
+		wantWarnings: []string{
+			"sops: cm.yaml: no age key opens it; its encrypted values are not compared",
+			"sops: secret.yaml: no age key opens it; its encrypted values are not compared",
+		},
+	}, {
+		name:            "no key",
+		files:           map[string]string{"secret.yaml": encSecret, "cm.yaml": encConfigMap},
+		want:            stripped,
+		wantNotCompared: notCompared,
+	}, {
+		name: "one file opens, the other not",
+		files: map[string]string{
+			"secret.yaml": encSecret,
+			"cm.yaml":     encryptSOPS(t, configMap, recipientB),
+		},
+		keys: keyA,
+		want: map[string]map[string]any{"db": plain["db"], "flags": stripped["flags"]},
+		// The ConfigMap's annotation holds the password the Secret's
+		// decryption revealed.
+		wantSensitive:   map[string][]string{"db": sensitive["db"], "flags": {"metadata.annotations.dsn"}},
+		wantNotCompared: map[string][]string{"flags": notCompared["flags"]},
+		wantWarnings:    []string{"sops: cm.yaml: no age key opens it; its encrypted values are not compared"},
+	}, {
+		name:    "plain value changed after encryption",
+		files:   map[string]string{"secret.yaml": renamed, "cm.yaml": encConfigMap},
+		keys:    keyA,
+		wantErr: "sops: secret.yaml: MAC mismatch (the file was changed after it was encrypted)",
+	}, {
+		name:    "ciphertexts swapped after encryption",
+		files:   map[string]string{"secret.yaml": swapped},
+		keys:    keyA,
+		wantErr: "sops: secret.yaml: a value does not decrypt (the file was changed after it was encrypted)",
+	}, {
+		name:    "bad key text",
+		files:   map[string]string{"secret.yaml": encSecret},
+		keys:    "AGE-SECRET-KEY-1NOTAREALKEYATALL\n",
+		wantErr: "sops: age keys: error at line 1: malformed secret key",
+	}, {
+		name: "kustomize with namePrefix and commonLabels",
+		files: map[string]string{
+			"kustomization.yaml": "resources: [secret.enc.yaml]\nnamePrefix: app-\ncommonLabels: {team: payments}\n",
+			"secret.enc.yaml":    encSecret,
+		},
+		keys: keyA,
+		want: map[string]map[string]any{"app-db": func() map[string]any {
+			o := objectsByName(t, secret)["db"]
+			o["metadata"] = map[string]any{"name": "app-db", "namespace": "prod", "labels": map[string]any{"team": "payments"}}
+			return o
+		}()},
+		wantSensitive: map[string][]string{"app-db": sensitive["db"]},
+	}, {
+		name: "dotenv file of a kustomize secretGenerator",
+		files: map[string]string{
+			"kustomization.yaml": "secretGenerator:\n- name: env\n  envs: [secret.env]\ngeneratorOptions: {disableNameSuffixHash: true}\n",
+			"secret.env": encryptSOPSStore(t, dotenv.NewStore(&config.DotenvStoreConfig{}), "",
+				"DB_USER=app\nDB_PASSWORD=hunter2-secret\n", recipientA),
+		},
+		keys: keyA,
+		want: map[string]map[string]any{"env": {
+			"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "env"}, "type": "Opaque",
+			"data": map[string]any{"DB_USER": "YXBw", "DB_PASSWORD": "aHVudGVyMi1zZWNyZXQ="},
+		}},
+	}, {
+		name: "JSON file",
+		files: map[string]string{
+			"secret.json": encryptSOPSStore(t, sopsjson.NewStore(&config.JSONStoreConfig{}), sopsRegex,
+				`{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "prod"}, "type": "Opaque",
+				"stringData": {"username": "app", "password": "hunter2-secret"}}`, recipientA),
+		},
+		keys:          keyA,
+		want:          objectsByName(t, secret),
+		wantSensitive: map[string][]string{"db": sensitive["db"]},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, text := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := RenderWith(context.Background(), dir, ".", RenderOptions{Decryption: Decryption{AgeKeys: tt.keys}})
+			if tt.wantErr != "" {
+				switch {
+				case err == nil:
+					t.Fatalf("no error, want %q", tt.wantErr)
+				case !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n"):
+					t.Errorf("error %q, want one line holding %q", err, tt.wantErr)
+				case strings.Contains(err.Error(), "NOTAREALKEY") || strings.Contains(err.Error(), "hunter2"):
+					t.Errorf("error %q shows a key or a secret", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]map[string]any{}
+			gotSensitive := map[string][]string{}
+			gotNotCompared := map[string][]string{}
+			for _, o := range r.Objects {
+				name := o.Object.GetName()
+				got[name] = o.Object.Object
+				if o.Sensitive != nil {
+					gotSensitive[name] = o.Sensitive
+				}
+				if o.NotCompared != nil {
+					gotNotCompared[name] = o.NotCompared
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("objects (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantSensitive, gotSensitive, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("sensitive (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantNotCompared, gotNotCompared, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("not compared (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantWarnings, r.Warnings, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

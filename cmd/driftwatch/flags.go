@@ -27,13 +27,13 @@ type sourceFlags struct {
 
 	// Render, SourceConfig and the Helm flags say how the tree is
 	// rendered; flags override the source config file.
-	Render, SourceConfig   string
-	HelmRelease, HelmNS    string
-	Values, Set            []string
-	HelmSkipCRDs           bool
-	HelmRepositoryConfig   string
-	RegistryConfig         string
-	SOPSAgeKeyFile         string
+	Render, SourceConfig string
+	HelmRelease, HelmNS  string
+	Values, Set          []string
+	HelmSkipCRDs         bool
+	HelmRepositoryConfig string
+	RegistryConfig       string
+	SOPSAgeKeyFile       string
 }
 
 func (sf *sourceFlags) register(f *pflag.FlagSet) {
@@ -41,7 +41,7 @@ func (sf *sourceFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.Ref, "ref", "", "branch, tag or commit SHA (default: the repository's default branch)")
 	f.StringVar(&sf.Path, "path", "", "directory (or file) inside the repository to render")
 	f.StringVar(&sf.Dir, "dir", "", "local directory to read instead of --repo")
-	f.StringVar(&sf.CacheDir, "cache-dir", "", "where fetched repositories are kept between runs (default $XDG_CACHE_HOME/driftwatch/git)")
+	f.StringVar(&sf.CacheDir, "cache-dir", "", "where fetched repositories (and OCI layers, under oci/) are kept between runs (default $XDG_CACHE_HOME/driftwatch/git)")
 	f.StringVar(&sf.Username, "git-username", os.Getenv("DRIFTWATCH_GIT_USERNAME"), "HTTPS user name [$DRIFTWATCH_GIT_USERNAME]")
 	f.StringVar(&sf.PasswordFile, "git-password-file", "", "file holding the HTTPS password (or use $DRIFTWATCH_GIT_PASSWORD)")
 	f.StringVar(&sf.TokenFile, "git-token-file", "", "file holding an HTTPS access token (or use $DRIFTWATCH_GIT_TOKEN)")
@@ -67,6 +67,9 @@ func (sf sourceFlags) validate() error {
 	}
 	if sf.Dir != "" && sf.Ref != "" {
 		return errors.New("flag: --ref needs --repo (a --dir is read as it is)")
+	}
+	if strings.HasPrefix(sf.Repo, "oci://") && sf.Ref != "" {
+		return errors.New("flag: --ref is for Git; an oci:// --repo names its tag or digest itself (oci://host/repo:tag or @sha256:...)")
 	}
 	return nil
 }

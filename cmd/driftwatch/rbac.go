@@ -107,11 +107,12 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	if err != nil {
 		return err
 	}
-	desired, err := gitsource.Load(ctx, srcOpts)
+	cl, err := connect(ctx, o.Cluster)
 	if err != nil {
 		return err
 	}
-	cl, err := connect(ctx, o.Cluster)
+	srcOpts.Render.Capabilities = cl.Capabilities
+	desired, err := gitsource.Load(ctx, srcOpts)
 	if err != nil {
 		return err
 	}

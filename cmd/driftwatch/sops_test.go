@@ -2,13 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"filippo.io/age"
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/config"
+	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
 )
@@ -90,4 +99,218 @@ sops:
 	if strings.Contains(r.stdout, "hunter2") || strings.Contains(r.stdout, "aHVudGVyMg") {
 		t.Error("the report shows the secret value")
 	}
+	// A live change of the encrypted value is not drift either: Git's
+	// value is unknown without the key (and nothing shows the new one).
+	if err := kube.Edit(ctx, "kubectl-edit", gvkSecret, ns, "db", func(u *unstructured.Unstructured) error {
+		u.SetLabels(map[string]string{"tier": "db"})
+		return unstructured.SetNestedField(u.Object, "c3dvcmRmaXNo", "data", "password")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := check("-o", "json"); r.code != exitInSync || strings.Contains(r.stdout, "swordfish") || strings.Contains(r.stdout, "c3dvcmRmaXNo") {
+		t.Errorf("after a live change of the encrypted value: exit %d, want 0 and no value shown\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// encryptSOPS encrypts a YAML manifest for an age recipient as
+// `sops encrypt --encrypted-regex '^(data|stringData)$'` does (the data key
+// wrapped for the recipient, the values AES-GCM encrypted with their path,
+// the MAC stored encrypted with lastmodified as additional data).
+func encryptSOPS(t *testing.T, plaintextYAML, recipient string) string {
+	t.Helper()
+	store := sopsyaml.NewStore(&config.YAMLStoreConfig{})
+	branches, err := store.LoadPlainFile([]byte(plaintextYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataKey := make([]byte, 32)
+	if _, err := rand.Read(dataKey); err != nil {
+		t.Fatal(err)
+	}
+	mk, err := sopsage.MasterKeyFromRecipient(recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mk.Encrypt(dataKey); err != nil {
+		t.Fatal(err)
+	}
+	tree := sops.Tree{Branches: branches, Metadata: sops.Metadata{
+		KeyGroups:      []sops.KeyGroup{{mk}},
+		EncryptedRegex: "^(data|stringData)$",
+		Version:        "3.13.3",
+	}}
+	cipher := aes.NewCipher()
+	mac, err := tree.Encrypt(dataKey, cipher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree.Metadata.LastModified = time.Now().UTC()
+	if tree.Metadata.MessageAuthenticationCode, err = cipher.Encrypt(mac, dataKey, tree.Metadata.LastModified.Format(time.RFC3339)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := store.EmitEncryptedFile(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// TestCheckSOPSDecrypted: a Secret and a ConfigMap held in Git encrypted
+// with an age key are decrypted with that key (from the flag or from
+// $SOPS_AGE_KEY) and compared: in sync, then drifted at the changed field,
+// with neither the old nor the new value shown anywhere. Without a key
+// their encrypted values are not compared, and the report says so.
+func TestCheckSOPSDecrypted(t *testing.T) {
+	requireAPIServer(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	const (
+		password = "pw-in-git-7f3a"
+		token    = "token-in-git-91c2"
+		newToken = "token-live-5d0e"
+	)
+	secret := `apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+type: Opaque
+stringData:
+  username: app
+  password: ` + password + "\n"
+	configMap := `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flags
+data:
+  level: debug
+  token: ` + token + "\n"
+	for _, text := range []string{secret, configMap} {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(text), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := kube.Apply(ctx, "gitops", ns, &u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, keys := t.TempDir(), t.TempDir()
+	keyFile := filepath.Join(keys, "keys.txt")
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(keyFile, "# created: by the test\n"+id.String()+"\n")
+	write(filepath.Join(dir, "secret.enc.yaml"), encryptSOPS(t, secret, id.Recipient().String()))
+	write(filepath.Join(dir, "cm.enc.yaml"), encryptSOPS(t, configMap, id.Recipient().String()))
+	// No key from the environment unless a step sets one.
+	t.Setenv("SOPS_AGE_KEY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+
+	check := func(extra ...string) result {
+		t.Helper()
+		r := runCLI(t, append([]string{"check", "--dir", dir, "--kubeconfig", kubeconfig, "-n", ns}, extra...)...)
+		for _, v := range []string{password, token, newToken} {
+			if strings.Contains(r.stdout, v) || strings.Contains(r.stderr, v) {
+				t.Errorf("%v: the output shows %q:\n%s%s", extra, v, r.stdout, r.stderr)
+			}
+		}
+		return r
+	}
+	byKind := func(r result) map[string]drift.Resource {
+		t.Helper()
+		out := map[string]drift.Resource{}
+		for _, res := range parseReport(t, r).Resources {
+			out[res.Kind] = res
+		}
+		return out
+	}
+
+	r := check("--sops-age-key-file", keyFile, "-o", "json")
+	if r.code != exitInSync {
+		t.Fatalf("with the key: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for kind, res := range byKind(r) {
+		if res.Status != drift.InSync || res.NotCompared != nil {
+			t.Errorf("with the key: %s is %s, not compared %v; want in sync, all compared", kind, res.Status, res.NotCompared)
+		}
+	}
+
+	// Without a key the encrypted values are left out and named, and no
+	// warning is given.
+	r = check("-o", "json")
+	if r.code != exitInSync || strings.Contains(r.stderr, "no age key") {
+		t.Fatalf("without a key: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	res := byKind(r)
+	if diff := cmp.Diff([]string{"data.level", "data.token"}, res["ConfigMap"].NotCompared); diff != "" {
+		t.Errorf("without a key: ConfigMap not compared (-want +got):\n%s", diff)
+	}
+	if r := check(); !strings.Contains(r.stdout, "  ? data.token: encrypted in Git (SOPS), not compared\n") {
+		t.Errorf("without a key, text report:\n%s", r.stdout)
+	}
+
+	// A key that opens neither file: as without a key, with a warning.
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFile := filepath.Join(keys, "other.txt")
+	write(otherFile, other.String()+"\n")
+	r = check("--sops-age-key-file", otherFile, "-o", "json")
+	if r.code != exitInSync || !strings.Contains(r.stderr, "sops: cm.enc.yaml: no age key opens it; its encrypted values are not compared") {
+		t.Errorf("with another key: exit %d, want 0 and a warning\n%s", r.code, r.stderr)
+	}
+
+	if err := kube.Edit(ctx, "kubectl-edit", gvkConfigMap, ns, "flags", setData("token", newToken)); err != nil {
+		t.Fatal(err)
+	}
+	type shown struct {
+		Path          string
+		Sensitive     bool
+		Desired, Live any
+	}
+	for name, run := range map[string]func() result{
+		"flag": func() result { return check("--sops-age-key-file", keyFile, "-o", "json") },
+		"env": func() result {
+			return runWithEnv(t, map[string]string{"SOPS_AGE_KEY": id.String()},
+				"check", "--dir", dir, "--kubeconfig", kubeconfig, "-n", ns, "-o", "json")
+		},
+	} {
+		r := run()
+		if r.code != exitDrift {
+			t.Fatalf("%s: after the live change: exit %d, want 1\n%s%s", name, r.code, r.stdout, r.stderr)
+		}
+		for _, v := range []string{token, newToken} {
+			if strings.Contains(r.stdout+r.stderr, v) {
+				t.Errorf("%s: the output shows %q", name, v)
+			}
+		}
+		res := byKind(r)
+		if res["Secret"].Status != drift.InSync {
+			t.Errorf("%s: Secret is %s, want in sync", name, res["Secret"].Status)
+		}
+		var got []shown
+		for _, d := range res["ConfigMap"].Diffs {
+			got = append(got, shown{Path: d.Path, Sensitive: d.Sensitive, Desired: d.Desired, Live: d.Live})
+		}
+		if diff := cmp.Diff([]shown{{Path: "data.token", Sensitive: true}}, got); diff != "" {
+			t.Errorf("%s: ConfigMap diffs (-want +got):\n%s", name, diff)
+		}
+	}
+	// The text report names the field and hides both values.
+	t.Setenv("SOPS_AGE_KEY", "")
+	if r := check("--sops-age-key-file", keyFile); r.code != exitDrift || !strings.Contains(r.stdout, "data.token") {
+		t.Errorf("text report: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Without a key the changed value is not compared either; whatever
+	// the report makes of the live field, it never shows its value.
+	check("-o", "json")
+	check()
 }

@@ -157,6 +157,9 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
+	if srcOpts.Render.Capabilities == nil {
+		srcOpts.Render.Capabilities = cl.Capabilities
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("flag --listen: %w", err)

@@ -50,6 +50,12 @@ func writeMarkdown(b *bytes.Buffer, r *drift.Report) {
 		}
 		about = append(about, s+".")
 	}
+	if src.Digest != "" {
+		about = append(about, "Digest "+mdCode(src.Digest, false)+".")
+	}
+	if s := skippedSummary(src.Skipped); s != "" {
+		about = append(about, "Skipped "+mdText(s)+", not desired state.")
+	}
 	if !r.GeneratedAt.IsZero() {
 		about = append(about, "Checked "+fmtTime(r.GeneratedAt)+".")
 	}

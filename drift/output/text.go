@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/driftwatch/driftwatch/drift"
@@ -71,6 +72,16 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 			fmt.Fprintf(b, " (%s)", src.AuthorTime.Format("2006-01-02 15:04 MST"))
 		}
 		b.WriteByte('\n')
+	}
+	if src.Digest != "" {
+		fmt.Fprintf(b, "Digest:  %s", src.Digest)
+		if src.Subject != "" && src.Commit == "" {
+			fmt.Fprintf(b, " %q", src.Subject)
+		}
+		b.WriteByte('\n')
+	}
+	if s := skippedSummary(src.Skipped); s != "" {
+		fmt.Fprintf(b, "Skipped: %s, not desired state\n", s)
 	}
 	fmt.Fprintf(b, "Cluster: %s", r.Cluster.Server)
 	if r.Cluster.Context != "" {
@@ -241,4 +252,20 @@ func pluralWord(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// skippedSummary says how many rendered objects were left out, by reason:
+// "3 (helm hook pre-install: 2, helm test: 1)".
+func skippedSummary(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	reasons := make([]string, 0, len(m))
+	total := 0
+	for r, n := range m {
+		reasons = append(reasons, fmt.Sprintf("%s: %d", r, n))
+		total += n
+	}
+	sort.Strings(reasons)
+	return fmt.Sprintf("%d (%s)", total, strings.Join(reasons, ", "))
 }

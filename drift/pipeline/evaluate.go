@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -66,6 +68,9 @@ func resolve(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNa
 		t.Mapping = m
 		if m.Namespaced {
 			t.Namespace = o.Object.GetNamespace()
+			if t.Namespace == "" {
+				t.Namespace = o.DefaultNamespace
+			}
 			if t.Namespace == "" {
 				t.Namespace = defaultNamespace
 			}
@@ -178,12 +183,57 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 		res.Status = drift.Missing
 		return res
 	}
-	opts := drift.Options{HashKey: e.HashKey, Sensitive: rules.IsSensitive, Defaults: e.Defaults, Added: rules.Added}
+	sensitive := rules.IsSensitive
+	hidden := append(append([]string(nil), t.Object.Sensitive...), t.Object.NotCompared...)
+	if len(hidden) > 0 {
+		// Fields decrypted from SOPS, and those left encrypted (a live
+		// change there would show the live value): hidden like configured
+		// ones, at the field, below it and in any value holding it. A path
+		// that does not parse hides the whole object rather than a secret.
+		var paths []drift.PathPattern
+		for _, s := range hidden {
+			p, err := drift.ParsePathPattern(s)
+			if err != nil {
+				paths = nil
+				sensitive = func(drift.Path) bool { return true }
+				break
+			}
+			paths = append(paths, p)
+		}
+		if paths != nil {
+			sensitive = func(p drift.Path) bool {
+				for _, h := range paths {
+					if h.Matches(p) || h.MatchesBelow(p) {
+						return true
+					}
+				}
+				return rules.IsSensitive(p)
+			}
+		}
+	}
+	opts := drift.Options{HashKey: e.HashKey, Sensitive: sensitive, Defaults: e.Defaults, Added: rules.Added}
 	if e.Schemas != nil {
 		// A missing schema only costs precision: fall back to heuristics.
 		opts.Schema, _ = e.Schemas.For(ctx, u.GroupVersionKind())
 	}
+	// Fields Git holds encrypted (no key opened them) are not compared: a
+	// live value there, changed or added by hand, is no drift.
+	var notCompared []drift.PathPattern
+	for _, s := range t.Object.NotCompared {
+		names := []string{s}
+		if rest, ok := strings.CutPrefix(s, "stringData"); ok && u.GetKind() == "Secret" && u.GroupVersionKind().Group == "" {
+			names = append(names, "data"+rest) // the API server keeps stringData in data
+		}
+		for _, n := range names {
+			if p, err := drift.ParsePathPattern(n); err == nil {
+				notCompared = append(notCompared, p)
+			}
+		}
+	}
 	for _, d := range drift.Compare(u, l, opts) {
+		if slices.ContainsFunc(notCompared, func(p drift.PathPattern) bool { return p.Matches(d.ParsedPath()) || p.MatchesBelow(d.ParsedPath()) }) {
+			continue
+		}
 		if rules.Ignored(d) {
 			res.IgnoredFields++
 			continue

@@ -113,7 +113,8 @@ type Monitor struct {
 
 	mu          sync.RWMutex
 	revision    gitsource.Revision
-	objects     []gitsource.Object // all desired objects, before the filter
+	skipped     []gitsource.Skipped // rendered, not desired state (Helm hooks)
+	objects     []gitsource.Object  // all desired objects, before the filter
 	fingerprint string
 	targets     map[string]Target
 	order       []string
@@ -228,7 +229,7 @@ func (m *Monitor) Report() *drift.Report {
 	}
 	sortExtra(extra)
 	res = append(res, extra...)
-	r := drift.NewReport(m.clock.Now(), SourceOf(m.revision), m.opts.Cluster, res)
+	r := drift.NewReport(m.clock.Now(), SourceOf(m.revision, m.skipped), m.opts.Cluster, res)
 	r.Summary.Excluded = m.excluded
 	if m.stale != nil {
 		s := *m.stale
@@ -394,10 +395,16 @@ func (m *Monitor) GitErrors() int {
 func fingerprint(d *gitsource.Desired) string {
 	h := sha256.New()
 	h.Write([]byte(d.Revision.Commit))
+	h.Write([]byte(d.Revision.Digest)) // a re-pushed OCI tag, same objects
 	for _, o := range d.Objects {
 		b, _ := json.Marshal(o.Object.Object)
 		h.Write(b)
+		// What rendering says about the object besides its content.
+		b, _ = json.Marshal([]any{o.NotCompared, o.Sensitive, o.DefaultNamespace})
+		h.Write(b)
 	}
+	b, _ := json.Marshal(d.Skipped)
+	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -406,10 +413,10 @@ func fingerprint(d *gitsource.Desired) string {
 // object.
 func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	m.mu.RLock()
-	rev, objs := m.revision, m.objects
+	rev, objs, skipped := m.revision, m.objects, m.skipped
 	m.mu.RUnlock()
 	if d != nil {
-		rev, objs = d.Revision, d.Objects
+		rev, objs, skipped = d.Revision, d.Objects, d.Skipped
 	}
 	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
 	m.keepResolved(targets)
@@ -477,7 +484,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 		byKey[k] = t
 	}
 	m.mu.Lock()
-	m.revision, m.objects, m.excluded = rev, objs, excluded
+	m.revision, m.objects, m.skipped, m.excluded = rev, objs, skipped, excluded
 	m.targets, m.order = byKey, keys
 	m.scopes = map[informer.Scope]bool{}
 	for _, s := range scopes {

@@ -14,6 +14,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -170,7 +171,7 @@ func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now 
 	if p.Tracking != nil {
 		resources = append(resources, FindExtra(plan.Targets, plan.Scopes, p.Manager, p.Tracking, scopeErrs)...)
 	}
-	report := drift.NewReport(now, SourceOf(desired.Revision), p.Cluster.Info, resources)
+	report := drift.NewReport(now, SourceOf(desired.Revision, desired.Skipped), p.Cluster.Info, resources)
 	report.Summary.Excluded = plan.Excluded
 	return report, nil
 }
@@ -232,6 +233,18 @@ func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
 		r.Warm(connCtx)
 		conn <- connected{cl: cl, resolver: r}
 	}()
+	// A Helm chart renders for this cluster's version and APIs: it waits
+	// for the connection, which a plain tree need not do.
+	waitConn := sync.OnceValue(func() connected { return <-conn })
+	if o.Source.Render.Capabilities == nil {
+		o.Source.Render.Capabilities = func(ctx context.Context) (gitsource.Capabilities, error) {
+			c := waitConn()
+			if c.err != nil {
+				return gitsource.Capabilities{}, c.err
+			}
+			return c.cl.Capabilities(ctx)
+		}
+	}
 	say("fetching and rendering %s", o.Source.URL+o.Source.Dir)
 	desired, err := gitsource.Load(ctx, o.Source)
 	if err != nil {
@@ -243,7 +256,7 @@ func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
 		}
 	}
 	say("rendered %d objects; discovering the cluster", len(desired.Objects))
-	c := <-conn
+	c := waitConn()
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -267,9 +280,17 @@ func describe(r gitsource.Revision) string {
 	return s
 }
 
-// SourceOf describes a rendered revision in a report.
-func SourceOf(r gitsource.Revision) drift.Source {
-	return drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, Digest: r.Digest, AuthorTime: r.AuthorTime, Subject: r.Subject}
+// SourceOf describes a rendered revision in a report, with the rendered
+// objects that are not desired state counted by reason.
+func SourceOf(r gitsource.Revision, skipped []gitsource.Skipped) drift.Source {
+	src := drift.Source{URL: r.URL, Ref: r.Ref, Path: r.Path, Commit: r.Commit, Digest: r.Digest, AuthorTime: r.AuthorTime, Subject: r.Subject}
+	for _, s := range skipped {
+		if src.Skipped == nil {
+			src.Skipped = map[string]int{}
+		}
+		src.Skipped[s.Reason]++
+	}
+	return src
 }
 
 // Monitor returns a Monitor running this pipeline: mo gives what only a

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+)
+
+// helmInstall applies a chart's rendering by the helm CLI itself
+// (testdata/helm/golden, written by helm template: see its README) with
+// server-side apply as field manager "helm", the way helm 4 installs: the
+// cluster then holds what Helm would have made, independently of
+// driftwatch's own rendering.
+func helmInstall(t *testing.T, ns, golden string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "helm", "golden", golden))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := gitsource.ParseManifests(golden, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var us []*unstructured.Unstructured
+	for _, o := range objs {
+		if _, hook := o.Object.GetAnnotations()["helm.sh/hook"]; !hook {
+			us = append(us, o.Object)
+		}
+	}
+	if err := kube.Apply(context.Background(), "helm", ns, us...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkChart(t *testing.T, ns string, extra ...string) result {
+	t.Helper()
+	args := append([]string{"check", "--dir", filepath.Join("..", "..", "testdata", "helm"),
+		"--kubeconfig", kubeconfig, "-n", ns, "-o", "json"}, extra...)
+	return runCLI(t, args...)
+}
+
+// TestCheckHelmChart: driftwatch's own chart (a subchart, conditionals on
+// .Capabilities, two values files, a hook and a test Pod) installed as
+// helm would: in sync, hooks counted; then edits are found at their paths.
+func TestCheckHelmChart(t *testing.T) {
+	requireAPIServer(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	helmInstall(t, ns, "webapp.yaml")
+	flags := []string{"--path", "webapp", "--helm-release", "shop", "--values", "webapp/values-prod.yaml", "--values", "webapp/values-extra.yaml"}
+	config := filepath.Join(t.TempDir(), "source.yaml")
+	if err := os.WriteFile(config, []byte("render: helm\nhelm:\n  releaseName: shop\n  valuesFiles: [webapp/values-prod.yaml, webapp/values-extra.yaml]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	byConfig := []string{"--path", "webapp", "--source-config", config}
+	for _, args := range [][]string{flags, byConfig} {
+		r := checkChart(t, ns, args...)
+		if r.code != exitInSync {
+			t.Fatalf("%v: exit %d, want 0 (in sync)\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+		rep := parseReport(t, r)
+		want := map[string]drift.Status{
+			"CustomResourceDefinition widgets.webapp.example.com": drift.InSync, "PodDisruptionBudget shop-webapp": drift.InSync,
+			"ConfigMap shop-cache": drift.InSync, "Service shop-webapp": drift.InSync, "Deployment shop-webapp": drift.InSync,
+		}
+		if d := cmp.Diff(want, statuses(rep)); d != "" {
+			t.Errorf("statuses (-want +got):\n%s", d)
+		}
+		if d := cmp.Diff(map[string]int{"helm test": 1, "helm hook pre-install,pre-upgrade": 1}, rep.Source.Skipped); d != "" {
+			t.Errorf("skipped (-want +got):\n%s", d)
+		}
+	}
+
+	// Drift: a replica count and the subchart's ConfigMap, by hand.
+	if err := kube.Edit(ctx, "kubectl-edit", gvkDeployment, ns, "shop-webapp", func(u *unstructured.Unstructured) error {
+		return unstructured.SetNestedField(u.Object, int64(7), "spec", "replicas")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.Edit(ctx, "kubectl-edit", gvkConfigMap, ns, "shop-cache", func(u *unstructured.Unstructured) error {
+		return unstructured.SetNestedField(u.Object, "1gb", "data", "maxmemory")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := checkChart(t, ns, flags...)
+	if r.code != exitDrift {
+		t.Fatalf("exit %d, want 1\nstderr: %s", r.code, r.stderr)
+	}
+	got := map[string][]string{}
+	for _, res := range parseReport(t, r).Resources {
+		for _, d := range res.Diffs {
+			by := ""
+			if d.ChangedBy != nil {
+				by = d.ChangedBy.Manager
+			}
+			got[res.Kind+" "+res.Name] = append(got[res.Kind+" "+res.Name], d.Path+" by "+by)
+		}
+	}
+	want := map[string][]string{
+		"Deployment shop-webapp": {"spec.replicas by kubectl-edit"},
+		"ConfigMap shop-cache":   {"data.maxmemory by kubectl-edit"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("drift (-want +got):\n%s", d)
+	}
+
+	// rbac covers what the chart renders.
+	r = runCLI(t, "rbac", "--dir", filepath.Join("..", "..", "testdata", "helm"), "--path", "webapp", "--kubeconfig", kubeconfig, "-n", ns)
+	if r.code != 0 {
+		t.Fatalf("rbac: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	for _, res := range []string{"poddisruptionbudgets", "deployments", "configmaps", "customresourcedefinitions"} {
+		if !strings.Contains(r.stdout, res) {
+			t.Errorf("rbac output lacks %s:\n%s", res, r.stdout)
+		}
+	}
+}
+
+// TestCheckHelmIngressNginx: a real third-party chart (ingress-nginx,
+// Apache-2.0, vendored unchanged) installed as helm would, then an edit.
+func TestCheckHelmIngressNginx(t *testing.T) {
+	requireAPIServer(t)
+	// The golden rendering names its release namespace (in RBAC subjects).
+	ns := "helm-ingress"
+	ctx := context.Background()
+	if err := kube.Apply(ctx, "setup", "", &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	helmInstall(t, ns, "ingress-nginx.yaml")
+	t.Cleanup(func() {
+		for _, o := range []struct {
+			gvk  schema.GroupVersionKind
+			name string
+		}{
+			{schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"}, "edge-ingress-nginx-admission"},
+			{schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass"}, "nginx"},
+		} {
+			_ = kube.Delete(context.Background(), o.gvk, "", o.name)
+		}
+	})
+	args := []string{"--path", "ingress-nginx", "--helm-release", "edge", "--values", "ingress-values.yaml"}
+	r := checkChart(t, ns, args...)
+	if r.code != exitInSync {
+		t.Fatalf("exit %d, want 0 (in sync)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	rep := parseReport(t, r)
+	if len(rep.Resources) < 10 || rep.Source.Skipped["helm hook pre-install,pre-upgrade"] == 0 {
+		t.Errorf("got %d resources, skipped %v; want the chart's objects and its webhook hooks counted", len(rep.Resources), rep.Source.Skipped)
+	}
+	if err := kube.Edit(ctx, "kubectl-edit", gvkConfigMap, ns, "edge-ingress-nginx-controller", func(u *unstructured.Unstructured) error {
+		return unstructured.SetNestedField(u.Object, "true", "data", "use-forwarded-headers")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r = checkChart(t, ns, args...)
+	if r.code != exitDrift {
+		t.Fatalf("exit %d, want 1\nstderr: %s", r.code, r.stderr)
+	}
+	var got []string
+	for _, res := range parseReport(t, r).Resources {
+		for _, d := range res.Diffs {
+			got = append(got, res.Kind+" "+res.Name+" "+d.Path+" "+string(d.Type))
+		}
+	}
+	// The chart renders the ConfigMap with no data (null): the hand-made
+	// key shows as data changed.
+	if d := cmp.Diff([]string{"ConfigMap edge-ingress-nginx-controller data Changed"}, got); d != "" {
+		t.Errorf("drift (-want +got):\n%s", d)
+	}
+}
+
+// TestCheckHelmBadInput: bad Helm input is one line naming the cause, exit 2.
+func TestCheckHelmBadInput(t *testing.T) {
+	requireAPIServer(t)
+	dir := filepath.Join("..", "..", "testdata", "helm")
+	typo := filepath.Join(t.TempDir(), "source.yaml")
+	if err := os.WriteFile(typo, []byte("helm:\n  releseName: shop\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"missing values file", []string{"--path", "webapp", "--values", "webapp/values-staging.yaml"}, "values file webapp/values-staging.yaml: not found in the source"},
+		{"bad --render", []string{"--path", "webapp", "--render", "jsonnet"}, "flag --render: render mode \"jsonnet\""},
+		{"bad --set", []string{"--path", "webapp", "--set", "replicas"}, `flag --set "replicas": key "replicas" has no value`},
+		{"unknown field in the source config", []string{"--path", "webapp", "--source-config", typo}, `unknown field "releseName"`},
+		{"a chart needing a newer Kubernetes than the cluster's", []string{"--path", "future"}, "chart future 0.1.0 requires kubeVersion >=1.99.0-0, which Kubernetes v1.37.2 does not satisfy"},
+		{"a template error names the template and line", []string{"--path", "webapp", "--set", "image=flat"}, "webapp/templates/migrate-job.yaml:14:28"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, append([]string{"check", "--dir", dir, "--kubeconfig", kubeconfig, "-n", "default"}, tt.args...)...)
+			msg := strings.TrimSpace(r.stderr)
+			if r.code != exitError || !strings.Contains(msg, tt.wantErr) || strings.Count(msg, "\n") > 0 {
+				t.Fatalf("exit %d, stderr %q; want exit 2 and one line containing %q", r.code, msg, tt.wantErr)
+			}
+		})
+	}
+}
