@@ -1,5 +1,5 @@
 // Package deploy holds the kustomize manifests that run driftwatch in a
-// cluster (base, overlays/cronjob, overlays/daemon). Its test builds each
+// cluster (base, overlays/cronjob, overlays/daemon, overlays/helm). Its test builds each
 // overlay with kustomize and sends every object to a real kube-apiserver as
 // a server-side dry-run create with strict field validation, in a namespace
 // that enforces the restricted Pod Security Standard.
@@ -51,7 +51,7 @@ const (
 	serviceAccount = "system:serviceaccount:driftwatch:driftwatch"
 )
 
-var overlays = []string{"overlays/cronjob", "overlays/daemon"}
+var overlays = []string{"overlays/cronjob", "overlays/daemon", "overlays/helm"}
 
 var env *apiservertest.Env
 
@@ -223,7 +223,7 @@ func TestOverlaysServerDryRun(t *testing.T) {
 			// Pods as their controllers would create them.
 			var pod corev1.PodTemplateSpec
 			switch dir {
-			case "overlays/cronjob":
+			case "overlays/cronjob", "overlays/helm":
 				var cj batchv1.CronJob
 				find(t, objs, "CronJob", "driftwatch", &cj)
 				pod = cj.Spec.JobTemplate.Spec.Template

@@ -210,3 +210,30 @@ func TestCheckHelmBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchHelmChart: watch renders a chart for the cluster too, counts its
+// hooks, and reports a hand edit of a subchart's object.
+func TestWatchHelmChart(t *testing.T) {
+	requireAPIServer(t)
+	ns := newNamespace(t)
+	helmInstall(t, ns, "webapp.yaml")
+	d := startWatch(t, "--dir", filepath.Join("..", "..", "testdata", "helm"), "--path", "webapp", "-n", ns,
+		"--helm-release", "shop", "--values", "webapp/values-prod.yaml", "--values", "webapp/values-extra.yaml", "--interval", "200ms")
+	eventually(t, "the chart in sync, hooks counted", d, func() bool {
+		r := d.report(t, "")
+		res := resourceOf(r, "Deployment", "shop-webapp")
+		return res != nil && res.Status == drift.InSync && r.Summary.InSync == 5 && r.Source.Skipped["helm test"] == 1
+	})
+	if err := kube.Edit(context.Background(), "kubectl-edit", gvkConfigMap, ns, "shop-cache", func(u *unstructured.Unstructured) error {
+		return unstructured.SetNestedField(u.Object, "2gb", "data", "maxmemory")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the subchart's ConfigMap drifted", d, func() bool {
+		res := resourceOf(d.report(t, ""), "ConfigMap", "shop-cache")
+		return res != nil && res.Status == drift.Drifted && len(res.Diffs) == 1 && res.Diffs[0].Path == "data.maxmemory"
+	})
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
