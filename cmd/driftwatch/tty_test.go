@@ -75,7 +75,7 @@ func TestCheckOnATerminal(t *testing.T) {
 	if code != exitDrift {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
 	}
-	for _, want := range []string{"\r\x1b[Kfetching and rendering", "\r\x1b[Ksyncing informers for", "\r\x1b[Kcomparing"} {
+	for _, want := range []string{"\r\x1b[Kfetching and rendering", "\r\x1b[Klisting and comparing"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("progress lacks %q: %q", want, stderr)
 		}
@@ -91,7 +91,7 @@ func TestCheckOnATerminal(t *testing.T) {
 	if code != exitDrift || strings.Contains(plain, "\x1b[") {
 		t.Errorf("NO_COLOR: exit %d, report %q", code, plain)
 	}
-	if !strings.Contains(stderr, "\r\x1b[Kcomparing") {
+	if !strings.Contains(stderr, "\r\x1b[Klisting and comparing") {
 		t.Errorf("NO_COLOR hides the progress too: %q", stderr)
 	}
 }

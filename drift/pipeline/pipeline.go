@@ -100,7 +100,11 @@ func InformerOptions(f Filter) informer.Options {
 // with New; Stop it when done.
 type Pipeline struct {
 	Options
-	Cluster   *Cluster
+	Cluster *Cluster
+	// Streamer, when set, is how Compare reads the live state: each scope
+	// listed once, page by page, each object compared as it arrives and
+	// dropped (see stream.go). Nil: Compare syncs the Manager's informers.
+	Streamer  Streamer
 	Manager   informer.Manager
 	Resolver  *informer.Resolver
 	Schemas   *Schemas
@@ -115,7 +119,15 @@ func New(opts Options, cl *Cluster, resolver *informer.Resolver) (*Pipeline, err
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
 	}
-	return NewWithManager(opts, cl, resolver, mgr)
+	pager, err := informer.NewPagerForConfig(cl.Config, InformerOptions(opts.Filter))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Info.Server, err)
+	}
+	p, err := NewWithManager(opts, cl, resolver, mgr)
+	if err == nil {
+		p.Streamer = pager
+	}
+	return p, err
 }
 
 // NewWithManager is New with the informers given (a test's fake, a
@@ -160,16 +172,25 @@ func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now 
 	if plan.Unmatched != nil && !p.AllowEmpty {
 		return nil, plan.Unmatched
 	}
-	p.Manager.Ensure(plan.Scopes...)
-	say("syncing informers for %d resources", len(plan.Scopes))
-	scopeErrs := p.sync(ctx, plan)
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	say("comparing %d objects", len(plan.Targets))
-	resources := p.Evaluator.Evaluate(ctx, plan.Targets, scopeErrs)
-	if p.Tracking != nil {
-		resources = append(resources, FindExtra(plan.Targets, plan.Scopes, p.Manager, p.Tracking, scopeErrs)...)
+	var resources []drift.Resource
+	if p.Streamer != nil {
+		say("listing and comparing %d objects of %d resources", len(plan.Targets), len(plan.Scopes))
+		resources = p.streamCompare(ctx, p.Streamer, plan)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	} else {
+		p.Manager.Ensure(plan.Scopes...)
+		say("syncing informers for %d resources", len(plan.Scopes))
+		scopeErrs := p.sync(ctx, plan)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		say("comparing %d objects", len(plan.Targets))
+		resources = p.Evaluator.Evaluate(ctx, plan.Targets, scopeErrs)
+		if p.Tracking != nil {
+			resources = append(resources, FindExtra(plan.Targets, plan.Scopes, p.Manager, p.Tracking, scopeErrs)...)
+		}
 	}
 	report := drift.NewReport(now, SourceOf(desired.Revision, desired.Skipped), p.Cluster.Info, resources)
 	report.Summary.Excluded = plan.Excluded
