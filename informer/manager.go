@@ -48,8 +48,9 @@ func (s Scope) String() string {
 // informer has not synced when WaitForSync's context ends. After Stop, the
 // Manager must not be used again.
 //
-// Objects returned by Get are shared with the cache and must not be
-// modified: DeepCopy first.
+// Objects returned by Get are the caller's when the cache packs them (the
+// default); with another Options.Transform they are shared with the cache
+// and must not be modified: DeepCopy first.
 type Manager interface {
 	// Ensure starts an informer for each scope not already running. It does
 	// not wait for them to sync.
@@ -108,8 +109,9 @@ type Registration interface {
 var ErrStopped = errors.New("informer manager stopped")
 
 // Options configure a Manager. The zero value caches objects through
-// DefaultTransform (no last-applied-configuration annotation, managedFields
-// compacted) and lists everything in a scope. Events reach the handlers
+// PackTransform (no last-applied-configuration annotation, each object kept
+// as its JSON text and decoded afresh by Get and List) and lists
+// everything in a scope. Events reach the handlers
 // added with AddEventHandler.
 type Options struct {
 	// Transform, if set, replaces the default cache transform applied to
@@ -284,7 +286,7 @@ func (e *entry) HandleWarningHeader(code int, _ string, text string) {
 // Warnings the API server sends are not recorded; see NewManagerForConfig.
 func NewManager(client dynamic.Interface, opts Options) Manager {
 	if opts.Transform == nil {
-		opts.Transform = DefaultTransform
+		opts.Transform = PackTransform
 	}
 	return &manager{client: client, opts: opts, entries: map[Scope]*entry{}}
 }
@@ -608,7 +610,7 @@ func (m *manager) Get(s Scope, name string) (*unstructured.Unstructured, error) 
 	if err != nil || !ok {
 		return nil, err
 	}
-	return obj.(*unstructured.Unstructured), nil
+	return Unpack(obj.(*unstructured.Unstructured))
 }
 
 func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
@@ -622,7 +624,11 @@ func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
 	items := e.informer.GetIndexer().List()
 	out := make([]*unstructured.Unstructured, 0, len(items))
 	for _, it := range items {
-		out = append(out, it.(*unstructured.Unstructured))
+		u, err := Unpack(it.(*unstructured.Unstructured))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

@@ -83,3 +83,43 @@ spec:
 		t.Errorf("second transform changed the object (-first +second):\n%s", diff)
 	}
 }
+
+// TestPackTransform: a packed object is a small stub in the cache and
+// unpacks to exactly the object that came in (last-applied dropped).
+func TestPackTransform(t *testing.T) {
+	in := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{
+			"name": "web", "namespace": "prod", "resourceVersion": "42", "uid": "u-1",
+			"labels":      map[string]any{"app": "web"},
+			"annotations": map[string]any{lastApplied: `{"whole":"object"}`, "team": "payments"},
+			"managedFields": []any{map[string]any{"manager": "gitops", "operation": "Apply",
+				"fieldsV1": map[string]any{"f:spec": map[string]any{"f:replicas": map[string]any{}}}}},
+		},
+		"spec": map[string]any{"replicas": int64(3), "ratio": 0.5, "paused": false, "list": []any{"a", int64(1)}},
+	}}
+	want := in.DeepCopy()
+	unstructured.RemoveNestedField(want.Object, "metadata", "annotations", lastApplied)
+	out, err := PackTransform(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := out.(*unstructured.Unstructured)
+	if _, ok := stub.Object["spec"]; ok || stub.GetName() != "web" || stub.GetNamespace() != "prod" || stub.GetResourceVersion() != "42" {
+		t.Errorf("stub = %v, want only the keys' metadata and the JSON", stub.Object)
+	}
+	again, _ := PackTransform(stub)
+	if again != stub {
+		t.Error("packing a packed object (a resync) made a new one")
+	}
+	got, err := Unpack(stub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want.Object, got.Object); diff != "" {
+		t.Errorf("unpacked (-want +got):\n%s", diff)
+	}
+	if plain, _ := Unpack(want); plain != want {
+		t.Error("Unpack of an unpacked object is not the object itself")
+	}
+}

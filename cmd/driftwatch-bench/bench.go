@@ -152,6 +152,11 @@ type WatchResult struct {
 	P50EventMs float64 `json:"p50EventToReportMs"`
 	P99EventMs float64 `json:"p99EventToReportMs"`
 	MaxWriteMs float64 `json:"maxWriteToReportMs"`
+	// Heap held per watched object by the informers once synced, with
+	// objects kept as maps (compacted managedFields) and packed as JSON
+	// text (the default), measured one after the other in the same run.
+	HeapPerObjectMaps   float64 `json:"heapPerObjectMaps"`
+	HeapPerObjectPacked float64 `json:"heapPerObjectPacked"`
 }
 
 type Target struct {

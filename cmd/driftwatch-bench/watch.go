@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -42,6 +43,15 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 	if err != nil {
 		return nil, err
 	}
+	heapMaps, err := b.informerHeap(ctx, dyn, dir, n, informer.DefaultTransform)
+	if err != nil {
+		return nil, err
+	}
+	heapPacked, err := b.informerHeap(ctx, dyn, dir, n, informer.PackTransform)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("watch: heap per object once synced: %.0f B packed, %.0f B as maps", heapPacked, heapMaps)
 	var eventAt sync.Map // name → time of its informer event
 	type verdict struct {
 		name string
@@ -123,8 +133,38 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 		N: n, Changes: len(fromWrite),
 		P50WriteMs: pct(fromWrite, 0.50), P99WriteMs: pct(fromWrite, 0.99),
 		P50EventMs: pct(fromEvent, 0.50), P99EventMs: pct(fromEvent, 0.99),
-		MaxWriteMs: pct(fromWrite, 1),
+		MaxWriteMs:        pct(fromWrite, 1),
+		HeapPerObjectMaps: heapMaps, HeapPerObjectPacked: heapPacked,
 	}, nil
+}
+
+// informerHeap syncs informers for every scope of the desired objects in
+// dir with the given cache transform and returns the heap they hold per
+// object (after GC, minus before).
+func (b *bench) informerHeap(ctx context.Context, dyn dynamic.Interface, dir string, n int, transform func(any) (any, error)) (float64, error) {
+	desired, err := gitsource.Load(ctx, gitsource.Options{Dir: dir})
+	if err != nil {
+		return 0, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(b.rest)
+	if err != nil {
+		return 0, err
+	}
+	plan := pipeline.Plan(ctx, informer.NewResolver(dc), desired.Objects, "default", pipeline.Filter{})
+	desired = nil
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	mgr := informer.NewManager(dyn, informer.Options{Transform: transform})
+	defer mgr.Stop()
+	mgr.Ensure(plan.Scopes...)
+	for s, err := range mgr.WaitForSync(ctx, plan.Scopes...) {
+		return 0, fmt.Errorf("sync %s: %w", s, err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(mgr)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), nil
 }
 
 func pct(ds []time.Duration, p float64) float64 {
