@@ -157,6 +157,14 @@ type WatchResult struct {
 	// text (the default), measured one after the other in the same run.
 	HeapPerObjectMaps   float64 `json:"heapPerObjectMaps"`
 	HeapPerObjectPacked float64 `json:"heapPerObjectPacked"`
+	// FirstReportMs is from the Monitor's start to its first report.
+	FirstReportMs float64 `json:"firstReportMs"`
+	// Under load: LoadRate changes a second (LoadChanges measured), from
+	// each write's return to its verdict.
+	LoadRate    int     `json:"loadRate"`
+	LoadChanges int     `json:"loadChanges"`
+	LoadP50Ms   float64 `json:"loadP50Ms"`
+	LoadP99Ms   float64 `json:"loadP99Ms"`
 }
 
 type Target struct {

@@ -158,6 +158,8 @@ func Markdown(r *Results) string {
 	if w := r.Watch; w != nil {
 		fmt.Fprintf(&b, "\nWatch at N=%d, %d live changes: write → report p50 %.1f ms, p99 %.1f ms (max %.1f); informer event → report p50 %.2f ms, p99 %.2f ms.\n",
 			w.N, w.Changes, w.P50WriteMs, w.P99WriteMs, w.MaxWriteMs, w.P50EventMs, w.P99EventMs)
+		fmt.Fprintf(&b, "Watch at N=%d: first report %.0f ms after start; under %d live changes/s (%d measured): write → report p50 %.1f ms, p99 %.1f ms.\n",
+			w.N, w.FirstReportMs, w.LoadRate, w.LoadChanges, w.LoadP50Ms, w.LoadP99Ms)
 		if w.HeapPerObjectPacked > 0 {
 			fmt.Fprintf(&b, "Watch heap per watched object at N=%d once synced: %.0f B packed as JSON text (the default) vs %.0f B as maps (%.2f×), measured one after the other.\n",
 				w.N, w.HeapPerObjectPacked, w.HeapPerObjectMaps, w.HeapPerObjectPacked/w.HeapPerObjectMaps)

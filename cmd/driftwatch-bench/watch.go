@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -53,10 +54,6 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 	}
 	b.logf("watch: heap per object once synced: %.0f B packed, %.0f B as maps", heapPacked, heapMaps)
 	var eventAt sync.Map // name → time of its informer event
-	type verdict struct {
-		name string
-		at   time.Time
-	}
 	verdicts := make(chan verdict, 1024)
 	cl := &pipeline.Cluster{Config: cfg, Discovery: dc, Namespace: "default"}
 	p, err := pipeline.NewWithManager(pipeline.Options{HashKey: []byte("bench-hash-key"), SyncTimeout: 5 * time.Minute},
@@ -84,6 +81,7 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	started := time.Now()
 	go func() { _ = mon.Run(runCtx, 2) }()
 	deadline := time.Now().Add(5 * time.Minute)
 	for !mon.Ready() {
@@ -92,6 +90,8 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	firstReport := time.Since(started)
+	b.logf("watch: first report after %.0f ms", ms(firstReport))
 	// Let the initial verdicts drain.
 	time.Sleep(time.Second)
 	for len(verdicts) > 0 {
@@ -129,7 +129,12 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 			}
 		}
 	}
+	loadP50, loadP99, loadN, err := b.watchUnderLoad(ctx, cms, verdicts, 200, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	return &WatchResult{
+		FirstReportMs: ms(firstReport), LoadRate: 200, LoadChanges: loadN, LoadP50Ms: loadP50, LoadP99Ms: loadP99,
 		N: n, Changes: len(fromWrite),
 		P50WriteMs: pct(fromWrite, 0.50), P99WriteMs: pct(fromWrite, 0.99),
 		P50EventMs: pct(fromEvent, 0.50), P99EventMs: pct(fromEvent, 0.99),
@@ -174,4 +179,75 @@ func pct(ds []time.Duration, p float64) float64 {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return ms(s[int(float64(len(s)-1)*p)])
+}
+
+// verdict is a Notify the Monitor sent: for which object, when.
+type verdict struct {
+	name string
+	at   time.Time
+}
+
+// watchUnderLoad writes rate live changes a second for d, each to another
+// ConfigMap, from parallel writers, while the Monitor runs, and returns the
+// p50 and p99 from each write's start to its object's verdict, and how
+// many changes were measured. Loads are bounded: rate×d changes at most.
+func (b *bench) watchUnderLoad(ctx context.Context, cms []obj, verdicts <-chan verdict, rate int, d time.Duration) (float64, float64, int, error) {
+	total := int(float64(rate) * d.Seconds())
+	total = min(total, len(cms))
+	var mu sync.Mutex
+	written := map[string]time.Time{}
+	var lat []time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deadline := time.After(d + 30*time.Second)
+		for len(lat) < total {
+			select {
+			case v := <-verdicts:
+				mu.Lock()
+				if at, ok := written[v.name]; ok {
+					lat = append(lat, v.at.Sub(at))
+					delete(written, v.name)
+				}
+				mu.Unlock()
+			case <-deadline:
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	var firstErr error
+	for i := range total {
+		<-tick.C
+		o := cms[i]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ri := b.dyn.Resource(o.GVR).Namespace(o.U.GetNamespace())
+			patch := []byte(fmt.Sprintf(`{"data":{"key1":"load-%d-%d"}}`, i, time.Now().UnixNano()))
+			mu.Lock()
+			written[o.U.GetName()] = time.Now() // the verdict may come before Patch returns
+			mu.Unlock()
+			_, err := ri.Patch(ctx, o.U.GetName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"})
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	<-done
+	if firstErr != nil {
+		return 0, 0, 0, firstErr
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return pct(lat, 0.50), pct(lat, 0.99), len(lat), nil
 }
