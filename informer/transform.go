@@ -113,9 +113,11 @@ func writeJSONString(b *strings.Builder, s string) {
 // packedKey holds a packed object's JSON text in its stub.
 const packedKey = "driftwatch.dev/packed"
 
-// PackTransform drops the last-applied-configuration annotation and packs
-// the object as its JSON text; it is the transform of a Manager whose
-// Options name none.
+// PackTransform drops the last-applied-configuration annotation and the
+// status (the comparison never reads a live object's status: drift is in
+// what Git declares, and Git does not declare status), and packs the
+// object as its JSON text; it is the transform of a Manager whose Options
+// name none.
 func PackTransform(obj any) (any, error) {
 	obj, _ = DropLastApplied(obj)
 	u, ok := obj.(*unstructured.Unstructured)
@@ -125,6 +127,7 @@ func PackTransform(obj any) (any, error) {
 	if _, packed := u.Object[packedKey]; packed {
 		return u, nil // a resync: already packed
 	}
+	delete(u.Object, "status")
 	raw, err := u.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("pack %s %s: %w", u.GetKind(), u.GetName(), err)

@@ -85,7 +85,8 @@ spec:
 }
 
 // TestPackTransform: a packed object is a small stub in the cache and
-// unpacks to exactly the object that came in (last-applied dropped).
+// unpacks to exactly the object that came in (last-applied and status
+// dropped).
 func TestPackTransform(t *testing.T) {
 	in := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
@@ -96,10 +97,12 @@ func TestPackTransform(t *testing.T) {
 			"managedFields": []any{map[string]any{"manager": "gitops", "operation": "Apply",
 				"fieldsV1": map[string]any{"f:spec": map[string]any{"f:replicas": map[string]any{}}}}},
 		},
-		"spec": map[string]any{"replicas": int64(3), "ratio": 0.5, "paused": false, "list": []any{"a", int64(1)}},
+		"spec":   map[string]any{"replicas": int64(3), "ratio": 0.5, "paused": false, "list": []any{"a", int64(1)}},
+		"status": map[string]any{"readyReplicas": int64(3)},
 	}}
 	want := in.DeepCopy()
 	unstructured.RemoveNestedField(want.Object, "metadata", "annotations", lastApplied)
+	unstructured.RemoveNestedField(want.Object, "status")
 	out, err := PackTransform(in)
 	if err != nil {
 		t.Fatal(err)
