@@ -158,6 +158,10 @@ func (b *bench) informerHeap(ctx context.Context, dyn dynamic.Interface, dir str
 	plan := pipeline.Plan(ctx, informer.NewResolver(dc), desired.Objects, "default", pipeline.Filter{})
 	desired = nil
 	var before, after runtime.MemStats
+	// A Manager measured before may still be winding down: let its
+	// goroutines end and its cache be collected first.
+	runtime.GC()
+	time.Sleep(time.Second)
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	mgr := informer.NewManager(dyn, informer.Options{Transform: transform})
@@ -169,6 +173,7 @@ func (b *bench) informerHeap(ctx context.Context, dyn dynamic.Interface, dir str
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(mgr)
+	runtime.KeepAlive(plan)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), nil
 }
 
