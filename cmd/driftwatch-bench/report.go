@@ -182,11 +182,13 @@ func Markdown(r *Results) string {
 	b.WriteString(`
 Definitions: *floor* is a minimal client-go program (dynamic client, paged LIST with limit 500) over exactly
 the resources and namespaces Git declares, sequential and with 8 scopes at a time; the faster counts.
-*plan* is connecting (kubeconfig, server version) and resolving kinds through discovery; *sync* is the
-informers' initial listing until synced (client-go's streaming watch-list by default); *compare* includes fetching the OpenAPI schemas (disk-cached after the
-first repetition); *report* is building and writing the JSON report. *binary end to end* is the real
-` + "`driftwatch check --dir DIR -o json=FILE`" + ` process from exec to exit. Peak RSS is the process's wait4
-Maxrss. Heap per object is HeapAlloc after GC with the informers synced minus before, divided by N.
+*plan* is connecting (kubeconfig, server version) and resolving kinds through discovery. The check
+streams: *compare* is listing each scope page by page and comparing each object as it arrives (with
+fetching the OpenAPI schemas, disk-cached after the first repetition), and *sync* is 0 (it was the
+informers' initial listing before the check streamed); *report* is building and writing the JSON report.
+*binary end to end* is the real ` + "`driftwatch check --dir DIR -o json=FILE`" + ` process from exec to exit. Peak RSS is the
+process's wait4 Maxrss. Heap per object is HeapAlloc after GC once compared minus before listing, divided by N:
+what the check still holds per object (the report), negative when the collector frees more of rendering's garbage.
 `)
 	return b.String()
 }
