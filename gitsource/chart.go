@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	"helm.sh/helm/v4/pkg/ignore"
@@ -146,6 +147,17 @@ func vendored(files []*archive.BufferedFile, name string) bool {
 	return false
 }
 
+// onceCapabilities asks f once and gives every later caller its answer.
+func onceCapabilities(f func(context.Context) (Capabilities, error)) func(context.Context) (Capabilities, error) {
+	var once sync.Once
+	var c Capabilities
+	var err error
+	return func(ctx context.Context) (Capabilities, error) {
+		once.Do(func() { c, err = f(ctx) })
+		return c, err
+	}
+}
+
 // capabilitiesOf asks for the cluster's facts, if the caller can give them.
 func capabilitiesOf(ctx context.Context, ro RenderOptions) (Capabilities, error) {
 	if ro.Capabilities == nil {
@@ -260,10 +272,14 @@ type inflation struct {
 // to it. Unlike a chart at --path, hooks are kept (kustomize's helm
 // template output includes them) unless skipHooks: says otherwise.
 func inflateCharts(ctx context.Context, cfs *confinedFS, found []inflation, ro RenderOptions, out *Rendered) error {
+	var fetcher *helmchart.Fetcher
+	if len(found) > 0 {
+		fetcher = ro.Helm.Repositories.fetcher()
+	}
 	for _, inf := range found {
 		var rendered bytes.Buffer
 		for _, hc := range inf.k.HelmCharts {
-			if err := inflateOne(ctx, cfs, inf, hc, ro, &rendered); err != nil {
+			if err := inflateOne(ctx, cfs, inf, hc, ro, fetcher, &rendered); err != nil {
 				return fmt.Errorf("kustomization %s: helmCharts %s: %w", cfs.rel(inf.file), hc.Name, err)
 			}
 		}
@@ -303,7 +319,7 @@ func overlayKustomization(cfs *confinedFS, inf inflation, gen string) error {
 }
 
 // inflateOne renders one helmCharts: entry into w.
-func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.HelmChart, ro RenderOptions, w *bytes.Buffer) error {
+func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.HelmChart, ro RenderOptions, fetcher *helmchart.Fetcher, w *bytes.Buffer) error {
 	home := types.HelmDefaultHome
 	if inf.k.HelmGlobals != nil && inf.k.HelmGlobals.ChartHome != "" {
 		home = inf.k.HelmGlobals.ChartHome
@@ -326,7 +342,7 @@ func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.He
 		files, err = chartFiles(cfs, chartDir)
 	case hc.Repo != "":
 		var tgz []byte
-		if tgz, err = ro.Helm.Repositories.fetcher().Chart(ctx, hc.Repo, hc.Name, hc.Version); err == nil {
+		if tgz, err = fetcher.Chart(ctx, hc.Repo, hc.Name, hc.Version); err == nil {
 			files, err = archive.LoadArchiveFiles(bytes.NewReader(tgz))
 		}
 	default:
@@ -348,7 +364,7 @@ func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.He
 	ho := helmchart.Options{
 		ReleaseName: hc.ReleaseName, Namespace: hc.Namespace,
 		KubeVersion: caps.KubeVersion, APIVersions: caps.APIVersions,
-		SkipCRDs: !hc.IncludeCRDs, Fetcher: ro.Helm.Repositories.fetcher(),
+		SkipCRDs: !hc.IncludeCRDs, Fetcher: fetcher,
 	}
 	if ho.Namespace == "" {
 		ho.Namespace = caps.Namespace

@@ -88,6 +88,11 @@ func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rend
 		return nil, err
 	}
 	cfs.sops = sops
+	if ro.Capabilities != nil {
+		// Asked once per render, however many charts it has: each ask is a
+		// discovery of the whole cluster.
+		ro.Capabilities = onceCapabilities(ro.Capabilities)
+	}
 	clean := filepath.Clean("/" + filepath.ToSlash(path))[1:]
 	if filepath.IsAbs(path) || strings.HasPrefix(filepath.Clean(path), "..") {
 		return nil, fmt.Errorf("path %q: %w", path, ErrOutsideRoot)

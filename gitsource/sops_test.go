@@ -2,24 +2,19 @@ package gitsource
 
 import (
 	"context"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"filippo.io/age"
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/aes"
-	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/stores/dotenv"
 	sopsjson "github.com/getsops/sops/v3/stores/json"
-	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/driftwatch/driftwatch/gitsource/sopstest"
 )
 
 // TestRenderSOPS: a SOPS-encrypted manifest (Flux's in-place format) loses
@@ -95,82 +90,6 @@ spec:
 	}
 }
 
-// sopsRegex is Flux's usual creation rule: only Secret and ConfigMap
-// payloads are encrypted, so names and kinds stay readable.
-const sopsRegex = "^(data|stringData)$"
-
-// encryptSOPS encrypts a YAML stream (one or more documents) for the age
-// recipients as `sops encrypt --encrypted-regex` does: a random data key
-// wrapped for each recipient, every value under data or stringData
-// encrypted with AES-GCM and its path, and the MAC over all values stored
-// encrypted with lastmodified as additional data.
-func encryptSOPS(t *testing.T, plaintextYAML string, recipients ...string) string {
-	t.Helper()
-	return encryptSOPSStore(t, sopsyaml.NewStore(&config.YAMLStoreConfig{}), sopsRegex, plaintextYAML, recipients...)
-}
-
-// sopsTestStore is what encrypting needs of a sops store.
-type sopsTestStore interface {
-	sops.PlainFileLoader
-	sops.EncryptedFileEmitter
-}
-
-// encryptSOPSStore is encryptSOPS for any store (dotenv, JSON); an empty
-// regex encrypts every value, sops' default.
-func encryptSOPSStore(t *testing.T, store sopsTestStore, regex, plaintext string, recipients ...string) string {
-	t.Helper()
-	branches, err := store.LoadPlainFile([]byte(plaintext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataKey := make([]byte, 32)
-	if _, err := rand.Read(dataKey); err != nil {
-		t.Fatal(err)
-	}
-	var group sops.KeyGroup
-	for _, r := range recipients {
-		mk, err := sopsage.MasterKeyFromRecipient(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := mk.Encrypt(dataKey); err != nil {
-			t.Fatal(err)
-		}
-		group = append(group, mk)
-	}
-	tree := sops.Tree{Branches: branches, Metadata: sops.Metadata{
-		KeyGroups:      []sops.KeyGroup{group},
-		EncryptedRegex: regex,
-		Version:        "3.13.3",
-	}}
-	cipher := aes.NewCipher()
-	mac, err := tree.Encrypt(dataKey, cipher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree.Metadata.LastModified = time.Now().UTC()
-	tree.Metadata.MessageAuthenticationCode, err = cipher.Encrypt(mac, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := store.EmitEncryptedFile(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
-// newAgeKey returns a fresh age identity (the key file's text) and its
-// recipient.
-func newAgeKey(t *testing.T) (identity, recipient string) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "# created: by the test\n" + id.String() + "\n", id.Recipient().String()
-}
-
 // objectsByName parses plaintext manifests the way a plain tree renders.
 func objectsByName(t *testing.T, texts ...string) map[string]map[string]any {
 	t.Helper()
@@ -216,9 +135,9 @@ data:
     - alpha.example
     - beta.example
 `
-	keyA, recipientA := newAgeKey(t)
-	keyB, recipientB := newAgeKey(t)
-	_, recipientC := newAgeKey(t)
+	keyA, recipientA := sopstest.NewAgeKey(t)
+	keyB, recipientB := sopstest.NewAgeKey(t)
+	_, recipientC := sopstest.NewAgeKey(t)
 	plain := objectsByName(t, secret, configMap)
 	sensitive := map[string][]string{
 		"db": {"stringData.password", "stringData.username"},
@@ -232,8 +151,8 @@ data:
 		"db":    {"stringData.password", "stringData.username"},
 		"flags": {"data.hosts", "data.level", "data.retries", `data["app.properties"]`},
 	}
-	encSecret := encryptSOPS(t, secret, recipientA)
-	encConfigMap := encryptSOPS(t, configMap, recipientA, recipientC)
+	encSecret := sopstest.EncryptYAML(t, secret, recipientA)
+	encConfigMap := sopstest.EncryptYAML(t, configMap, recipientA, recipientC)
 
 	// Tampering: an unencrypted value changed, or a ciphertext moved to
 	// another field (its path is authenticated).
@@ -273,7 +192,7 @@ data:
 		wantSensitive: sensitive,
 	}, {
 		name:          "multi-document file",
-		files:         map[string]string{"both.yaml": encryptSOPS(t, secret+"---\n"+configMap, recipientA)},
+		files:         map[string]string{"both.yaml": sopstest.EncryptYAML(t, secret+"---\n"+configMap, recipientA)},
 		keys:          keyA,
 		want:          plain,
 		wantSensitive: sensitive,
@@ -296,7 +215,7 @@ data:
 		name: "one file opens, the other not",
 		files: map[string]string{
 			"secret.yaml": encSecret,
-			"cm.yaml":     encryptSOPS(t, configMap, recipientB),
+			"cm.yaml":     sopstest.EncryptYAML(t, configMap, recipientB),
 		},
 		keys: keyA,
 		want: map[string]map[string]any{"db": plain["db"], "flags": stripped["flags"]},
@@ -337,7 +256,7 @@ data:
 		name: "dotenv file of a kustomize secretGenerator",
 		files: map[string]string{
 			"kustomization.yaml": "secretGenerator:\n- name: env\n  envs: [secret.env]\ngeneratorOptions: {disableNameSuffixHash: true}\n",
-			"secret.env": encryptSOPSStore(t, dotenv.NewStore(&config.DotenvStoreConfig{}), "",
+			"secret.env": sopstest.Encrypt(t, dotenv.NewStore(&config.DotenvStoreConfig{}), "",
 				"DB_USER=app\nDB_PASSWORD=hunter2-secret\n", recipientA),
 		},
 		keys: keyA,
@@ -348,7 +267,7 @@ data:
 	}, {
 		name: "JSON file",
 		files: map[string]string{
-			"secret.json": encryptSOPSStore(t, sopsjson.NewStore(&config.JSONStoreConfig{}), sopsRegex,
+			"secret.json": sopstest.Encrypt(t, sopsjson.NewStore(&config.JSONStoreConfig{}), sopstest.FluxRegex,
 				`{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "prod"}, "type": "Opaque",
 				"stringData": {"username": "app", "password": "hunter2-secret"}}`, recipientA),
 		},

@@ -230,11 +230,14 @@ type entry struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the informer's Run returns
 
-	mu       sync.Mutex
-	lastErr  error
-	fatal    bool
-	warnings []string
-	health   Health
+	// warnings records the API server's warnings about this scope's
+	// requests (deprecations); the entry is their rest.WarningHandler.
+	warnings
+
+	mu      sync.Mutex
+	lastErr error
+	fatal   bool
+	health  Health
 	// onConnection reports transitions of health.Err to the handlers.
 	onConnection func(error)
 }
@@ -264,22 +267,6 @@ func (e *entry) request(full bool, err error) {
 	if err == nil {
 		e.health.Err, e.health.Since = nil, time.Time{}
 	}
-}
-
-// HandleWarningHeader records a warning the API server sent about this
-// scope's requests (deprecations), once each.
-func (e *entry) HandleWarningHeader(code int, _ string, text string) {
-	if code != 299 || text == "" {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, w := range e.warnings {
-		if w == text {
-			return
-		}
-	}
-	e.warnings = append(e.warnings, text)
 }
 
 // NewManager returns a Manager that lists and watches through client.
@@ -510,9 +497,7 @@ func (m *manager) Warnings(s Scope) []string {
 	if err != nil {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.warnings...)
+	return e.get()
 }
 
 func (m *manager) entry(s Scope) (*entry, error) {

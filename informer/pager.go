@@ -45,7 +45,9 @@ func NewPagerForConfig(cfg *rest.Config, opts Options) (*Pager, error) {
 	}}, nil
 }
 
-// warnings collects a scope's API warnings, once each.
+// warnings collects the warnings the API server sends about one scope's
+// requests (deprecations), once each; it is a rest.WarningHandler. The
+// Manager's entries and the Pager use it alike.
 type warnings struct {
 	mu   sync.Mutex
 	list []string

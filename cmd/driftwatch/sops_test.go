@@ -2,24 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/age"
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/aes"
-	sopsage "github.com/getsops/sops/v3/age"
-	"github.com/getsops/sops/v3/config"
-	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource/sopstest"
 )
 
 // TestCheckSOPSEncryptedNotCompared: a Secret encrypted in Git with SOPS
@@ -112,49 +106,6 @@ sops:
 	}
 }
 
-// encryptSOPS encrypts a YAML manifest for an age recipient as
-// `sops encrypt --encrypted-regex '^(data|stringData)$'` does (the data key
-// wrapped for the recipient, the values AES-GCM encrypted with their path,
-// the MAC stored encrypted with lastmodified as additional data).
-func encryptSOPS(t *testing.T, plaintextYAML, recipient string) string {
-	t.Helper()
-	store := sopsyaml.NewStore(&config.YAMLStoreConfig{})
-	branches, err := store.LoadPlainFile([]byte(plaintextYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataKey := make([]byte, 32)
-	if _, err := rand.Read(dataKey); err != nil {
-		t.Fatal(err)
-	}
-	mk, err := sopsage.MasterKeyFromRecipient(recipient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mk.Encrypt(dataKey); err != nil {
-		t.Fatal(err)
-	}
-	tree := sops.Tree{Branches: branches, Metadata: sops.Metadata{
-		KeyGroups:      []sops.KeyGroup{{mk}},
-		EncryptedRegex: "^(data|stringData)$",
-		Version:        "3.13.3",
-	}}
-	cipher := aes.NewCipher()
-	mac, err := tree.Encrypt(dataKey, cipher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree.Metadata.LastModified = time.Now().UTC()
-	if tree.Metadata.MessageAuthenticationCode, err = cipher.Encrypt(mac, dataKey, tree.Metadata.LastModified.Format(time.RFC3339)); err != nil {
-		t.Fatal(err)
-	}
-	out, err := store.EmitEncryptedFile(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
 // TestCheckSOPSDecrypted: a Secret and a ConfigMap held in Git encrypted
 // with an age key are decrypted with that key (from the flag or from
 // $SOPS_AGE_KEY) and compared: in sync, then drifted at the changed field,
@@ -206,8 +157,8 @@ data:
 		}
 	}
 	write(keyFile, "# created: by the test\n"+id.String()+"\n")
-	write(filepath.Join(dir, "secret.enc.yaml"), encryptSOPS(t, secret, id.Recipient().String()))
-	write(filepath.Join(dir, "cm.enc.yaml"), encryptSOPS(t, configMap, id.Recipient().String()))
+	write(filepath.Join(dir, "secret.enc.yaml"), sopstest.EncryptYAML(t, secret, id.Recipient().String()))
+	write(filepath.Join(dir, "cm.enc.yaml"), sopstest.EncryptYAML(t, configMap, id.Recipient().String()))
 	// No key from the environment unless a step sets one.
 	t.Setenv("SOPS_AGE_KEY", "")
 	t.Setenv("SOPS_AGE_KEY_FILE", "")
