@@ -65,6 +65,9 @@ type FieldDiff struct {
 	// ChangedBy is the field manager owning the live value, from the live
 	// object's managedFields; nil when nobody owns it (e.g. Removed).
 	ChangedBy *ChangedBy `json:"changedBy,omitempty"`
+	// Severity is how much the drift matters (Config.Classify); empty
+	// until classified.
+	Severity Severity `json:"severity,omitempty"`
 
 	path Path
 }

@@ -29,8 +29,9 @@ const (
 	ConfigKind       = "Config"
 )
 
-// Config is the --config file: rules that ignore fields and mark fields as
-// sensitive. The zero value ignores nothing.
+// Config is the --config file: rules that ignore fields, mark fields as
+// sensitive and classify drift by severity. The zero value ignores
+// nothing and classifies by DefaultSeverityRules.
 //
 //	apiVersion: driftwatch.dev/v1alpha1
 //	kind: Config
@@ -45,10 +46,19 @@ const (
 //	  managers: [k9s, "lens-*"]
 //	  metadata:
 //	    - match: {namespace: prod}
+//	severity:
+//	  - match: {kind: Deployment, namespace: prod}
+//	    paths: [spec.replicas]
+//	    level: critical
 type Config struct {
 	Ignore    []Rule
 	Sensitive []Rule
 	Added     AddedConfig
+	// Severity rules are tried in order, before DefaultSeverityRules.
+	Severity []SeverityRule
+	// SeverityDefaultsOff leaves DefaultSeverityRules out
+	// (severityDefaults: false): drift no rule selects is a warning.
+	SeverityDefaultsOff bool
 }
 
 // AddedConfig configures Added fields: fields Git does not set that a
@@ -103,11 +113,13 @@ func (e *ConfigError) Error() string {
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 type rawConfig struct {
-	APIVersion string    `yaml:"apiVersion"`
-	Kind       string    `yaml:"kind"`
-	Ignore     []rawRule `yaml:"ignore"`
-	Sensitive  []rawRule `yaml:"sensitive"`
-	Added      *rawAdded `yaml:"added"`
+	APIVersion       string            `yaml:"apiVersion"`
+	Kind             string            `yaml:"kind"`
+	Ignore           []rawRule         `yaml:"ignore"`
+	Sensitive        []rawRule         `yaml:"sensitive"`
+	Added            *rawAdded         `yaml:"added"`
+	Severity         []rawSeverityRule `yaml:"severity"`
+	SeverityDefaults *bool             `yaml:"severityDefaults"`
 }
 
 type rawAdded struct {
@@ -139,6 +151,50 @@ func (r *rawRule) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return n.Decode((*plain)(r))
+}
+
+// rawSeverityRule is a rule of the severity section: a rule's selectors
+// and a level.
+type rawSeverityRule struct {
+	Match    *rawMatch   `yaml:"match"`
+	Paths    []yaml.Node `yaml:"paths"`
+	Managers []yaml.Node `yaml:"managers"`
+	Types    []yaml.Node `yaml:"types"`
+	Level    yaml.Node   `yaml:"level"`
+	line     int
+}
+
+// UnmarshalYAML keeps the rule's line and rejects unknown fields, in the
+// rule and in its match.
+func (r *rawSeverityRule) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawSeverityRule
+	r.line = n.Line
+	if err := knownKeys(n, "severity rule", "match", "paths", "managers", "types", "level"); err != nil {
+		return err
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "match" {
+				if err := knownKeys(n.Content[i+1], "match", "group", "kind", "namespace", "name"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return n.Decode((*plain)(r))
+}
+
+// knownKeys fails on a key of mapping n that is not one of keys.
+func knownKeys(n *yaml.Node, what string, keys ...string) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(keys, k.Value) {
+			return fmt.Errorf("line %d: unknown field %q in %s (want %s)", k.Line, k.Value, what, strings.Join(keys, ", "))
+		}
+	}
+	return nil
 }
 
 type rawMatch struct {
@@ -196,6 +252,14 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			cfg.Added.Metadata = append(cfg.Added.Metadata, r.Match)
 		}
 	}
+	for _, rr := range raw.Severity {
+		r, err := rr.build(file)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Severity = append(cfg.Severity, r)
+	}
+	cfg.SeverityDefaultsOff = raw.SeverityDefaults != nil && !*raw.SeverityDefaults
 	for section, rules := range map[string][]rawRule{"ignore": raw.Ignore, "sensitive": raw.Sensitive} {
 		for _, rr := range rules {
 			r, err := rr.build(file, section)
@@ -212,19 +276,28 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// buildMatch validates a rule's match; no match selects every resource.
+func buildMatch(file string, line int, m *rawMatch) (Match, error) {
+	if m == nil {
+		return Match{anyGroup: true}, nil
+	}
+	out := Match{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name, anyGroup: m.Group == nil}
+	if m.Group != nil {
+		out.Group = *m.Group
+	}
+	for _, g := range []string{out.Group, m.Kind, m.Namespace, m.Name} {
+		if _, err := path.Match(g, ""); err != nil {
+			return out, &ConfigError{File: file, Line: line, Err: fmt.Errorf("bad glob %q: %w", g, err)}
+		}
+	}
+	return out, nil
+}
+
 func (rr rawRule) build(file, section string) (Rule, error) {
 	var r Rule
-	if rr.Match != nil {
-		m := rr.Match
-		r.Match = Match{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name, anyGroup: m.Group == nil}
-		if m.Group != nil {
-			r.Match.Group = *m.Group
-		}
-		for _, g := range []string{r.Match.Group, m.Kind, m.Namespace, m.Name} {
-			if _, err := path.Match(g, ""); err != nil {
-				return r, &ConfigError{File: file, Line: rr.line, Err: fmt.Errorf("bad glob %q: %w", g, err)}
-			}
-		}
+	var err error
+	if r.Match, err = buildMatch(file, rr.line, rr.Match); err != nil {
+		return r, err
 	}
 	if len(rr.Paths) == 0 && len(rr.Managers) == 0 && len(rr.Types) == 0 {
 		return r, &ConfigError{File: file, Line: rr.line, Err: fmt.Errorf("%s rule needs paths, managers or types", section)}
@@ -262,6 +335,50 @@ func (rr rawRule) build(file, section string) (Rule, error) {
 	return r, nil
 }
 
+func (rr rawSeverityRule) build(file string) (SeverityRule, error) {
+	var r SeverityRule
+	var err error
+	if r.Match, err = buildMatch(file, rr.line, rr.Match); err != nil {
+		return r, err
+	}
+	if rr.Level.Kind == 0 {
+		return r, &ConfigError{File: file, Line: rr.line, Err: errors.New("severity rule needs a level: critical, warning or info")}
+	}
+	if r.Level, err = ParseSeverity(rr.Level.Value); err != nil || rr.Level.Kind != yaml.ScalarNode {
+		return r, &ConfigError{File: file, Line: rr.Level.Line, Err: fmt.Errorf("unknown severity level %q (want critical, warning or info)", rr.Level.Value)}
+	}
+	for _, n := range rr.Types {
+		switch v := n.Value; v {
+		case string(Changed), string(Removed), string(Reordered), string(Added):
+			r.Types = append(r.Types, DiffType(v))
+		case string(Missing), string(Extra):
+			r.Statuses = append(r.Statuses, Status(v))
+		default:
+			return r, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("unknown type %q (want Changed, Removed, Reordered, Added, Missing or Extra)", v)}
+		}
+	}
+	for _, n := range rr.Paths {
+		g, err := ParseFieldGlob(n.Value)
+		if err != nil || n.Kind != yaml.ScalarNode {
+			if err == nil {
+				err = errors.New("path must be a string")
+			}
+			return r, &ConfigError{File: file, Line: n.Line, Err: err}
+		}
+		r.Paths = append(r.Paths, g)
+	}
+	for _, n := range rr.Managers {
+		if _, err := path.Match(n.Value, ""); err != nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+			return r, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("bad manager glob %q", n.Value)}
+		}
+		r.Managers = append(r.Managers, n.Value)
+	}
+	if len(r.Statuses) > 0 && len(r.Paths)+len(r.Managers) > 0 {
+		return r, &ConfigError{File: file, Line: rr.line, Err: errors.New("types Missing and Extra select whole resources, which paths and managers never match")}
+	}
+	return r, nil
+}
+
 // yamlConfigError turns a yaml.v3 error ("yaml: line 4: ...") into one with
 // the line as a field.
 func yamlConfigError(file string, err error) error {
@@ -287,9 +404,7 @@ func yamlConfigError(file string, err error) error {
 // matches reports whether m selects the object.
 func (m Match) matches(u *unstructured.Unstructured, namespace string) bool {
 	gvk := u.GroupVersionKind()
-	groupOK := m.anyGroup || (m.Group == "" && gvk.Group == "") || (m.Group != "" && glob(m.Group, gvk.Group))
-	return groupOK && glob(m.Kind, gvk.Kind) &&
-		glob(m.Namespace, namespace) && glob(m.Name, u.GetName())
+	return m.matchesID(resourceID{group: gvk.Group, kind: gvk.Kind, namespace: namespace, name: u.GetName()})
 }
 
 func glob(pattern, s string) bool {

@@ -52,6 +52,10 @@ type Resource struct {
 	// Confirmed is true when a server-side dry run confirmed the diffs
 	// (--confirm=server).
 	Confirmed bool `json:"confirmed,omitempty"`
+	// Severity is the highest of the diffs' severities when Drifted, the
+	// resource's own when Missing or Extra (Config.Classify); none when
+	// InSync or Error.
+	Severity Severity `json:"severity,omitempty"`
 
 	// FirstSeen is when the current drift was first seen, LastChanged when
 	// it last changed, ResolvedAt when the resource came back in sync
@@ -82,6 +86,11 @@ type Summary struct {
 	// Excluded counts desired objects left out by targeting flags
 	// (--selector, --names, --namespaces, --kinds and their exclusions).
 	Excluded int `json:"excluded"`
+	// Critical, Warning and Info count the Drifted, Missing and Extra
+	// resources by severity; absent when zero.
+	Critical int `json:"critical,omitempty"`
+	Warning  int `json:"warning,omitempty"`
+	Info     int `json:"info,omitempty"`
 }
 
 // Source identifies the desired state a report compares: the repository
@@ -175,7 +184,10 @@ func (r *Report) Notices() []string {
 	return out
 }
 
-// NewReport assembles a report and computes its summary.
+// NewReport assembles a report and computes its summary. A Drifted,
+// Missing or Extra resource that was not classified gets a severity as
+// Config.Classify's defaults would give it (an Extra object found outside
+// the Evaluator); a Drifted one whose diffs were, the highest of theirs.
 func NewReport(now time.Time, src Source, cl Cluster, resources []Resource) *Report {
 	r := &Report{
 		SchemaVersion: SchemaVersion, GeneratedAt: now.UTC(), Source: src, Cluster: cl,
@@ -184,7 +196,19 @@ func NewReport(now time.Time, src Source, cl Cluster, resources []Resource) *Rep
 	if r.Resources == nil {
 		r.Resources = []Resource{}
 	}
-	for _, res := range resources {
+	for i := range resources {
+		res := &resources[i]
+		if res.Severity == "" {
+			res.Severity = derivedSeverity(res)
+		}
+		switch res.Severity {
+		case SeverityCritical:
+			r.Summary.Critical++
+		case SeverityWarning:
+			r.Summary.Warning++
+		case SeverityInfo:
+			r.Summary.Info++
+		}
 		r.Summary.Total++
 		switch res.Status {
 		case InSync:
@@ -201,6 +225,27 @@ func NewReport(now time.Time, src Source, cl Cluster, resources []Resource) *Rep
 		r.Summary.IgnoredFields += res.IgnoredFields
 	}
 	return r
+}
+
+// derivedSeverity is the severity of a resource nobody classified: the
+// highest of its diffs' when Drifted, the built-in rules' when Missing or
+// Extra.
+func derivedSeverity(res *Resource) Severity {
+	switch res.Status {
+	case Drifted:
+		var s Severity
+		for _, d := range res.Diffs {
+			if d.Severity.Rank() > s.Rank() {
+				s = d.Severity
+			}
+		}
+		return s
+	case Missing, Extra:
+		whole := Resource{APIVersion: res.APIVersion, Kind: res.Kind, Namespace: res.Namespace, Name: res.Name, Status: res.Status}
+		(*Config)(nil).Classify(&whole)
+		return whole.Severity
+	}
+	return ""
 }
 
 // HasDrift reports whether any resource is Drifted, Missing or Extra.

@@ -28,7 +28,10 @@ type checkOptions struct {
 	// OnResourceError decides what resources that could not be checked do
 	// to the exit status: auto, fail or report.
 	OnResourceError string
-	Now             func() time.Time
+	// FailOn is the least severity of drift that fails the check
+	// (critical, warning or info); empty is info: any drift.
+	FailOn string
+	Now    func() time.Time
 }
 
 func newCmdCheck(s streams, runF func(context.Context, *checkOptions) error) *cobra.Command {
@@ -44,6 +47,8 @@ values: DRIFTWATCH_GIT_USERNAME, DRIFTWATCH_GIT_PASSWORD, DRIFTWATCH_GIT_TOKEN,
 DRIFTWATCH_SSH_KEY_PASSPHRASE, or --git-password-file / --git-token-file.
 
 Exit codes: 0 in sync, 1 drift found (Drifted or Missing resources), 2 error.
+--fail-on sets the least severity of drift that exits 1: with critical, drift
+that is only warning or info exits 0 (stderr says how much was let through).
 Resources that could not be checked are reported as Error and counted in the
 summary. What they do to the exit code is --on-resource-error: auto (the
 default) exits 2 when nothing drifted, since the cluster cannot be called in
@@ -69,6 +74,7 @@ exit code.`,
 	f.StringVar(&o.Color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always or never")
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
 	f.StringVar(&o.OnResourceError, "on-resource-error", "auto", "exit status when some resource could not be checked: auto (2 unless drift was found), fail (always 2) or report (unchanged)")
+	f.StringVar(&o.FailOn, "fail-on", "info", "least severity of drift that fails the check: critical, warning or info (any drift)")
 	return cmd
 }
 
@@ -87,6 +93,9 @@ func (o *checkOptions) validate() error {
 	case "auto", "fail", "report":
 	default:
 		return fmt.Errorf("flag --on-resource-error: %q is not auto, fail or report", o.OnResourceError)
+	}
+	if _, err := severityFlag("fail-on", o.FailOn); err != nil {
+		return err
 	}
 	return nil
 }
@@ -133,16 +142,71 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	if err := writeOutputs(specs, report, o.Out, color); err != nil {
 		return err
 	}
+	threshold, _ := severityFlag("fail-on", o.FailOn)
+	if t := thresholdOf(report, threshold); t.fieldsBelow+t.resourcesBelow > 0 && !t.failing {
+		var parts []string
+		if t.fieldsBelow > 0 {
+			parts = append(parts, plural(t.fieldsBelow, "drifted field", "drifted fields"))
+		}
+		if t.resourcesBelow > 0 {
+			parts = append(parts, plural(t.resourcesBelow, "missing or extra resource", "missing or extra resources"))
+		}
+		o.logf("note: %s below --fail-on=%s: not failing", strings.Join(parts, " and "), threshold)
+	}
 	return o.exitStatus(report)
 }
 
-// exitStatus maps a report to the exit status, as the flags ask.
+// threshold is what --fail-on makes of a report's drift.
+type threshold struct {
+	// failing: some drift reaches the threshold.
+	failing bool
+	// fieldsBelow and resourcesBelow count the drifted fields, and the
+	// Missing and Extra resources, under it.
+	fieldsBelow, resourcesBelow int
+}
+
+func thresholdOf(r *drift.Report, least drift.Severity) threshold {
+	var t threshold
+	for _, res := range r.Resources {
+		switch res.Status {
+		case drift.Drifted:
+			if len(res.Diffs) == 0 {
+				t.failing = t.failing || passes(res.Severity, least)
+			}
+			for _, d := range res.Diffs {
+				if passes(d.Severity, least) {
+					t.failing = true
+				} else {
+					t.fieldsBelow++
+				}
+			}
+		case drift.Missing, drift.Extra:
+			if passes(res.Severity, least) {
+				t.failing = true
+			} else {
+				t.resourcesBelow++
+			}
+		}
+	}
+	return t
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// exitStatus maps a report to the exit status, as the flags ask. Drift
+// below --fail-on counts as none: with errors, auto exits 2.
 func (o *checkOptions) exitStatus(r *drift.Report) error {
+	least, _ := severityFlag("fail-on", o.FailOn)
 	errs := r.HasErrors() && o.OnResourceError != "report"
 	switch {
 	case errs && o.OnResourceError == "fail":
 		return exitCodeError{exitError}
-	case r.HasDrift():
+	case thresholdOf(r, least).failing:
 		if o.ExitCodeOnDrift == 0 {
 			return nil
 		}

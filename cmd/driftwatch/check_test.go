@@ -25,10 +25,12 @@ import (
 var nsCounter atomic.Int32
 
 // diffOpts compares diffs parsed from JSON: the structured path is not
-// serialised, and change times vary.
+// serialised, and change times vary. Severity has its own tests
+// (severity_test.go).
 var diffOpts = cmp.Options{
 	cmpopts.IgnoreUnexported(drift.FieldDiff{}),
 	cmpopts.IgnoreFields(drift.ChangedBy{}, "Time"),
+	cmpopts.IgnoreFields(drift.FieldDiff{}, "Severity"),
 }
 
 // newNamespace creates a fresh namespace with the app fixture applied by

@@ -129,7 +129,8 @@ type compareFlags struct {
 	TrackingLabel string
 	// SyncTimeout bounds the wait for the informers' first LIST.
 	SyncTimeout time.Duration
-	// ConfigFile holds ignore and sensitive rules; empty for none.
+	// ConfigFile holds ignore, sensitive and severity rules; empty for
+	// none.
 	ConfigFile string
 	// Confirm is "" or "server" (server-side apply dry run of suspects).
 	Confirm string
@@ -139,7 +140,7 @@ type compareFlags struct {
 
 func (c *compareFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&c.SyncTimeout, "sync-timeout", time.Minute, "time allowed for reading live objects")
-	f.StringVar(&c.ConfigFile, "config", "", "configuration file with ignore and sensitive rules (driftwatch.dev/v1alpha1 Config)")
+	f.StringVar(&c.ConfigFile, "config", "", "configuration file with ignore, sensitive and severity rules (driftwatch.dev/v1alpha1 Config)")
 	f.StringVar(&c.Confirm, "confirm", "", `"server": confirm suspected drift with a server-side apply dry run (needs the patch verb)`)
 	f.BoolVar(&c.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
 	f.StringVar(&c.TrackingLabel, "tracking-label", pipeline.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
@@ -244,4 +245,24 @@ func prepare(src sourceFlags, cmp compareFlags, tgt targetFlags) (*setup, error)
 		return nil, err
 	}
 	return &s, nil
+}
+
+// severityFlag parses the value of a severity threshold flag (--fail-on,
+// --notify-on); empty is info, which lets every drift through.
+func severityFlag(flag, value string) (drift.Severity, error) {
+	if value == "" {
+		return drift.SeverityInfo, nil
+	}
+	s, err := drift.ParseSeverity(value)
+	if err != nil {
+		return "", fmt.Errorf("flag --%s: %w", flag, err)
+	}
+	return s, nil
+}
+
+// passes reports whether a drifted, missing or extra resource, or one of
+// its diffs, of severity s reaches threshold. Drift nobody classified
+// always does: it cannot be shown to be below.
+func passes(s, threshold drift.Severity) bool {
+	return s == "" || s.AtLeast(threshold)
 }

@@ -71,7 +71,8 @@ var (
 		"1 for the resource's current status (InSync, Drifted, Missing, Extra, Error).",
 		[]string{"group", "kind", "namespace", "name", "status"}, nil)
 	descFields = prometheus.NewDesc("driftwatch_resource_drifted_fields",
-		"Number of drifted fields of the resource.", []string{"group", "kind", "namespace", "name"}, nil)
+		"Number of drifted fields of the resource, by severity (critical, warning, info; empty for a resource without any).",
+		[]string{"group", "kind", "namespace", "name", "severity"}, nil)
 	descAge = prometheus.NewDesc("driftwatch_resource_drift_age_seconds",
 		"Seconds since the resource's current drift was first seen.", []string{"group", "kind", "namespace", "name"}, nil)
 	descCount = prometheus.NewDesc("driftwatch_resources",
@@ -109,7 +110,9 @@ func (c reportCollector) Collect(ch chan<- prometheus.Metric) {
 		group := groupOf(res.APIVersion)
 		counts[res.Status]++
 		ch <- prometheus.MustNewConstMetric(descStatus, prometheus.GaugeValue, 1, group, res.Kind, res.Namespace, res.Name, string(res.Status))
-		ch <- prometheus.MustNewConstMetric(descFields, prometheus.GaugeValue, float64(len(res.Diffs)), group, res.Kind, res.Namespace, res.Name)
+		for sev, n := range fieldsBySeverity(res.Diffs) {
+			ch <- prometheus.MustNewConstMetric(descFields, prometheus.GaugeValue, float64(n), group, res.Kind, res.Namespace, res.Name, string(sev))
+		}
 		if res.FirstSeen != nil && res.Status != drift.InSync && res.Status != drift.Error {
 			ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, now.Sub(*res.FirstSeen).Seconds(), group, res.Kind, res.Namespace, res.Name)
 		}
@@ -142,6 +145,19 @@ func (c reportCollector) Collect(ch chan<- prometheus.Metric) {
 		stale = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, stale)
+}
+
+// fieldsBySeverity counts diffs by severity; a resource without any has
+// one series, 0 with no severity, as before severities existed.
+func fieldsBySeverity(diffs []drift.FieldDiff) map[drift.Severity]int {
+	if len(diffs) == 0 {
+		return map[drift.Severity]int{"": 0}
+	}
+	out := map[drift.Severity]int{}
+	for _, d := range diffs {
+		out[d.Severity]++
+	}
+	return out
 }
 
 func groupOf(apiVersion string) string {

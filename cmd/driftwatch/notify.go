@@ -18,14 +18,18 @@ import (
 
 // cloudEvent is a CloudEvents 1.0 event in structured JSON mode.
 type cloudEvent struct {
-	SpecVersion     string         `json:"specversion"`
-	ID              string         `json:"id"`
-	Source          string         `json:"source"`
-	Type            string         `json:"type"`
-	Subject         string         `json:"subject"`
-	Time            time.Time      `json:"time"`
-	DataContentType string         `json:"datacontenttype"`
-	Data            drift.Resource `json:"data"`
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	// Severity is an extension attribute, so that a router can filter
+	// without reading data: the resource's severity, or for a resolved
+	// drift the one it had when last notified; absent when unknown.
+	Severity drift.Severity `json:"severity,omitempty"`
+	Data     drift.Resource `json:"data"`
 }
 
 // eventTypePrefix prefixes the CloudEvents type: dev.driftwatch.drift.detected,
@@ -37,9 +41,23 @@ const eventTypePrefix = "dev.driftwatch.drift."
 // full) and are delivered in order by one goroutine, retried with
 // exponential backoff. Resource data carries no Secret values: the report
 // never holds them.
+//
+// Only drift at or above the threshold (--notify-on) is posted. A
+// resolved drift is posted when its drift was; a drift that falls below
+// the threshold is posted once more, as changed, so that a receiver can
+// lower or close what it opened, and not again until it rises.
 type notifier struct {
-	urls     []string
-	source   string
+	urls      []string
+	source    string
+	threshold drift.Severity
+	// config classifies what arrives without a severity.
+	config *drift.Config
+	// notified holds the severity last posted for each resource (by
+	// subject) whose drift was posted and has not resolved since.
+	// Resources that leave Git while drifting stay in it: it grows with
+	// the resources ever notified, not with events.
+	mu       sync.Mutex
+	notified map[string]drift.Severity
 	client   *http.Client
 	queue    chan cloudEvent
 	attempts int
@@ -55,10 +73,13 @@ type notifier struct {
 	once    sync.Once
 }
 
-func newNotifier(urls []string, source string, m *metrics, log *slog.Logger, allowed func() bool) *notifier {
+// newNotifier starts a notifier; threshold is the least severity of
+// drift posted (info: any), cfg the severity rules (nil: the defaults).
+func newNotifier(urls []string, source string, threshold drift.Severity, cfg *drift.Config, m *metrics, log *slog.Logger, allowed func() bool) *notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &notifier{
-		urls: urls, source: source, m: m, log: log, allowed: allowed,
+		urls: urls, source: source, threshold: threshold, config: cfg, notified: map[string]drift.Severity{},
+		m: m, log: log, allowed: allowed,
 		client:   &http.Client{Timeout: 10 * time.Second},
 		queue:    make(chan cloudEvent, 1000),
 		attempts: 6, backoff: 500 * time.Millisecond,
@@ -73,10 +94,19 @@ func (n *notifier) Send(c pipeline.Change) {
 	if len(n.urls) == 0 || (n.allowed != nil && !n.allowed()) {
 		return
 	}
+	if c.Resource.Severity == "" && (c.Resource.Status == drift.Missing || c.Resource.Status == drift.Extra) {
+		// An Extra object the Monitor found itself: classify it here.
+		n.config.Classify(&c.Resource)
+	}
+	subject := c.Resource.APIVersion + " " + c.Resource.ID()
+	typ, sev, ok := n.admit(subject, c)
+	if !ok {
+		return
+	}
 	ev := cloudEvent{
-		SpecVersion: "1.0", ID: newID(), Source: n.source, Type: eventTypePrefix + string(c.Type),
-		Subject: c.Resource.APIVersion + " " + c.Resource.ID(), Time: c.Time.UTC(),
-		DataContentType: "application/json", Data: c.Resource,
+		SpecVersion: "1.0", ID: newID(), Source: n.source, Type: eventTypePrefix + string(typ),
+		Subject: subject, Time: c.Time.UTC(),
+		DataContentType: "application/json", Severity: sev, Data: c.Resource,
 	}
 	n.pending.Add(1)
 	select {
@@ -85,6 +115,35 @@ func (n *notifier) Send(c pipeline.Change) {
 		n.pending.Done()
 		n.m.notifyDrops.Inc()
 	}
+}
+
+// admit decides whether a change is posted, as what, with which
+// severity, and remembers what was posted.
+func (n *notifier) admit(subject string, c pipeline.Change) (pipeline.ChangeType, drift.Severity, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	last, posted := n.notified[subject]
+	sev := c.Resource.Severity
+	switch {
+	case c.Type == pipeline.DriftResolved:
+		delete(n.notified, subject)
+		if sev == "" {
+			sev = last
+		}
+		return c.Type, sev, posted || n.threshold == drift.SeverityInfo
+	case passes(sev, n.threshold):
+		n.notified[subject] = sev
+		if !posted && n.threshold != drift.SeverityInfo {
+			// It rose to the threshold: new to the receiver.
+			return pipeline.DriftDetected, sev, true
+		}
+		return c.Type, sev, true
+	case posted:
+		// Below the threshold now: say so once.
+		delete(n.notified, subject)
+		return pipeline.DriftChanged, sev, true
+	}
+	return "", "", false
 }
 
 func newID() string {

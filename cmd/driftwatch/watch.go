@@ -38,6 +38,7 @@ type watchOptions struct {
 	TLSCertFile     string
 	TLSKeyFile      string
 	Webhooks        []string
+	NotifyOn        string
 	LeaderElect     bool
 	LeaderNamespace string
 	LogFormat       string
@@ -87,6 +88,7 @@ while running are retried, never fatal.`,
 	f.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serve HTTPS with this certificate (needs --tls-key-file)")
 	f.StringVar(&o.TLSKeyFile, "tls-key-file", "", "private key for --tls-cert-file")
 	f.StringArrayVar(&o.Webhooks, "webhook", nil, "URL to POST drift changes to as CloudEvents (repeatable)")
+	f.StringVar(&o.NotifyOn, "notify-on", "info", "least severity of drift posted to webhooks: critical, warning or info (any drift)")
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "use a Lease so that only one replica sends notifications")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else default)")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json (log/slog)")
@@ -116,6 +118,9 @@ func (o *watchOptions) validate() error {
 	}
 	if o.Workers < 1 {
 		return errors.New("flag --workers: must be at least 1")
+	}
+	if _, err := severityFlag("notify-on", o.NotifyOn); err != nil {
+		return err
 	}
 	return nil
 }
@@ -183,7 +188,8 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	})
 	var leader atomic.Bool
 	leader.Store(!o.LeaderElect)
-	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, met, log, leader.Load)
+	notifyOn, _ := severityFlag("notify-on", o.NotifyOn)
+	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, notifyOn, st.pipeline.Config, met, log, leader.Load)
 	mon := p.Monitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			d, err := gitsource.Load(ctx, srcOpts)

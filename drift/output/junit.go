@@ -11,8 +11,10 @@ import (
 
 // The JUnit report is for CI test report views (GitLab, Jenkins): one test
 // suite for the checked source, one test case per resource. Drifted,
-// Missing and Extra resources fail; resources that could not be checked are
-// errors. It follows the Jenkins JUnit schema (testdata/formats/schemas).
+// Missing and Extra resources fail, their failure message led by their
+// severity ("critical: 2 fields differ from Git"); resources that could
+// not be checked are errors. It follows the Jenkins JUnit schema
+// (testdata/formats/schemas).
 
 type junitTestsuites struct {
 	XMLName  xml.Name         `xml:"testsuites"`
@@ -104,15 +106,18 @@ func writeJUnit(b *bytes.Buffer, r *drift.Report) error {
 				if c := describeChanger(d.ChangedBy); c != "" {
 					l += " [" + c + "]"
 				}
+				if d.Severity != "" {
+					l += " (" + string(d.Severity) + ")"
+				}
 				lines = append(lines, l)
 			}
-			tc.Failure = &junitProblem{Type: string(drift.Drifted), Message: plural(len(res.Diffs), "field differs", "fields differ") + " from Git"}
+			tc.Failure = &junitProblem{Type: string(drift.Drifted), Message: severityPrefix(res) + plural(len(res.Diffs), "field differs", "fields differ") + " from Git"}
 			tc.Failure.Text = junitText(lines, res)
 		case drift.Missing:
-			tc.Failure = &junitProblem{Type: string(drift.Missing), Message: "not found in the cluster"}
+			tc.Failure = &junitProblem{Type: string(drift.Missing), Message: severityPrefix(res) + "not found in the cluster"}
 			tc.Failure.Text = junitText(nil, res)
 		case drift.Extra:
-			tc.Failure = &junitProblem{Type: string(drift.Extra), Message: "in the cluster with the tracking label, not in Git"}
+			tc.Failure = &junitProblem{Type: string(drift.Extra), Message: severityPrefix(res) + "in the cluster with the tracking label, not in Git"}
 			tc.Failure.Text = junitText(nil, res)
 		case drift.Error:
 			tc.Error = &junitProblem{Type: string(drift.Error), Message: oneLine(res.Error)}
@@ -145,6 +150,15 @@ func writeJUnit(b *bytes.Buffer, r *drift.Report) error {
 	}
 	b.WriteByte('\n')
 	return nil
+}
+
+// severityPrefix leads a failure message with the resource's severity:
+// "critical: ".
+func severityPrefix(res drift.Resource) string {
+	if res.Severity == "" {
+		return ""
+	}
+	return string(res.Severity) + ": "
 }
 
 // junitText is the body of a failure or error: the given lines, then the

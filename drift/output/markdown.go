@@ -80,8 +80,11 @@ func writeMarkdown(b *bytes.Buffer, r *drift.Report) {
 		fmt.Fprintf(b, "| Drifted fields ignored by rules | %d |\n", s.IgnoredFields)
 	}
 	fmt.Fprintf(b, "| **Total** | **%d** |\n", s.Total)
+	if s.Critical+s.Warning+s.Info > 0 {
+		fmt.Fprintf(b, "\nDrifted, missing and extra resources by severity: %d critical, %d warning, %d info.\n", s.Critical, s.Warning, s.Info)
+	}
 
-	for _, res := range r.Resources {
+	for _, res := range bySeverity(r.Resources) {
 		if res.Status == drift.InSync && len(res.Warnings) == 0 {
 			continue
 		}
@@ -103,8 +106,12 @@ func writeMarkdown(b *bytes.Buffer, r *drift.Report) {
 func writeMarkdownResource(b *bytes.Buffer, res drift.Resource) {
 	// HTML, not markdown, inside <summary>: a line that opens an HTML
 	// block is not parsed as markdown.
-	fmt.Fprintf(b, "<details>\n<summary><b>%s</b> <code>%s</code></summary>\n\n",
-		mdStatus(res.Status), html.EscapeString(oneLine(res.APIVersion+" "+res.ID())))
+	sev := ""
+	if res.Severity != "" {
+		sev = " (" + html.EscapeString(string(res.Severity)) + ")"
+	}
+	fmt.Fprintf(b, "<details>\n<summary><b>%s</b> <code>%s</code>%s</summary>\n\n",
+		mdStatus(res.Status), html.EscapeString(oneLine(res.APIVersion+" "+res.ID())), sev)
 
 	var about []string
 	if res.Origin != "" {
@@ -127,11 +134,11 @@ func writeMarkdownResource(b *bytes.Buffer, res drift.Resource) {
 	}
 
 	if res.Status == drift.Drifted && len(res.Diffs) > 0 {
-		b.WriteString("| Path | Change | Desired | Live | Changed by |\n| --- | --- | --- | --- | --- |\n")
+		b.WriteString("| Path | Severity | Change | Desired | Live | Changed by |\n| --- | --- | --- | --- | --- | --- |\n")
 		for _, d := range res.Diffs {
 			desired, live := mdValues(d)
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n",
-				mdCode(d.Path, true), changeName(d.Type), desired, live, mdOwner(d.ChangedBy))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n",
+				mdCode(d.Path, true), mdSeverity(d.Severity), changeName(d.Type), desired, live, mdOwner(d.ChangedBy))
 		}
 		b.WriteByte('\n')
 	}
@@ -167,6 +174,14 @@ func mdStatus(s drift.Status) string {
 		return "Extra"
 	}
 	return "In sync"
+}
+
+// mdSeverity renders a diff's severity, critical in bold.
+func mdSeverity(s drift.Severity) string {
+	if s == drift.SeverityCritical {
+		return "**critical**"
+	}
+	return mdText(string(s))
 }
 
 func changeName(t drift.DiffType) string {

@@ -55,12 +55,32 @@ func fixedTime(h, m, s int) *time.Time {
 	return &t
 }
 
+// fixtureConfig classifies the fixtures as the pipeline would, with one
+// rule of the user's before the defaults: a Secret changed by hand is
+// critical (so that it sorts before the Missing ConfigMap listed first).
+var fixtureConfig = func() *drift.Config {
+	c, err := drift.ParseConfig("fixture.yaml", []byte("apiVersion: driftwatch.dev/v1alpha1\nkind: Config\n"+
+		"severity:\n  - match: {group: \"\", kind: Secret}\n    level: critical\n"))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
+// classified classifies rs by fixtureConfig.
+func classified(rs []drift.Resource) []drift.Resource {
+	for i := range rs {
+		fixtureConfig.Classify(&rs[i])
+	}
+	return rs
+}
+
 // formatFixtures builds the reports, with fixed times.
 func formatFixtures() map[string]*drift.Report {
 	edit := &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: fixedTime(10, 42, 0)}
 	longValue := strings.Repeat("0123456789", 14) + "-tail-never-shown"
 
-	drifted := drift.NewReport(goldenNow, goldenRevision, goldenCluster, []drift.Resource{
+	drifted := drift.NewReport(goldenNow, goldenRevision, goldenCluster, classified([]drift.Resource{
 		{
 			APIVersion: "apps/v1", Kind: "Deployment", Namespace: "prod", Name: "web",
 			Origin: "clusters/prod/web.yaml:12", Status: drift.Drifted, FirstSeen: fixedTime(10, 42, 5),
@@ -107,7 +127,7 @@ func formatFixtures() map[string]*drift.Report {
 			APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "web",
 			Origin: "clusters/prod/web.yaml:40", Status: drift.InSync,
 		},
-	})
+	}))
 	drifted.Summary.Excluded = 3
 
 	inSync := drift.NewReport(goldenNow, goldenRevision, goldenCluster, []drift.Resource{
@@ -119,7 +139,7 @@ func formatFixtures() map[string]*drift.Report {
 	// A watch report while Git cannot be read, from a directory rather
 	// than a repository: no ref, no commit.
 	stale := drift.NewReport(goldenNow, drift.Source{URL: "/srv/gitops", Path: "clusters/staging"},
-		drift.Cluster{Server: "https://staging.k8s.example.com:6443"}, []drift.Resource{
+		drift.Cluster{Server: "https://staging.k8s.example.com:6443"}, classified([]drift.Resource{
 			{
 				APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: "reader",
 				Origin: "clusters/staging/rbac.yaml:7", Status: drift.Drifted, FirstSeen: fixedTime(8, 0, 0),
@@ -132,7 +152,7 @@ func formatFixtures() map[string]*drift.Report {
 				Origin: "clusters/staging/pdb.yaml:1", Status: drift.InSync,
 				Warnings: []string{"policy/v1beta1 PodDisruptionBudget is deprecated in v1.21+, unavailable in v1.25+"},
 			},
-		})
+		}))
 	stale.Stale = &drift.Stale{Reason: "fetch https://git.example.com/gitops.git: connection refused", Since: *fixedTime(11, 30, 0)}
 	stale.Disconnected = &drift.Stale{Reason: "dial tcp 10.0.0.1:6443: connect: connection refused (1 informers: configmaps/v1 in namespace staging)",
 		Since: *fixedTime(11, 40, 0)}
@@ -211,17 +231,20 @@ func TestFormatsMarkdown(t *testing.T) {
 		"| Excluded by targeting | 3 |\n",
 		"| Drifted fields ignored by rules | 2 |\n",
 		"| Extra | 1 |\n",
-		"<summary><b>Drifted</b> <code>apps/v1 Deployment prod/web</code></summary>\n\nFrom `clusters/prod/web.yaml:12`.",
-		"| `spec.replicas` | changed | `2` | `5` | kubectl-edit (Update, 2026-11-24 10:42:00 UTC) |\n",
-		"| `spec.template.spec.containers[name=app].resources.limits.memory` | removed | `\"512Mi\"` | *(absent)* |  |\n",
+		"\nDrifted, missing and extra resources by severity: 2 critical, 2 warning, 0 info.\n",
+		"<summary><b>Drifted</b> <code>apps/v1 Deployment prod/web</code> (critical)</summary>\n\nFrom `clusters/prod/web.yaml:12`.",
+		"| Path | Severity | Change | Desired | Live | Changed by |\n",
+		"| `spec.replicas` | info | changed | `2` | `5` | kubectl-edit (Update, 2026-11-24 10:42:00 UTC) |\n",
+		"| `spec.template.spec.containers[name=app].image` | **critical** | changed | `\"nginx:1.27\"` | `\"nginx:1.28\"` |",
+		"| `spec.template.spec.containers[name=app].resources.limits.memory` | warning | removed | `\"512Mi\"` | *(absent)* |  |\n",
 		// Pipes escaped, backticks fenced, HTML inert in a code span.
-		"| `metadata.annotations.note` | changed | ``\"a \\| b `c` <b>bold</b> & @team #12\"`` | `\"" + strings.Repeat("0123456789", 11) + "012345678…` | helm\\_&lt;x&gt; (Apply) |\n",
-		"| `data.password` | changed | (secret value, not shown) `hmac:0b1d8f3c2a77` | (secret value, not shown) `hmac:e4a90c6b1f52` |",
-		"| `data.api-token` | removed | (secret value, not shown) `hmac:5c2b7a1e9d04` | *(absent)* |",
-		"<summary><b>Missing</b> <code>v1 ConfigMap prod/app-config</code></summary>\n\nFrom `clusters/prod/overlays/prod/kustomization.yaml`. Not found in the cluster.\n",
+		"| `metadata.annotations.note` | info | changed | ``\"a \\| b `c` <b>bold</b> & @team #12\"`` | `\"" + strings.Repeat("0123456789", 11) + "012345678…` | helm\\_&lt;x&gt; (Apply) |\n",
+		"| `data.password` | **critical** | changed | (secret value, not shown) `hmac:0b1d8f3c2a77` | (secret value, not shown) `hmac:e4a90c6b1f52` |",
+		"| `data.api-token` | **critical** | removed | (secret value, not shown) `hmac:5c2b7a1e9d04` | *(absent)* |",
+		"<summary><b>Missing</b> <code>v1 ConfigMap prod/app-config</code> (warning)</summary>\n\nFrom `clusters/prod/overlays/prod/kustomization.yaml`. Not found in the cluster.\n",
 		"- **Error:** monitoring.coreos.com/v1 ServiceMonitor: forbidden: cannot list servicemonitors &lt;in namespace \"monitoring\"&gt;\n",
 		"- **Warning:** monitoring.coreos.com/v1alpha1 ServiceMonitor is deprecated; use monitoring.coreos.com/v1\n",
-		"<summary><b>Extra</b> <code>v1 Service prod/legacy-api</code></summary>\n\nIn the cluster with the tracking label, not in Git.\n",
+		"<summary><b>Extra</b> <code>v1 Service prod/legacy-api</code> (warning)</summary>\n\nIn the cluster with the tracking label, not in Git.\n",
 		"\n4 of 6 resources differ from Git.\n",
 	} {
 		if !strings.Contains(md, want) {
@@ -233,6 +256,17 @@ func TestFormatsMarkdown(t *testing.T) {
 	}
 	if strings.Contains(md, "v1 Service prod/web") {
 		t.Errorf("markdown report details an in-sync resource without warnings")
+	}
+	// Most severe first, in report order within a severity; errors last.
+	var order []string
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "<summary>") {
+			order = append(order, line[strings.Index(line, "<code>")+6:strings.Index(line, "</code>")])
+		}
+	}
+	if d := cmp.Diff([]string{"apps/v1 Deployment prod/web", "v1 Secret prod/db-credentials", "v1 ConfigMap prod/app-config",
+		"v1 Service prod/legacy-api", "monitoring.coreos.com/v1 ServiceMonitor monitoring/web"}, order); d != "" {
+		t.Errorf("markdown resource order (-want +got):\n%s", d)
 	}
 
 	if md := string(renderFormat(t, fx["in-sync"], FormatMarkdown)); !strings.HasSuffix(md, "\nAll 3 resources are in sync.\n") || strings.Contains(md, "<details>") {
@@ -364,8 +398,7 @@ func TestFormatsJUnit(t *testing.T) {
 	}
 	web := s.Cases[0]
 	for _, line := range []string{
-		"spec.replicas: desired 2, live 5 [kubectl-edit Update 2026-11-24 10:42:00 UTC]\n",
-		"spec.template.spec.containers[name=app].resources.limits.memory: desired \"512Mi\", live absent\n",
+		"spec.template.spec.containers[name=app].resources.limits.memory: desired \"512Mi\", live absent (warning)\n",
 		"(2 drifted fields ignored by rules)\n",
 		"origin: clusters/prod/web.yaml:12\n",
 	} {
@@ -373,7 +406,18 @@ func TestFormatsJUnit(t *testing.T) {
 			t.Errorf("Deployment failure text lacks %q", line)
 		}
 	}
-	if web.Failure != nil && web.Failure.Message != "5 fields differ from Git" {
+	for _, line := range []string{
+		"spec.replicas: desired 2, live 5 [kubectl-edit Update 2026-11-24 10:42:00 UTC] (info)\n",
+		"spec.template.spec.containers[name=app].image: desired \"nginx:1.27\", live \"nginx:1.28\" [kubectl-edit Update 2026-11-24 10:42:00 UTC] (critical)\n",
+	} {
+		if web.Failure == nil || !strings.Contains(web.Failure.Text, line) {
+			t.Errorf("Deployment failure text lacks %q", line)
+		}
+	}
+	if cm := s.Cases[1]; cm.Failure == nil || cm.Failure.Message != "warning: not found in the cluster" {
+		t.Errorf("ConfigMap failure %+v", cm.Failure)
+	}
+	if web.Failure != nil && web.Failure.Message != "critical: 5 fields differ from Git" {
 		t.Errorf("Deployment failure message %q", web.Failure.Message)
 	}
 	if sm := s.Cases[3]; !strings.Contains(sm.SystemOut, "warning: monitoring.coreos.com/v1alpha1 ServiceMonitor is deprecated") {
@@ -588,8 +632,10 @@ func TestFormatsSARIF(t *testing.T) {
 		}
 		locs[strings.SplitN(r.Message.Text, ":", 2)[0]] = w
 	}
-	wantRules := []string{"DW001 warning", "DW001 warning", "DW001 warning", "DW001 warning", "DW001 warning",
-		"DW002 error", "DW001 warning", "DW001 warning", "DW004 error", "DW003 warning"}
+	// Levels follow severity: critical error, warning warning, info note;
+	// an Error resource has its rule's level.
+	wantRules := []string{"DW001 note", "DW001 note", "DW001 warning", "DW001 error", "DW001 warning",
+		"DW002 warning", "DW001 error", "DW001 error", "DW004 error", "DW003 warning"}
 	if d := cmp.Diff(wantRules, got); d != "" {
 		t.Errorf("results (-want +got):\n%s", d)
 	}
@@ -665,7 +711,7 @@ func TestParseFormatNew(t *testing.T) {
 	}
 }
 
-var summaryLine = regexp.MustCompile(`^<summary><b>[A-Za-z ]+</b> <code>[^<>]*</code></summary>$`)
+var summaryLine = regexp.MustCompile(`^<summary><b>[A-Za-z ]+</b> <code>[^<>]*</code>( \((critical|warning|info)\))?</summary>$`)
 
 // TestFormatsHostileInput: whatever the strings hold (markup, CDATA ends,
 // control characters, invalid UTF-8, line breaks), every report stays

@@ -16,7 +16,9 @@ import (
 
 // The SARIF report (2.1.0) is for code-scanning UIs: one result per
 // drifted field and one per Missing, Extra or Error resource, located at
-// the manifest (or kustomization) the resource came from.
+// the manifest (or kustomization) the resource came from. A result's level
+// is its severity's (critical error, warning warning, info note); the
+// fingerprint leaves severity out, so reclassifying keeps the alert.
 
 const (
 	sarifSchemaURI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -176,21 +178,21 @@ func writeSARIF(b *bytes.Buffer, r *drift.Report) error {
 		switch res.Status {
 		case drift.Drifted:
 			if len(res.Diffs) == 0 {
-				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, "", "", who+": differs from Git"))
+				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, "", "", res.Severity, who+": differs from Git"))
 			}
 			for _, d := range res.Diffs {
 				text := who + ": " + d.Path + ": " + describeDiff(d)
 				if c := describeChanger(d.ChangedBy); c != "" {
 					text += " (changed by " + c + ")"
 				}
-				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, d.Path, d.Type, text))
+				run.Results = append(run.Results, sarifResultFor(res, ruleFieldDrifted, d.Path, d.Type, d.Severity, text))
 			}
 		case drift.Missing:
-			run.Results = append(run.Results, sarifResultFor(res, ruleResourceMissing, "", "", who+": not found in the cluster"))
+			run.Results = append(run.Results, sarifResultFor(res, ruleResourceMissing, "", "", res.Severity, who+": not found in the cluster"))
 		case drift.Extra:
-			run.Results = append(run.Results, sarifResultFor(res, ruleResourceExtra, "", "", who+": in the cluster with the tracking label, not in Git"))
+			run.Results = append(run.Results, sarifResultFor(res, ruleResourceExtra, "", "", res.Severity, who+": in the cluster with the tracking label, not in Git"))
 		case drift.Error:
-			run.Results = append(run.Results, sarifResultFor(res, ruleResourceError, "", "", who+": could not be checked: "+oneLine(res.Error)))
+			run.Results = append(run.Results, sarifResultFor(res, ruleResourceError, "", "", "", who+": could not be checked: "+oneLine(res.Error)))
 		}
 	}
 
@@ -200,8 +202,18 @@ func writeSARIF(b *bytes.Buffer, r *drift.Report) error {
 	return enc.Encode(sarifLog{Schema: sarifSchemaURI, Version: "2.1.0", Runs: []sarifRun{run}})
 }
 
-func sarifResultFor(res drift.Resource, rule int, path string, dt drift.DiffType, text string) sarifResult {
+// sarifLevels maps severities to SARIF levels; a result without a
+// severity has its rule's default level.
+var sarifLevels = map[drift.Severity]string{
+	drift.SeverityCritical: "error", drift.SeverityWarning: "warning", drift.SeverityInfo: "note",
+}
+
+func sarifResultFor(res drift.Resource, rule int, path string, dt drift.DiffType, sev drift.Severity, text string) sarifResult {
 	rd := sarifRules[rule]
+	level := rd.DefaultConfiguration.Level
+	if l, ok := sarifLevels[sev]; ok {
+		level = l
+	}
 	props := map[string]any{
 		"apiVersion": res.APIVersion, "kind": res.Kind, "name": res.Name, "status": string(res.Status),
 	}
@@ -218,10 +230,13 @@ func sarifResultFor(res drift.Resource, rule int, path string, dt drift.DiffType
 	if res.Confirmed {
 		props["confirmed"] = true
 	}
+	if sev != "" {
+		props["severity"] = string(sev)
+	}
 	return sarifResult{
 		RuleID:    rd.ID,
 		RuleIndex: rule,
-		Level:     rd.DefaultConfiguration.Level,
+		Level:     level,
 		Message:   sarifMessage{Text: strings.ToValidUTF8(text, "")},
 		Locations: []sarifLocation{sarifLocationOf(res)},
 		PartialFingerprints: map[string]string{

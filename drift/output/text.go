@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -52,6 +53,22 @@ func (p palette) status(s drift.Status) string {
 	return p.paint(statusLabel(s), sgrBold+c)
 }
 
+// severity paints a severity tag, "  (critical)": critical in bold red,
+// warning in yellow, info dim; nothing for no severity.
+func (p palette) severity(s drift.Severity) string {
+	if s == "" {
+		return ""
+	}
+	c := sgrDim
+	switch s {
+	case drift.SeverityCritical:
+		c = sgrBold + sgrRed
+	case drift.SeverityWarning:
+		c = sgrYellow
+	}
+	return "  " + p.paint("("+string(s)+")", c)
+}
+
 func (p palette) desired(s string) string { return p.paint(s, sgrGreen) }
 func (p palette) live(s string) string    { return p.paint(s, sgrRed) }
 func (p palette) owner(s string) string   { return p.paint(s, sgrDim) }
@@ -91,7 +108,7 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 	for _, n := range r.Notices() {
 		b.WriteString("! " + n + "\n\n")
 	}
-	for _, res := range r.Resources {
+	for _, res := range bySeverity(r.Resources) {
 		if res.Status == drift.InSync && len(res.Warnings) == 0 && len(res.NotCompared) == 0 {
 			continue
 		}
@@ -108,14 +125,14 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 				if d.Type == drift.Added {
 					mark = "  + "
 				}
-				b.WriteString(mark + d.Path + ": " + p.describeDiff(d) + p.owner(describeOwner(d.ChangedBy)) + "\n")
+				b.WriteString(mark + d.Path + ": " + p.describeDiff(d) + p.owner(describeOwner(d.ChangedBy)) + p.severity(d.Severity) + "\n")
 			}
 		case drift.Error:
 			b.WriteString("  ! " + res.Error + "\n")
 		case drift.Missing:
-			b.WriteString("  - not found in the cluster\n")
+			b.WriteString("  - not found in the cluster" + p.severity(res.Severity) + "\n")
 		case drift.Extra:
-			b.WriteString("  + in the cluster with the tracking label, not in Git\n")
+			b.WriteString("  + in the cluster with the tracking label, not in Git" + p.severity(res.Severity) + "\n")
 		}
 		if res.Status != drift.Error && res.Status != drift.Missing {
 			for _, p := range res.NotCompared {
@@ -130,6 +147,9 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 	if b.Len() > 0 && b.Bytes()[b.Len()-1] == '\n' && !bytes.HasSuffix(b.Bytes(), []byte("\n\n")) {
 		b.WriteByte('\n')
 	}
+	if s.Critical+s.Warning+s.Info > 0 {
+		fmt.Fprintf(b, "By severity: %d critical, %d warning, %d info\n", s.Critical, s.Warning, s.Info)
+	}
 	fmt.Fprintf(b, "%d %s: %d in sync, %d drifted, %d missing, %d errors", s.Total, pluralWord(s.Total, "resource", "resources"), s.InSync, s.Drifted, s.Missing, s.Errors)
 	if s.Extra > 0 {
 		fmt.Fprintf(b, ", %d extra", s.Extra)
@@ -141,6 +161,14 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 		fmt.Fprintf(b, " (%d drifted fields ignored)", s.IgnoredFields)
 	}
 	b.WriteByte('\n')
+}
+
+// bySeverity returns the resources most severe first, in their report
+// order within a severity; those without one (in sync, errors) last.
+func bySeverity(rs []drift.Resource) []drift.Resource {
+	out := slices.Clone(rs)
+	slices.SortStableFunc(out, func(a, b drift.Resource) int { return b.Severity.Compare(a.Severity) })
+	return out
 }
 
 func statusLabel(s drift.Status) string {

@@ -23,6 +23,8 @@ const (
 	tGreen   = "\x1b[32m"
 	tRed     = "\x1b[31m"
 	tDim     = "\x1b[2m"
+	tYellow  = "\x1b[33m"
+	tBoldRed = "\x1b[1m\x1b[31m"
 )
 
 // sgr matches an ANSI SGR escape sequence.
@@ -50,8 +52,11 @@ func resourceLines(t *testing.T, out string) []string {
 			break
 		}
 	}
-	// ..., "", summary, "" (after the final newline).
+	// ..., "", [severity counts,] summary, "" (after the final newline).
 	last := len(lines) - 3
+	if last > 0 && strings.HasPrefix(lines[last], "By severity: ") {
+		last--
+	}
 	if first < 0 || last <= first || lines[last] != "" {
 		t.Fatalf("unexpected text report layout:\n%s", out)
 	}
@@ -152,12 +157,25 @@ func TestTextColor(t *testing.T) {
 		{
 			name: "missing",
 			res:  drift.Resource{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod", Name: "app-config", Status: drift.Missing},
-			want: []string{tMissing + "  v1 ConfigMap prod/app-config", "  - not found in the cluster"},
+			want: []string{tMissing + "  v1 ConfigMap prod/app-config", "  - not found in the cluster  " + tYellow + "(warning)" + tReset},
 		},
 		{
 			name: "extra",
 			res:  drift.Resource{APIVersion: "v1", Kind: "Service", Namespace: "prod", Name: "legacy", Status: drift.Extra},
-			want: []string{tExtra + "    v1 Service prod/legacy", "  + in the cluster with the tracking label, not in Git"},
+			want: []string{tExtra + "    v1 Service prod/legacy", "  + in the cluster with the tracking label, not in Git  " + tYellow + "(warning)" + tReset},
+		},
+		{
+			name: "severities",
+			res: cm(drift.FieldDiff{Path: "data.a", Type: drift.Changed, Desired: "x", Live: "y", ChangedBy: edit, Severity: drift.SeverityCritical},
+				drift.FieldDiff{Path: "data.b", Type: drift.Removed, Desired: "x", Severity: drift.SeverityWarning},
+				drift.FieldDiff{Path: "metadata.labels.c", Type: drift.Changed, Desired: "x", Live: "(info)", Severity: drift.SeverityInfo}),
+			want: []string{
+				drifted,
+				`  ~ data.a: desired ` + tGreen + `"x"` + tReset + `, live ` + tRed + `"y"` + tReset +
+					tDim + "  [kubectl-edit Update 2026-11-24 10:42:00 UTC]" + tReset + "  " + tBoldRed + "(critical)" + tReset,
+				`  ~ data.b: desired ` + tGreen + `"x"` + tReset + `, live ` + tRed + `absent` + tReset + "  " + tYellow + "(warning)" + tReset,
+				`  ~ metadata.labels.c: desired ` + tGreen + `"x"` + tReset + `, live ` + tRed + `"(info)"` + tReset + "  " + tDim + "(info)" + tReset,
+			},
 		},
 		{
 			name: "error",
@@ -204,6 +222,39 @@ func textReports() map[string]*drift.Report {
 			ChangedBy: &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: fixedTime(10, 42, 0)}}},
 	}})
 	return reports
+}
+
+// TestTextBySeverity: the text report lists resources most severe first,
+// in report order within a severity, those without one last; each diff
+// and each Missing or Extra resource shows its severity, and a line
+// counts resources by severity above the summary.
+func TestTextBySeverity(t *testing.T) {
+	out := renderText(t, formatFixtures()["drifted"], false)
+	var order []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.ToUpper(f[0]) == f[0] && f[0] != "By" && len(f) >= 3 &&
+			!strings.HasPrefix(line, " ") && strings.Contains(line, "/") {
+			order = append(order, strings.Join(f[len(f)-2:], " "))
+		}
+	}
+	if d := cmp.Diff([]string{"Deployment prod/web", "Secret prod/db-credentials", "ConfigMap prod/app-config",
+		"Service prod/legacy-api", "ServiceMonitor monitoring/web"}, order); d != "" {
+		t.Errorf("resource order (-want +got):\n%s", d)
+	}
+	for _, want := range []string{
+		`  ~ spec.template.spec.containers[name=app].image: desired "nginx:1.27", live "nginx:1.28"  [kubectl-edit Update 2026-11-24 10:42:00 UTC]  (critical)` + "\n",
+		"  ~ spec.replicas: desired 2, live 5  [kubectl-edit Update 2026-11-24 10:42:00 UTC]  (info)\n",
+		"  - not found in the cluster  (warning)\n",
+		"  + in the cluster with the tracking label, not in Git  (warning)\n",
+		"\nBy severity: 2 critical, 2 warning, 0 info\n6 resources: 1 in sync, 2 drifted, 1 missing, 1 errors, 1 extra;",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(renderText(t, formatFixtures()["in-sync"], false), "By severity") {
+		t.Errorf("an in-sync report counts severities")
+	}
 }
 
 // TestTextWithoutColor: without colour, WriteWith writes what Write writes

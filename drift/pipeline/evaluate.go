@@ -117,13 +117,15 @@ type Confirmer interface {
 //
 //	skip (unresolved or unsynced) → look up live → compare (schema-aware)
 //	→ drop ignored fields → confirm with the server (optional)
+//	→ classify by severity
 //
 // Every field but Live is optional.
 type Evaluator struct {
 	Live Lister
 	// Schemas makes comparison schema-aware; nil uses heuristics.
 	Schemas SchemaSource
-	// Config holds ignore and sensitive rules; nil has none.
+	// Config holds ignore, sensitive and severity rules; nil has none
+	// but the built-in severity rules.
 	Config *drift.Config
 	// HashKey keys hashes of sensitive values; nil shows none.
 	HashKey []byte
@@ -181,6 +183,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 		return fail(err)
 	case l == nil:
 		res.Status = drift.Missing
+		e.Config.Classify(&res)
 		return res
 	}
 	sensitive := rules.IsSensitive
@@ -252,5 +255,16 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 	if len(res.Diffs) > 0 {
 		res.Status = drift.Drifted
 	}
+	e.Config.Classify(&res)
 	return res
+}
+
+// ClassifyExtra sets the severity of the Extra resources among rs, which
+// are found beside EvaluateOne, by the Config's severity rules.
+func (e *Evaluator) ClassifyExtra(rs []drift.Resource) {
+	for i := range rs {
+		if rs[i].Status == drift.Extra {
+			e.Config.Classify(&rs[i])
+		}
+	}
 }

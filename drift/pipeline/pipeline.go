@@ -192,6 +192,7 @@ func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now 
 			resources = append(resources, FindExtra(plan.Targets, plan.Scopes, p.Manager, p.Tracking, scopeErrs)...)
 		}
 	}
+	p.Evaluator.ClassifyExtra(resources)
 	report := drift.NewReport(now, SourceOf(desired.Revision, desired.Skipped), p.Cluster.Info, resources)
 	report.Summary.Excluded = plan.Excluded
 	return report, nil
