@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 )
 
 //go:embed dashboard
@@ -21,6 +22,14 @@ var dashboardFS embed.FS
 type reportSource interface {
 	Report() *drift.Report
 	Ready() bool
+	History(pipeline.HistoryQuery) []pipeline.ResourceHistory
+}
+
+// historyResponse is the body of /api/v1/history.
+type historyResponse struct {
+	// Resources are the histories selected, sorted by kind, namespace and
+	// name, each oldest event first; never null.
+	Resources []pipeline.ResourceHistory `json:"resources"`
 }
 
 // newHandler serves watch's HTTP API:
@@ -30,6 +39,9 @@ type reportSource interface {
 //	/metrics          Prometheus metrics
 //	/api/v1/report    the report as JSON (schema driftwatch.dev/report/v1),
 //	                  filtered by ?namespace=, ?kind=, ?status= (comma lists)
+//	/api/v1/history   each resource's drift lifecycle (detected, changed,
+//	                  resolved; paths, never values), filtered by
+//	                  ?namespace=, ?kind=, ?name= (comma lists)
 //	/                 the dashboard page and its assets
 //
 // With a token, every endpoint but the health checks requires it, as
@@ -50,16 +62,39 @@ func newHandler(src reportSource, reg *prometheus.Registry, token string) http.H
 	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	protected.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
 		rep := filterReport(src.Report(), r.URL.Query().Get("namespace"), r.URL.Query().Get("kind"), r.URL.Query().Get("status"))
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		writeJSON(w, rep)
+	})
+	protected.HandleFunc("GET /api/v1/history", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		writeJSON(w, historyResponse{Resources: src.History(pipeline.HistoryQuery{
+			Kinds: splitList(q.Get("kind")), Namespaces: splitList(q.Get("namespace")), Names: splitList(q.Get("name")),
+		})})
 	})
 	sub, _ := fs.Sub(dashboardFS, "dashboard")
 	protected.Handle("GET /", http.FileServerFS(sub))
 	mux.Handle("/", requireToken(token, protected))
 	return securityHeaders(mux)
+}
+
+// writeJSON sends v as indented JSON that no cache keeps.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// splitList splits a comma-separated query value into its trimmed,
+// non-empty items; nil for an empty value.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // requireToken checks the bearer token in constant time.

@@ -126,6 +126,8 @@ type Monitor struct {
 	ready       bool
 	lastGitOK   time.Time
 	gitErrors   int
+
+	history History // drift lifecycle per resource (history.go)
 }
 
 type resourceState struct {
@@ -491,8 +493,9 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 		m.scopes[s] = true
 	}
 	m.scopeErrs = errs
-	for k := range m.states {
+	for k, st := range m.states {
 		if _, ok := byKey[k]; !ok && !strings.HasPrefix(k, extraPrefix) {
+			m.history.Gone(st.res, m.clock.Now())
 			delete(m.states, k)
 		}
 	}
@@ -643,6 +646,9 @@ func (m *Monitor) record(key string, res drift.Resource, extra queueKey, current
 		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = prev.res.FirstSeen, prev.res.LastChanged, prev.res.ResolvedAt
 	}
 	m.states[key] = st
+	if change != "" {
+		m.history.Record(Change{Type: change, Resource: st.res, Time: now})
+	}
 	m.mu.Unlock()
 	m.log.Debug("compared", "resource", res.APIVersion+" "+res.ID(), "status", string(res.Status), "fields", len(res.Diffs))
 	if change == "" {
@@ -757,6 +763,7 @@ func (m *Monitor) evaluateExtra(s informer.Scope, name string) {
 	}
 	res := st.res
 	res.ResolvedAt = &now
+	m.history.Gone(res, now)
 	m.log.Info("drift "+string(DriftResolved), "resource", res.APIVersion+" "+res.ID(), "status", "no longer extra")
 	if m.opts.Notify != nil {
 		m.opts.Notify(Change{Type: DriftResolved, Resource: res, Time: now})
