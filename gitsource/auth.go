@@ -33,6 +33,17 @@ type Auth struct {
 	InsecureIgnoreHostKey bool
 }
 
+// MethodFor returns the go-git auth method for a repository URL, or nil
+// for anonymous: for callers that talk to a remote themselves (adopt
+// --push).
+func (a Auth) MethodFor(url string) (transport.AuthMethod, error) {
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return nil, fmt.Errorf("invalid repository URL: %w", err)
+	}
+	return a.method(ep)
+}
+
 // method returns the go-git auth method for endpoint, or nil for anonymous.
 func (a Auth) method(ep *transport.Endpoint) (transport.AuthMethod, error) {
 	switch ep.Protocol {

@@ -29,25 +29,34 @@ type rbacOptions struct {
 	LeaderElect     bool
 	LeaderNamespace string
 	Subject         string
+	// For is the command the role is for: check and watch read; revert
+	// also writes (patch, create; delete with Prune).
+	For   string
+	Prune bool
 }
 
 func newCmdRBAC(s streams) *cobra.Command {
 	o := &rbacOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "rbac (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
-		Short: "Print the least-privilege RBAC that check and watch need for this Git source",
+		Short: "Print the least-privilege RBAC that check, watch or revert need for this Git source",
 		Long: `rbac renders the same desired state as check, maps each kind to its resource
 through the cluster's discovery, and prints RBAC granting exactly get, list
 and watch on exactly those resources (patch too with --confirm=server), plus
 what watch needs: list and watch on CustomResourceDefinitions, the discovery
 and OpenAPI endpoints, and, with --leader-elect, its Lease.
 
+--for revert prints the role revert needs instead, separate from the
+read-only one: patch and create as well on the same resources (server-side
+apply, and the JSON patch of --remove-added), and delete with --prune.
+
 By default one ClusterRole is printed; with --namespaced, one Role per
 namespace for namespaced resources and a ClusterRole only for what is
 cluster-scoped (cluster-scoped kinds, CRDs, discovery). With --subject
 (serviceaccount NS/NAME, user NAME or group NAME) the bindings are printed too.`,
 		Example: `  driftwatch rbac --repo https://github.com/acme/deploy.git --path overlays/prod --subject serviceaccount:driftwatch/driftwatch | kubectl apply -f -
-  driftwatch rbac --dir . --namespaced --confirm server`,
+  driftwatch rbac --dir . --namespaced --confirm server
+  driftwatch rbac --dir . --for revert --prune --name driftwatch-revert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return rbacRun(cmd.Context(), o) },
 	}
@@ -61,6 +70,8 @@ cluster-scoped (cluster-scoped kinds, CRDs, discovery). With --subject
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "grant the Lease that watch --leader-elect uses")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "default", "namespace of that Lease")
 	f.StringVar(&o.Subject, "subject", "", "also print bindings for serviceaccount:NS/NAME, user:NAME or group:NAME")
+	f.StringVar(&o.For, "for", "check", "the command the role is for: check or watch (read-only), or revert (also patch and create)")
+	f.BoolVar(&o.Prune, "prune", false, "with --for revert: also grant delete, which revert --prune needs")
 	return cmd
 }
 
@@ -92,9 +103,12 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	if o.Confirm != "" && o.Confirm != "server" {
 		return fmt.Errorf("flag --confirm: unknown value %q (want server)", o.Confirm)
 	}
+	verbs, err := rbacVerbs(o.For, o.Confirm == "server", o.Prune)
+	if err != nil {
+		return err
+	}
 	var subject *rbacv1.Subject
 	if o.Subject != "" {
-		var err error
 		if subject, err = rbacSubject(o.Subject); err != nil {
 			return err
 		}
@@ -126,10 +140,6 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 			fmt.Fprintf(o.Err, "warning: %s: no rule generated: %v\n", t.Object.Object.GetName(), t.Err)
 		}
 	}
-	verbs := []string{"get", "list", "watch"}
-	if o.Confirm == "server" {
-		verbs = append(verbs, "patch")
-	}
 	docs := buildRBAC(o, scopes, verbs, subject)
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# RBAC for driftwatch: %s\n", describeRevision(desired.Revision))
@@ -143,6 +153,31 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	}
 	_, err = o.Out.Write(buf.Bytes())
 	return err
+}
+
+// rbacVerbs are the verbs a command needs on the resources of the plan:
+// check and watch read them (and patch them for --confirm=server dry
+// runs); revert also patches (server-side apply, JSON patch) and creates
+// (server-side apply of a Missing object), and deletes with --prune.
+func rbacVerbs(forCmd string, confirm, prune bool) ([]string, error) {
+	verbs := []string{"get", "list", "watch"}
+	switch forCmd {
+	case "check", "watch":
+		if prune {
+			return nil, fmt.Errorf("flag --prune: only with --for revert (%s deletes nothing)", forCmd)
+		}
+		if confirm {
+			verbs = append(verbs, "patch")
+		}
+	case "revert":
+		verbs = append(verbs, "patch", "create")
+		if prune {
+			verbs = append(verbs, "delete")
+		}
+	default:
+		return nil, fmt.Errorf("flag --for: unknown command %q (want check, watch or revert)", forCmd)
+	}
+	return verbs, nil
 }
 
 // buildRBAC computes the roles: one rule per API group listing its

@@ -92,3 +92,34 @@ subjects:
 		t.Errorf("--on-resource-error report: summary %+v", rep.Summary)
 	}
 }
+
+// The verbs each command's role grants on the plan's resources.
+func TestRBACVerbs(t *testing.T) {
+	for _, tc := range []struct {
+		forCmd         string
+		confirm, prune bool
+		want           []string
+		err            string
+	}{
+		{forCmd: "check", want: []string{"get", "list", "watch"}},
+		{forCmd: "watch", confirm: true, want: []string{"get", "list", "watch", "patch"}},
+		{forCmd: "revert", want: []string{"get", "list", "watch", "patch", "create"}},
+		{forCmd: "revert", prune: true, want: []string{"get", "list", "watch", "patch", "create", "delete"}},
+		{forCmd: "check", prune: true, err: "flag --prune: only with --for revert (check deletes nothing)"},
+		{forCmd: "apply", err: `flag --for: unknown command "apply" (want check, watch or revert)`},
+	} {
+		got, err := rbacVerbs(tc.forCmd, tc.confirm, tc.prune)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%+v: error %v, want %q", tc, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("--for %s confirm=%v prune=%v (-want +got):\n%s", tc.forCmd, tc.confirm, tc.prune, diff)
+		}
+	}
+}
