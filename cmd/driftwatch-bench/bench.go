@@ -157,6 +157,10 @@ type WatchResult struct {
 	// text (the default), measured one after the other in the same run.
 	HeapPerObjectMaps   float64 `json:"heapPerObjectMaps"`
 	HeapPerObjectPacked float64 `json:"heapPerObjectPacked"`
+	// MonitorHeapPerObject is the heap the whole Monitor holds per watched
+	// object once its first report is ready (desired objects, informer
+	// caches, verdicts), after GC, above what was held before it started.
+	MonitorHeapPerObject float64 `json:"monitorHeapPerObject"`
 	// FirstReportMs is from the Monitor's start to its first report.
 	FirstReportMs float64 `json:"firstReportMs"`
 	// Under load: LoadRate changes a second (LoadChanges measured), from

@@ -114,9 +114,9 @@ type Monitor struct {
 	mu          sync.RWMutex
 	revision    gitsource.Revision
 	skipped     []gitsource.Skipped // rendered, not desired state (Helm hooks)
-	objects     []gitsource.Object  // all desired objects, before the filter
+	objects     []heldObject        // all desired objects, before the filter
 	fingerprint string
-	targets     map[string]Target
+	targets     map[string]heldTarget
 	order       []string
 	scopes      map[informer.Scope]bool
 	scopeErrs   map[informer.Scope]error
@@ -126,6 +126,10 @@ type Monitor struct {
 	ready       bool
 	lastGitOK   time.Time
 	gitErrors   int
+	// crdGroups are the API groups of the CRDs that changed since the
+	// last re-plan: their custom resources are compared again (the
+	// schema, so defaults and list keys, may have changed).
+	crdGroups map[string]bool
 }
 
 type resourceState struct {
@@ -163,7 +167,7 @@ func NewMonitor(opts MonitorOptions) *Monitor {
 			workqueue.TypedRateLimitingQueueConfig[queueKey]{Name: "driftwatch", Clock: opts.Clock, MetricsProvider: opts.QueueMetrics},
 		),
 		replan:    make(chan struct{}, 1),
-		targets:   map[string]Target{},
+		targets:   map[string]heldTarget{},
 		scopes:    map[informer.Scope]bool{},
 		scopeErrs: map[informer.Scope]error{},
 		states:    map[string]*resourceState{},
@@ -186,6 +190,15 @@ const extraPrefix = "extra|"
 // and a change to a CRD for re-resolution of every kind.
 func (m *Monitor) Enqueue(s informer.Scope, name string, _ informer.EventType) {
 	if s == CRDScope {
+		// A CRD is named <plural>.<group>.
+		if _, group, ok := strings.Cut(name, "."); ok {
+			m.mu.Lock()
+			if m.crdGroups == nil {
+				m.crdGroups = map[string]bool{}
+			}
+			m.crdGroups[group] = true
+			m.mu.Unlock()
+		}
 		select {
 		case m.replan <- struct{}{}:
 		default:
@@ -342,11 +355,12 @@ func (m *Monitor) replanNow(ctx context.Context) {
 	if inv, ok := m.opts.Evaluator.Schemas.(interface{ Invalidate() }); ok {
 		inv.Invalidate()
 	}
-	m.mu.RLock()
-	fp := m.fingerprint
-	m.mu.RUnlock()
+	m.mu.Lock()
+	fp, groups := m.fingerprint, m.crdGroups
+	m.crdGroups = nil
+	m.mu.Unlock()
 	if fp != "" {
-		m.reconcile(ctx, nil)
+		m.reconcile(ctx, nil, groups)
 	}
 }
 
@@ -372,7 +386,7 @@ func (m *Monitor) poll(ctx context.Context) error {
 	m.mu.Unlock()
 	if changed {
 		m.log.Info("desired state changed", "commit", d.Revision.Commit, "objects", len(d.Objects))
-		m.reconcile(ctx, d)
+		m.reconcile(ctx, d, nil)
 		m.mu.Lock()
 		m.fingerprint = fp
 		m.mu.Unlock()
@@ -380,7 +394,7 @@ func (m *Monitor) poll(ctx context.Context) error {
 		// Discovery failed last time (the API server was unreachable):
 		// resolve again now that Git could be read.
 		m.opts.Resolver.Invalidate()
-		m.reconcile(ctx, nil)
+		m.reconcile(ctx, nil, nil)
 	}
 	return nil
 }
@@ -409,16 +423,33 @@ func fingerprint(d *gitsource.Desired) string {
 }
 
 // reconcile re-plans the desired objects (d, or the current ones when d is
-// nil), moves the informer set to the scopes they need, and compares every
-// object.
-func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
+// nil), moves the informer set to the scopes they need, and compares again
+// every object whose comparison may have a new outcome: its desired state
+// or its resolution changed, its informer is new, it had no verdict or an
+// error, or its kind's API group is among crdGroups (its CRD changed). The
+// others keep their verdict: their live state has not changed, or an event
+// would have queued them.
+func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups map[string]bool) {
 	m.mu.RLock()
-	rev, objs, skipped := m.revision, m.objects, m.skipped
+	rev, held, skipped := m.revision, m.objects, m.skipped
 	m.mu.RUnlock()
+	var objs []gitsource.Object
 	if d != nil {
 		rev, objs, skipped = d.Revision, d.Objects, d.Skipped
+		var err error
+		if held, err = holdObjects(objs); err != nil {
+			m.log.Error("desired state not usable", "error", err.Error())
+			return
+		}
+	} else {
+		var err error
+		if objs, err = unholdObjects(held); err != nil {
+			m.log.Error("desired state not usable", "error", err.Error())
+			return
+		}
 	}
 	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+	objs = nil // the maps go once each target is held
 	m.keepResolved(targets)
 	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
@@ -472,19 +503,41 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	}
 
 	keys := make([]string, 0, len(targets))
-	byKey := make(map[string]Target, len(targets))
-	for _, t := range targets {
+	byKey := make(map[string]heldTarget, len(targets))
+	for i, t := range targets {
 		k := targetKey(t.Scope, t.Object.Object.GetName())
 		if t.Err != nil {
 			gvk := t.Object.Object.GroupVersionKind()
 			k = "pending|" + gvk.String() + "|" + t.Object.Object.GetNamespace() + "|" + t.Object.Object.GetName()
 			t.Err = pendingError{t.Err}
 		}
+		ht, err := holdTarget(t)
+		if err != nil {
+			ht = heldTarget{t: t, id: objectID(t.Object)}
+			ht.t.Err = err
+		}
+		targets[i] = Target{}
 		keys = append(keys, k)
-		byKey[k] = t
+		byKey[k] = ht
+	}
+	targets = nil
+	fresh := map[informer.Scope]bool{}
+	for _, s := range added {
+		fresh[s] = true
 	}
 	m.mu.Lock()
-	m.revision, m.objects, m.skipped, m.excluded = rev, objs, skipped, excluded
+	var compare []string
+	for _, k := range keys {
+		ht := byKey[k]
+		prev, had := m.targets[k]
+		st := m.states[k]
+		if had && prev.sameAs(ht) && st != nil && st.res.Status != drift.Error &&
+			!fresh[ht.t.Scope] && errs[ht.t.Scope] == nil && !crdGroups[ht.t.Mapping.GVK.Group] {
+			continue
+		}
+		compare = append(compare, k)
+	}
+	m.revision, m.objects, m.skipped, m.excluded = rev, held, skipped, excluded
 	m.targets, m.order = byKey, keys
 	m.scopes = map[informer.Scope]bool{}
 	for _, s := range scopes {
@@ -497,7 +550,8 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 		}
 	}
 	m.mu.Unlock()
-	for _, k := range keys {
+	m.log.Debug("re-planned", "targets", len(keys), "compared", len(compare))
+	for _, k := range compare {
 		m.evaluate(ctx, k)
 	}
 	m.reconcileExtra(scopes, errs)
@@ -527,8 +581,8 @@ func (m *Monitor) keepResolved(targets []Target) {
 		if prev == nil {
 			prev = make(map[string]Target, len(m.targets))
 			for _, p := range m.targets {
-				if p.Err == nil {
-					prev[objectID(p.Object)] = p
+				if p.t.Err == nil {
+					prev[p.id] = p.t
 				}
 			}
 		}
@@ -545,7 +599,7 @@ func (m *Monitor) transientPending() bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, t := range m.targets {
-		if t.Err != nil && !errors.Is(t.Err, informer.ErrNotServed) {
+		if t.t.Err != nil && !errors.Is(t.t.Err, informer.ErrNotServed) {
 			return true
 		}
 	}
@@ -591,11 +645,18 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 // evaluate compares one target and records the result.
 func (m *Monitor) evaluate(ctx context.Context, key string) {
 	m.mu.RLock()
-	t, ok := m.targets[key]
-	scopeErr := m.scopeErrs[t.Scope]
+	ht, ok := m.targets[key]
+	scopeErr := m.scopeErrs[ht.t.Scope]
 	m.mu.RUnlock()
 	if !ok {
 		return
+	}
+	t, err := ht.target()
+	if err != nil {
+		t, scopeErr = ht.t, err
+		if t.Object.Object == nil {
+			t.Object.Object = &unstructured.Unstructured{}
+		}
 	}
 	res := m.opts.Evaluator.EvaluateOne(ctx, t, scopeErr)
 	m.record(key, res, queueKey{}, func() bool { _, still := m.targets[key]; return still })
