@@ -91,6 +91,9 @@ type ConfigSummary struct {
 
 // SizeResult holds the medians at one N (milliseconds, bytes).
 type SizeResult struct {
+	// CPUShare is where the in-process check's CPU went (largest size,
+	// first repetition): render, decode, compare, GC, network, other.
+	CPUShare map[string]float64 `json:"cpuShare,omitempty"`
 	N          int     `json:"n"`
 	Scopes     int     `json:"scopes"`
 	Drifted    int     `json:"drifted"`
@@ -381,8 +384,12 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 			return nil, nil, "", fmt.Errorf("floor: %w", err)
 		}
 		floorSeq, floorPar = append(floorSeq, ms(fs)), append(floorPar, ms(fp))
-		if largest && cfg.CPUProfile != "" && rep == 0 {
-			f, err := os.Create(cfg.CPUProfile)
+		cpuProfile := cfg.CPUProfile
+		if cpuProfile == "" && cfg.Out != "" {
+			cpuProfile = filepath.Join(cfg.Out, fmt.Sprintf("check-cpu-%d.pprof", n))
+		}
+		if largest && cpuProfile != "" && rep == 0 {
+			f, err := os.Create(cpuProfile)
 			if err != nil {
 				return nil, nil, "", err
 			}
@@ -392,8 +399,14 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 		ph, err := b.checkInProcess(ctx, dir, n)
-		if largest && cfg.CPUProfile != "" && rep == 0 {
+		if largest && cpuProfile != "" && rep == 0 {
 			pprof.StopCPUProfile()
+			share, perr := cpuShare(cpuProfile)
+			if perr != nil {
+				return nil, nil, "", perr
+			}
+			sr.CPUShare = share
+			b.logf("N=%d: in-process check CPU: %s", n, formatShare(share))
 		}
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("in-process check: %w", err)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/gitsource"
 )
@@ -26,6 +27,7 @@ import (
 type heldObject struct {
 	obj gitsource.Object
 	raw []byte
+	gvk schema.GroupVersionKind
 }
 
 func holdObject(o gitsource.Object) (heldObject, error) {
@@ -33,8 +35,9 @@ func holdObject(o gitsource.Object) (heldObject, error) {
 	if err != nil {
 		return heldObject{}, fmt.Errorf("desired object %s: %w", describeObject(o.Object), err)
 	}
+	gvk := o.Object.GroupVersionKind()
 	o.Object = nil
-	return heldObject{obj: o, raw: raw}, nil
+	return heldObject{obj: o, raw: raw, gvk: gvk}, nil
 }
 
 // object decodes the held object afresh: the caller owns it.
@@ -81,6 +84,7 @@ type heldTarget struct {
 	t   Target
 	raw []byte
 	id  string
+	gvk schema.GroupVersionKind
 }
 
 func holdTarget(t Target) (heldTarget, error) {
@@ -90,7 +94,7 @@ func holdTarget(t Target) (heldTarget, error) {
 		return heldTarget{}, err
 	}
 	t.Object = h.obj
-	return heldTarget{t: t, raw: h.raw, id: id}, nil
+	return heldTarget{t: t, raw: h.raw, id: id, gvk: h.gvk}, nil
 }
 
 // target decodes the held target afresh: the caller owns its object.

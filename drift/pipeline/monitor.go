@@ -430,6 +430,10 @@ func fingerprint(d *gitsource.Desired) string {
 // others keep their verdict: their live state has not changed, or an event
 // would have queued them.
 func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups map[string]bool) {
+	if d == nil && m.sameResolution(ctx) {
+		m.compareGroups(ctx, crdGroups)
+		return
+	}
 	m.mu.RLock()
 	rev, held, skipped := m.revision, m.objects, m.skipped
 	m.mu.RUnlock()
@@ -513,7 +517,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		}
 		ht, err := holdTarget(t)
 		if err != nil {
-			ht = heldTarget{t: t, id: objectID(t.Object)}
+			ht = heldTarget{t: t, id: objectID(t.Object), gvk: t.Object.Object.GroupVersionKind()}
 			ht.t.Err = err
 		}
 		targets[i] = Target{}
@@ -555,9 +559,77 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		m.evaluate(ctx, k)
 	}
 	m.reconcileExtra(scopes, errs)
+	m.releaseOthers(scopes, errs)
 	m.mu.Lock()
 	m.ready = true
 	m.mu.Unlock()
+}
+
+// sameResolution reports whether every kind of the desired objects
+// resolves as it did at the last plan, and no informer failed: a re-plan
+// (a CRD was created, changed or deleted) then changes neither the targets
+// nor the informers, and only the custom resources of the changed CRDs
+// need comparing again. Resolving each kind once is cheap; planning again
+// decodes every desired object. At start, the CRD informer's first list
+// announces every CRD, and this keeps that from re-planning everything.
+func (m *Monitor) sameResolution(ctx context.Context) bool {
+	m.mu.RLock()
+	if len(m.scopeErrs) > 0 || len(m.targets) == 0 {
+		m.mu.RUnlock()
+		return false
+	}
+	type resolution struct {
+		mapping informer.Mapping
+		ok      bool
+	}
+	before := map[schema.GroupVersionKind]resolution{}
+	for _, t := range m.targets {
+		r := resolution{t.t.Mapping, t.t.Err == nil}
+		if prev, seen := before[t.gvk]; (seen && prev != r) || (t.t.Err != nil && !errors.Is(t.t.Err, informer.ErrNotServed)) {
+			// A kind that failed to resolve for another reason than not
+			// being served (discovery was down) is planned afresh.
+			m.mu.RUnlock()
+			return false
+		}
+		before[t.gvk] = r
+	}
+	kinds := make([]schema.GroupVersionKind, 0, len(before))
+	for _, o := range m.objects {
+		if _, ok := before[o.gvk]; !ok {
+			m.mu.RUnlock()
+			return false // filtered out before; let a full plan decide
+		}
+	}
+	for k := range before {
+		kinds = append(kinds, k)
+	}
+	m.mu.RUnlock()
+	for _, k := range kinds {
+		mp, err := m.opts.Resolver.Resolve(ctx, k)
+		if (err == nil) != before[k].ok || (err == nil && mp != before[k].mapping) {
+			return false
+		}
+		if err != nil && !errors.Is(err, informer.ErrNotServed) {
+			return false
+		}
+	}
+	return true
+}
+
+// compareGroups compares again the targets whose kinds belong to groups.
+func (m *Monitor) compareGroups(ctx context.Context, groups map[string]bool) {
+	var keys []string
+	m.mu.RLock()
+	for _, k := range m.order {
+		if t, ok := m.targets[k]; ok && t.t.Err == nil && groups[t.gvk.Group] {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.RUnlock()
+	m.log.Debug("kinds resolve as before", "compared", len(keys))
+	for _, k := range keys {
+		m.evaluate(ctx, k)
+	}
 }
 
 // objectID names a desired object independently of its resolution.
@@ -637,6 +709,8 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 		m.evaluate(ctx, key)
 	case m.opts.Tracking != nil:
 		m.evaluateExtra(qk.scope, qk.name)
+	default:
+		m.release(qk.scope, qk.name)
 	}
 	m.queue.Forget(qk)
 	return true
@@ -658,8 +732,82 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 			t.Object.Object = &unstructured.Unstructured{}
 		}
 	}
-	res := m.opts.Evaluator.EvaluateOne(ctx, t, scopeErr)
+	ev := *m.opts.Evaluator
+	live := &readErrors{Lister: ev.Live}
+	ev.Live = live
+	res := ev.EvaluateOne(ctx, t, scopeErr)
+	if errors.Is(live.err, informer.ErrReleased) {
+		m.mu.RLock()
+		st := m.states[key]
+		m.mu.RUnlock()
+		if st != nil {
+			// The live object had to be read again (its cached content was
+			// released) and the API server cannot be reached: the last
+			// verdict stands, as it does for objects still cached while
+			// disconnected; changes made meanwhile arrive as events once
+			// the informer is reconnected.
+			m.log.Debug("compare postponed", "key", key, "error", live.err.Error())
+			return
+		}
+	}
 	m.record(key, res, queueKey{}, func() bool { _, still := m.targets[key]; return still })
+	if t.Err == nil && scopeErr == nil {
+		m.release(t.Scope, t.Object.Object.GetName())
+	}
+}
+
+// readErrors remembers the error of a Get, for one comparison.
+type readErrors struct {
+	Lister
+	err error
+}
+
+func (r *readErrors) Get(s informer.Scope, name string) (*unstructured.Unstructured, error) {
+	u, err := r.Lister.Get(s, name)
+	if err != nil {
+		r.err = err
+	}
+	return u, err
+}
+
+// release lets the informer cache drop the content of a live object the
+// Monitor has compared (or will never compare): the verdict is what the
+// report needs, and the next event brings the next version whole. So a
+// watch holds per object its desired JSON, the live object's metadata and
+// labels, and the verdict (see informer.Releaser). A comparison that
+// needs the live object without an event (a new revision changed the
+// desired object) reads it from the API server.
+func (m *Monitor) release(s informer.Scope, name string) {
+	if r, ok := m.opts.Manager.(informer.Releaser); ok {
+		r.Release(s, name)
+	}
+}
+
+// releaseOthers releases every cached object of the scopes that is not a
+// target and not Extra: the objects an informer cached before the plan
+// said which ones matter.
+func (m *Monitor) releaseOthers(scopes []informer.Scope, errs map[informer.Scope]error) {
+	r, ok := m.opts.Manager.(informer.Releaser)
+	if !ok {
+		return
+	}
+	for _, s := range scopes {
+		if errs[s] != nil {
+			continue
+		}
+		items, err := m.opts.Manager.List(s)
+		if err != nil {
+			continue
+		}
+		for _, u := range items {
+			m.mu.RLock()
+			_, isTarget := m.targets[targetKey(s, u.GetName())]
+			m.mu.RUnlock()
+			if !isTarget {
+				r.Release(s, u.GetName())
+			}
+		}
+	}
 }
 
 // record stores a verdict under key (with extra, the live object of an
@@ -795,7 +943,14 @@ func (m *Monitor) evaluateExtra(s informer.Scope, name string) {
 	m.mu.RUnlock()
 	var live *unstructured.Unstructured
 	if watched && !isTarget {
-		live, _ = m.opts.Manager.Get(s, name)
+		// Extra detection reads metadata only: the labels, never the
+		// content of objects Git does not declare.
+		if r, ok := m.opts.Manager.(informer.Releaser); ok {
+			live, _ = r.Metadata(s, name)
+			r.Release(s, name)
+		} else {
+			live, _ = m.opts.Manager.Get(s, name)
+		}
 	}
 	if live != nil && m.opts.Tracking.Matches(labels.Set(live.GetLabels())) {
 		res := drift.Resource{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: live.GetNamespace(),

@@ -1104,3 +1104,38 @@ func TestMonitorGitChangeComparesWhatChanged(t *testing.T) {
 	)
 	e.pending()
 }
+
+// TestMonitorCRDChangeComparesItsGroup: when a CRD changes and every kind
+// resolves as before, only the custom resources of that CRD's group are
+// compared again (their schema may have changed), not every object.
+func TestMonitorCRDChangeComparesItsGroup(t *testing.T) {
+	var live *monCountingLister
+	e := newMonEnv(t, func(o *MonitorOptions) {
+		live = &monCountingLister{Lister: o.Manager, reads: map[string]int{}}
+		o.Evaluator = &Evaluator{Live: live}
+	})
+	e.res.SetMapping(monWidgetKind, informer.Mapping{GVR: monWidgets, Namespaced: true})
+	widget := func() *unstructured.Unstructured {
+		return obj(t, "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: team-a}\nspec: {size: 3}\n")
+	}
+	e.mgr.Add(informer.Scope{GVR: monWidgets, Namespace: "team-a"}, widget())
+	e.mgr.Add(monCMs("team-a"), monCM(t, "team-a", "cm", "v", false))
+	e.setGit("rev1", widget(), monCM(t, "team-a", "cm", "v", false))
+	e.start()
+	e.waitRows(
+		monRow{"Widget", "team-a", "w", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "cm", drift.InSync, ""},
+	)
+	live.take()
+	e.mgr.Update(CRDScope, obj(t, "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n"))
+	e.eventually("the widget compared again", func() (bool, string) {
+		live.mu.Lock()
+		defer live.mu.Unlock()
+		return live.reads["w"] > 0, fmt.Sprint(live.reads)
+	})
+	e.clock.Step(replanFollowUp) // the follow-up re-plan, a moment later
+	time.Sleep(50 * time.Millisecond)
+	if got := live.take(); got["cm"] != 0 {
+		t.Errorf("live reads after a Widget CRD change = %v, want the ConfigMap left alone", got)
+	}
+}
