@@ -93,13 +93,13 @@ type ConfigSummary struct {
 type SizeResult struct {
 	// CPUShare is where the in-process check's CPU went (largest size,
 	// first repetition): render, decode, compare, GC, network, other.
-	CPUShare map[string]float64 `json:"cpuShare,omitempty"`
-	N          int     `json:"n"`
-	Scopes     int     `json:"scopes"`
-	Drifted    int     `json:"drifted"`
-	Noise      int     `json:"noise"`
-	FloorSeqMs float64 `json:"floorSequentialMs"`
-	FloorParMs float64 `json:"floorParallelMs"`
+	CPUShare   map[string]float64 `json:"cpuShare,omitempty"`
+	N          int                `json:"n"`
+	Scopes     int                `json:"scopes"`
+	Drifted    int                `json:"drifted"`
+	Noise      int                `json:"noise"`
+	FloorSeqMs float64            `json:"floorSequentialMs"`
+	FloorParMs float64            `json:"floorParallelMs"`
 	// FloorMs is the faster of the two floors.
 	FloorMs float64 `json:"floorMs"`
 	// In-process phases of a check.
