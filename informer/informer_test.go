@@ -249,3 +249,78 @@ func TestManagerUnreachableSaysWhy(t *testing.T) {
 	m.Stop()
 	t.Logf("stopped in %s", time.Since(start))
 }
+
+// TestManagerRelease: a released object keeps its metadata and labels in
+// the cache, Get reads it whole from the API server, and the next event
+// caches the new version whole again.
+func TestManagerRelease(t *testing.T) {
+	requireAPIServer(t)
+	ctx := context.Background()
+	cms := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	cmGVK := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	if err := kube.Apply(ctx, "test", "", mustObj(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: rel}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.Apply(ctx, "test", "rel", mustObj(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, labels: {team: a}}\ndata: {k: v1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(dyn, Options{})
+	defer m.Stop()
+	s := Scope{GVR: cms, Namespace: "rel"}
+	m.Ensure(s)
+	if errs := m.WaitForSync(ctx, s); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r := m.(Releaser)
+	data := func(u *unstructured.Unstructured) string {
+		v, _, _ := unstructured.NestedString(u.Object, "data", "k")
+		return v
+	}
+	r.Release(s, "cm")
+	md, err := r.Metadata(s, "cm")
+	if err != nil || md == nil {
+		t.Fatalf("Metadata after Release: %v, %v", md, err)
+	}
+	if _, has := md.Object["data"]; has || md.GetLabels()["team"] != "a" || md.GetResourceVersion() == "" {
+		t.Errorf("metadata after Release = %v, want labels and resourceVersion without data", md.Object)
+	}
+	// The cache has no content for it: Get asks the API server.
+	got, err := m.Get(s, "cm")
+	if err != nil || got == nil || data(got) != "v1" || len(got.GetManagedFields()) == 0 {
+		t.Fatalf("Get after Release = %v, %v; want the whole object from the API server", got, err)
+	}
+	items, err := m.List(s)
+	if err != nil || len(items) == 0 {
+		t.Fatalf("List: %v, %v", items, err)
+	}
+	for _, it := range items {
+		if _, has := it.Object["data"]; has {
+			t.Errorf("List returned %s with its content, want metadata only", it.GetName())
+		}
+	}
+	if err := kube.Edit(ctx, "kubectl-edit", cmGVK, "rel", "cm", func(u *unstructured.Unstructured) error {
+		return unstructured.SetNestedField(u.Object, "v2", "data", "k")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u, _ := m.(*manager).cached(s, "cm")
+		if u != nil {
+			if full, err := Unpack(u); err == nil && data(full) == "v2" {
+				break // the event cached the new version whole
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the update did not reach the cache whole within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := kube.Delete(ctx, cmGVK, "rel", "cm"); err != nil {
+		t.Fatal(err)
+	}
+	r.Release(s, "cm") // deleted meanwhile: Get says absent, not an error
+	if got, err := m.Get(s, "cm"); err != nil || (got != nil && data(got) != "v2") {
+		t.Errorf("Get of a released, deleted object = %v, %v; want nil or the last version", got, err)
+	}
+}

@@ -63,7 +63,10 @@ type Manager interface {
 	// Get returns the live object called name in scope, nil if it does not
 	// exist, or the scope's error if it never synced.
 	Get(scope Scope, name string) (*unstructured.Unstructured, error)
-	// List returns every object the informer of scope holds.
+	// List returns every object the informer of scope holds. Objects the
+	// cache packs (the default) are listed by their metadata only
+	// (apiVersion, kind, name, namespace, resourceVersion, uid, labels),
+	// shared with the cache: read only. Get returns one whole.
 	List(scope Scope) ([]*unstructured.Unstructured, error)
 	// Scopes lists the running informers.
 	Scopes() []Scope
@@ -97,6 +100,23 @@ type EventHandler struct {
 	// (err set) and when one succeeds again (err nil): the transitions of
 	// Health.Err.
 	OnConnection func(scope Scope, err error)
+}
+
+// Releaser is implemented by a Manager whose cache packs objects (the
+// default): a caller that has compared an object and keeps its verdict
+// lets the cache drop the object's content, keeping only its metadata and
+// labels; Get then reads it from the API server (one request) until an
+// event brings the next version. A watch so holds, per object, its key,
+// resourceVersion and labels instead of the whole object.
+type Releaser interface {
+	// Release drops the cached content of name in scope, if cached. An
+	// event that arrived since the caller read the object may lose its
+	// content too: the caller's next Get reads it from the API server, so
+	// this costs a request, never a stale result.
+	Release(scope Scope, name string)
+	// Metadata returns the cached metadata and labels of name in scope
+	// (nil if not cached), without a request; read only.
+	Metadata(scope Scope, name string) (*unstructured.Unstructured, error)
 }
 
 // Registration identifies an added EventHandler.
@@ -222,13 +242,18 @@ func (m *manager) connection(s Scope, err error) {
 	}
 }
 
-var _ Manager = (*manager)(nil)
+var (
+	_ Manager  = (*manager)(nil)
+	_ Releaser = (*manager)(nil)
+)
 
 // entry is one running informer with its own stop.
 type entry struct {
 	informer cache.SharedIndexInformer
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when the informer's Run returns
+	// client reads an object whose cached content was released.
+	client dynamic.Interface
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the informer's Run returns
 
 	// warnings records the API server's warnings about this scope's
 	// requests (deprecations); the entry is their rest.WarningHandler.
@@ -357,6 +382,7 @@ func (m *manager) newEntry(s Scope) *entry {
 	if m.clientFor != nil {
 		client = m.clientFor(s, e)
 	}
+	e.client = client
 	inf := cache.NewSharedIndexInformerWithOptions(m.listWatch(client, s, e), &unstructured.Unstructured{},
 		cache.SharedIndexInformerOptions{ObjectDescription: s.GVR.String()})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -595,7 +621,59 @@ func (m *manager) Get(s Scope, name string) (*unstructured.Unstructured, error) 
 	if err != nil || !ok {
 		return nil, err
 	}
-	return Unpack(obj.(*unstructured.Unstructured))
+	u, err := Unpack(obj.(*unstructured.Unstructured))
+	if !errors.Is(err, ErrReleased) {
+		return u, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releasedGetTimeout)
+	defer cancel()
+	live, err := e.client.Resource(s.GVR).Namespace(s.Namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil // deleted; the informer's event follows
+	case err != nil:
+		return nil, fmt.Errorf("get %s %s: %w (%w)", s, name, err, ErrReleased)
+	}
+	delete(live.Object, "status")
+	return live, nil
+}
+
+// releasedGetTimeout bounds the read of an object whose content was
+// released.
+const releasedGetTimeout = 30 * time.Second
+
+// cached returns the cache's own object name in scope (nil if none).
+func (m *manager) cached(s Scope, name string) (*unstructured.Unstructured, error) {
+	e, err := m.entry(s)
+	if err != nil {
+		return nil, err
+	}
+	if !e.informer.HasSynced() {
+		return nil, e.err(errors.New("informer has not synced"))
+	}
+	key := name
+	if s.Namespace != "" {
+		key = s.Namespace + "/" + name
+	}
+	obj, ok, err := e.informer.GetIndexer().GetByKey(key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return obj.(*unstructured.Unstructured), nil
+}
+
+func (m *manager) Release(s Scope, name string) {
+	if u, _ := m.cached(s, name); u != nil {
+		release(u)
+	}
+}
+
+func (m *manager) Metadata(s Scope, name string) (*unstructured.Unstructured, error) {
+	u, err := m.cached(s, name)
+	if u == nil || err != nil {
+		return nil, err
+	}
+	return metadataOf(u), nil
 }
 
 func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
@@ -609,9 +687,9 @@ func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
 	items := e.informer.GetIndexer().List()
 	out := make([]*unstructured.Unstructured, 0, len(items))
 	for _, it := range items {
-		u, err := Unpack(it.(*unstructured.Unstructured))
-		if err != nil {
-			return nil, err
+		u := it.(*unstructured.Unstructured)
+		if _, packed := u.Object[packedKey]; packed {
+			u = metadataOf(u)
 		}
 		out = append(out, u)
 	}

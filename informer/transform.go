@@ -1,8 +1,10 @@
 package informer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -110,8 +112,18 @@ func writeJSONString(b *strings.Builder, s string) {
 // needs it (an event, a re-plan). Decoding costs tens of microseconds per
 // object; the memory held per object falls to its JSON size.
 
-// packedKey holds a packed object's JSON text in its stub.
+// packedKey holds a packed object's body (*packedBody) in its stub.
 const packedKey = "driftwatch.dev/packed"
+
+// packedBody is a packed object's JSON text. It can be released (Release):
+// a watch that compared the object keeps its verdict, not its content,
+// and the stub then holds only the keys' metadata and the labels. The
+// stub's map is never written after the transform made it (the informer's
+// goroutines read it concurrently); only this pointer changes, atomically.
+type packedBody struct{ raw atomic.Pointer[string] }
+
+// ErrReleased is returned by Unpack for a stub whose body was released.
+var ErrReleased = errors.New("object body released after comparison")
 
 // PackTransform drops the last-applied-configuration annotation and the
 // status (the comparison never reads a live object's status: drift is in
@@ -142,20 +154,52 @@ func PackTransform(obj any) (any, error) {
 	if uid := string(u.GetUID()); uid != "" {
 		md["uid"] = uid
 	}
+	// Labels stay readable without the body: extra detection matches them.
+	if l, ok := u.Object["metadata"].(map[string]any)["labels"].(map[string]any); ok && len(l) > 0 {
+		md["labels"] = l
+	}
+	body := &packedBody{}
+	text := string(raw)
+	body.raw.Store(&text)
 	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, packedKey: string(raw),
+		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, packedKey: body,
 	}}, nil
 }
 
+// release drops a packed stub's body; it reports whether u is one.
+func release(u *unstructured.Unstructured) bool {
+	b, ok := u.Object[packedKey].(*packedBody)
+	if ok {
+		b.raw.Store(nil)
+	}
+	return ok
+}
+
+// metadataOf returns a new object holding only what a packed stub keeps
+// besides the body (apiVersion, kind, name, namespace, resourceVersion,
+// uid, labels), or u's own metadata for an unpacked object. The maps are
+// shared with the cache: read only.
+func metadataOf(u *unstructured.Unstructured) *unstructured.Unstructured {
+	md, _ := u.Object["metadata"].(map[string]any)
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"], "metadata": md,
+	}}
+}
+
 // Unpack returns the object a packed stub holds, decoded afresh (the
-// caller owns it), or u itself when it is not packed.
+// caller owns it), or u itself when it is not packed; ErrReleased when the
+// stub's body was released.
 func Unpack(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	raw, ok := u.Object[packedKey].(string)
+	b, ok := u.Object[packedKey].(*packedBody)
 	if !ok {
 		return u, nil
 	}
+	raw := b.raw.Load()
+	if raw == nil {
+		return nil, fmt.Errorf("unpack %s %s: %w", u.GetKind(), u.GetName(), ErrReleased)
+	}
 	out := &unstructured.Unstructured{}
-	if err := out.UnmarshalJSON([]byte(raw)); err != nil {
+	if err := out.UnmarshalJSON([]byte(*raw)); err != nil {
 		return nil, fmt.Errorf("unpack %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	return out, nil

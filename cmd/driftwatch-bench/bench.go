@@ -91,12 +91,15 @@ type ConfigSummary struct {
 
 // SizeResult holds the medians at one N (milliseconds, bytes).
 type SizeResult struct {
-	N          int     `json:"n"`
-	Scopes     int     `json:"scopes"`
-	Drifted    int     `json:"drifted"`
-	Noise      int     `json:"noise"`
-	FloorSeqMs float64 `json:"floorSequentialMs"`
-	FloorParMs float64 `json:"floorParallelMs"`
+	// CPUShare is where the in-process check's CPU went (largest size,
+	// first repetition): render, decode, compare, GC, network, other.
+	CPUShare   map[string]float64 `json:"cpuShare,omitempty"`
+	N          int                `json:"n"`
+	Scopes     int                `json:"scopes"`
+	Drifted    int                `json:"drifted"`
+	Noise      int                `json:"noise"`
+	FloorSeqMs float64            `json:"floorSequentialMs"`
+	FloorParMs float64            `json:"floorParallelMs"`
 	// FloorMs is the faster of the two floors.
 	FloorMs float64 `json:"floorMs"`
 	// In-process phases of a check.
@@ -157,6 +160,10 @@ type WatchResult struct {
 	// text (the default), measured one after the other in the same run.
 	HeapPerObjectMaps   float64 `json:"heapPerObjectMaps"`
 	HeapPerObjectPacked float64 `json:"heapPerObjectPacked"`
+	// MonitorHeapPerObject is the heap the whole Monitor holds per watched
+	// object once its first report is ready (desired objects, informer
+	// caches, verdicts), after GC, above what was held before it started.
+	MonitorHeapPerObject float64 `json:"monitorHeapPerObject"`
 	// FirstReportMs is from the Monitor's start to its first report.
 	FirstReportMs float64 `json:"firstReportMs"`
 	// Under load: LoadRate changes a second (LoadChanges measured), from
@@ -377,8 +384,12 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 			return nil, nil, "", fmt.Errorf("floor: %w", err)
 		}
 		floorSeq, floorPar = append(floorSeq, ms(fs)), append(floorPar, ms(fp))
-		if largest && cfg.CPUProfile != "" && rep == 0 {
-			f, err := os.Create(cfg.CPUProfile)
+		cpuProfile := cfg.CPUProfile
+		if cpuProfile == "" && cfg.Out != "" {
+			cpuProfile = filepath.Join(cfg.Out, fmt.Sprintf("check-cpu-%d.pprof", n))
+		}
+		if largest && cpuProfile != "" && rep == 0 {
+			f, err := os.Create(cpuProfile)
 			if err != nil {
 				return nil, nil, "", err
 			}
@@ -388,8 +399,14 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 		ph, err := b.checkInProcess(ctx, dir, n)
-		if largest && cfg.CPUProfile != "" && rep == 0 {
+		if largest && cpuProfile != "" && rep == 0 {
 			pprof.StopCPUProfile()
+			share, perr := cpuShare(cpuProfile)
+			if perr != nil {
+				return nil, nil, "", perr
+			}
+			sr.CPUShare = share
+			b.logf("N=%d: in-process check CPU: %s", n, formatShare(share))
 		}
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("in-process check: %w", err)

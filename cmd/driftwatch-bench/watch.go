@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -81,6 +84,11 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// The whole Monitor's heap per watched object (desired objects,
+	// informers, verdicts), from before it starts to once it is ready.
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	started := time.Now()
 	go func() { _ = mon.Run(runCtx, 2) }()
 	deadline := time.Now().Add(5 * time.Minute)
@@ -92,6 +100,13 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 	}
 	firstReport := time.Since(started)
 	b.logf("watch: first report after %.0f ms", ms(firstReport))
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	monitorHeap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+	b.logf("watch: monitor heap per watched object once ready: %.0f B", monitorHeap)
+	if err := b.heapProfile(fmt.Sprintf("watch-heap-%d.pprof", n)); err != nil {
+		return nil, err
+	}
 	// Let the initial verdicts drain.
 	time.Sleep(time.Second)
 	for len(verdicts) > 0 {
@@ -139,7 +154,7 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 		P50WriteMs: pct(fromWrite, 0.50), P99WriteMs: pct(fromWrite, 0.99),
 		P50EventMs: pct(fromEvent, 0.50), P99EventMs: pct(fromEvent, 0.99),
 		MaxWriteMs:        pct(fromWrite, 1),
-		HeapPerObjectMaps: heapMaps, HeapPerObjectPacked: heapPacked,
+		HeapPerObjectMaps: heapMaps, HeapPerObjectPacked: heapPacked, MonitorHeapPerObject: monitorHeap,
 	}, nil
 }
 
@@ -175,6 +190,24 @@ func (b *bench) informerHeap(ctx context.Context, dyn dynamic.Interface, dir str
 	runtime.KeepAlive(mgr)
 	runtime.KeepAlive(plan)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), nil
+}
+
+// heapProfile writes the heap profile (in use, after a GC) into the
+// output directory, for `go tool pprof -sample_index=inuse_space`.
+func (b *bench) heapProfile(name string) error {
+	if b.cfg.Out == "" {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(b.cfg.Out, name))
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 func pct(ds []time.Duration, p float64) float64 {

@@ -310,7 +310,7 @@ func TestMonitorHistory(t *testing.T) {
 		cfg("old",
 			Event{Type: DriftDetected, Status: drift.Drifted, Severity: warn, Fields: 1, Paths: data},
 			Event{Type: DriftResolved},
-			Event{Type: DriftDetected, Status: drift.Extra},
+			Event{Type: DriftDetected, Status: drift.Extra, Severity: warn}, // an Extra ConfigMap: warning
 			Event{Type: DriftResolved}),
 		cfg("web",
 			Event{Type: DriftDetected, Status: drift.Drifted, Severity: warn, Fields: 1, Paths: data},

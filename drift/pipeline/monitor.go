@@ -114,9 +114,9 @@ type Monitor struct {
 	mu          sync.RWMutex
 	revision    gitsource.Revision
 	skipped     []gitsource.Skipped // rendered, not desired state (Helm hooks)
-	objects     []gitsource.Object  // all desired objects, before the filter
+	objects     []heldObject        // all desired objects, before the filter
 	fingerprint string
-	targets     map[string]Target
+	targets     map[string]heldTarget
 	order       []string
 	scopes      map[informer.Scope]bool
 	scopeErrs   map[informer.Scope]error
@@ -126,6 +126,10 @@ type Monitor struct {
 	ready       bool
 	lastGitOK   time.Time
 	gitErrors   int
+	// crdGroups are the API groups of the CRDs that changed since the
+	// last re-plan: their custom resources are compared again (the
+	// schema, so defaults and list keys, may have changed).
+	crdGroups map[string]bool
 
 	history History // drift lifecycle per resource (history.go)
 }
@@ -165,7 +169,7 @@ func NewMonitor(opts MonitorOptions) *Monitor {
 			workqueue.TypedRateLimitingQueueConfig[queueKey]{Name: "driftwatch", Clock: opts.Clock, MetricsProvider: opts.QueueMetrics},
 		),
 		replan:    make(chan struct{}, 1),
-		targets:   map[string]Target{},
+		targets:   map[string]heldTarget{},
 		scopes:    map[informer.Scope]bool{},
 		scopeErrs: map[informer.Scope]error{},
 		states:    map[string]*resourceState{},
@@ -188,6 +192,15 @@ const extraPrefix = "extra|"
 // and a change to a CRD for re-resolution of every kind.
 func (m *Monitor) Enqueue(s informer.Scope, name string, _ informer.EventType) {
 	if s == CRDScope {
+		// A CRD is named <plural>.<group>.
+		if _, group, ok := strings.Cut(name, "."); ok {
+			m.mu.Lock()
+			if m.crdGroups == nil {
+				m.crdGroups = map[string]bool{}
+			}
+			m.crdGroups[group] = true
+			m.mu.Unlock()
+		}
 		select {
 		case m.replan <- struct{}{}:
 		default:
@@ -344,11 +357,12 @@ func (m *Monitor) replanNow(ctx context.Context) {
 	if inv, ok := m.opts.Evaluator.Schemas.(interface{ Invalidate() }); ok {
 		inv.Invalidate()
 	}
-	m.mu.RLock()
-	fp := m.fingerprint
-	m.mu.RUnlock()
+	m.mu.Lock()
+	fp, groups := m.fingerprint, m.crdGroups
+	m.crdGroups = nil
+	m.mu.Unlock()
 	if fp != "" {
-		m.reconcile(ctx, nil)
+		m.reconcile(ctx, nil, groups)
 	}
 }
 
@@ -374,7 +388,7 @@ func (m *Monitor) poll(ctx context.Context) error {
 	m.mu.Unlock()
 	if changed {
 		m.log.Info("desired state changed", "commit", d.Revision.Commit, "objects", len(d.Objects))
-		m.reconcile(ctx, d)
+		m.reconcile(ctx, d, nil)
 		m.mu.Lock()
 		m.fingerprint = fp
 		m.mu.Unlock()
@@ -382,7 +396,7 @@ func (m *Monitor) poll(ctx context.Context) error {
 		// Discovery failed last time (the API server was unreachable):
 		// resolve again now that Git could be read.
 		m.opts.Resolver.Invalidate()
-		m.reconcile(ctx, nil)
+		m.reconcile(ctx, nil, nil)
 	}
 	return nil
 }
@@ -411,16 +425,37 @@ func fingerprint(d *gitsource.Desired) string {
 }
 
 // reconcile re-plans the desired objects (d, or the current ones when d is
-// nil), moves the informer set to the scopes they need, and compares every
-// object.
-func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
+// nil), moves the informer set to the scopes they need, and compares again
+// every object whose comparison may have a new outcome: its desired state
+// or its resolution changed, its informer is new, it had no verdict or an
+// error, or its kind's API group is among crdGroups (its CRD changed). The
+// others keep their verdict: their live state has not changed, or an event
+// would have queued them.
+func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups map[string]bool) {
+	if d == nil && m.sameResolution(ctx) {
+		m.compareGroups(ctx, crdGroups)
+		return
+	}
 	m.mu.RLock()
-	rev, objs, skipped := m.revision, m.objects, m.skipped
+	rev, held, skipped := m.revision, m.objects, m.skipped
 	m.mu.RUnlock()
+	var objs []gitsource.Object
 	if d != nil {
 		rev, objs, skipped = d.Revision, d.Objects, d.Skipped
+		var err error
+		if held, err = holdObjects(objs); err != nil {
+			m.log.Error("desired state not usable", "error", err.Error())
+			return
+		}
+	} else {
+		var err error
+		if objs, err = unholdObjects(held); err != nil {
+			m.log.Error("desired state not usable", "error", err.Error())
+			return
+		}
 	}
 	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
+	objs = nil // the maps go once each target is held
 	m.keepResolved(targets)
 	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
@@ -474,19 +509,41 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 	}
 
 	keys := make([]string, 0, len(targets))
-	byKey := make(map[string]Target, len(targets))
-	for _, t := range targets {
+	byKey := make(map[string]heldTarget, len(targets))
+	for i, t := range targets {
 		k := targetKey(t.Scope, t.Object.Object.GetName())
 		if t.Err != nil {
 			gvk := t.Object.Object.GroupVersionKind()
 			k = "pending|" + gvk.String() + "|" + t.Object.Object.GetNamespace() + "|" + t.Object.Object.GetName()
 			t.Err = pendingError{t.Err}
 		}
+		ht, err := holdTarget(t)
+		if err != nil {
+			ht = heldTarget{t: t, id: objectID(t.Object), gvk: t.Object.Object.GroupVersionKind()}
+			ht.t.Err = err
+		}
+		targets[i] = Target{}
 		keys = append(keys, k)
-		byKey[k] = t
+		byKey[k] = ht
+	}
+	targets = nil
+	fresh := map[informer.Scope]bool{}
+	for _, s := range added {
+		fresh[s] = true
 	}
 	m.mu.Lock()
-	m.revision, m.objects, m.skipped, m.excluded = rev, objs, skipped, excluded
+	var compare []string
+	for _, k := range keys {
+		ht := byKey[k]
+		prev, had := m.targets[k]
+		st := m.states[k]
+		if had && prev.sameAs(ht) && st != nil && st.res.Status != drift.Error &&
+			!fresh[ht.t.Scope] && errs[ht.t.Scope] == nil && !crdGroups[ht.t.Mapping.GVK.Group] {
+			continue
+		}
+		compare = append(compare, k)
+	}
+	m.revision, m.objects, m.skipped, m.excluded = rev, held, skipped, excluded
 	m.targets, m.order = byKey, keys
 	m.scopes = map[informer.Scope]bool{}
 	for _, s := range scopes {
@@ -500,13 +557,82 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired) {
 		}
 	}
 	m.mu.Unlock()
-	for _, k := range keys {
+	m.log.Debug("re-planned", "targets", len(keys), "compared", len(compare))
+	for _, k := range compare {
 		m.evaluate(ctx, k)
 	}
 	m.reconcileExtra(scopes, errs)
+	m.releaseOthers(scopes, errs)
 	m.mu.Lock()
 	m.ready = true
 	m.mu.Unlock()
+}
+
+// sameResolution reports whether every kind of the desired objects
+// resolves as it did at the last plan, and no informer failed: a re-plan
+// (a CRD was created, changed or deleted) then changes neither the targets
+// nor the informers, and only the custom resources of the changed CRDs
+// need comparing again. Resolving each kind once is cheap; planning again
+// decodes every desired object. At start, the CRD informer's first list
+// announces every CRD, and this keeps that from re-planning everything.
+func (m *Monitor) sameResolution(ctx context.Context) bool {
+	m.mu.RLock()
+	if len(m.scopeErrs) > 0 || len(m.targets) == 0 {
+		m.mu.RUnlock()
+		return false
+	}
+	type resolution struct {
+		mapping informer.Mapping
+		ok      bool
+	}
+	before := map[schema.GroupVersionKind]resolution{}
+	for _, t := range m.targets {
+		r := resolution{t.t.Mapping, t.t.Err == nil}
+		if prev, seen := before[t.gvk]; (seen && prev != r) || (t.t.Err != nil && !errors.Is(t.t.Err, informer.ErrNotServed)) {
+			// A kind that failed to resolve for another reason than not
+			// being served (discovery was down) is planned afresh.
+			m.mu.RUnlock()
+			return false
+		}
+		before[t.gvk] = r
+	}
+	kinds := make([]schema.GroupVersionKind, 0, len(before))
+	for _, o := range m.objects {
+		if _, ok := before[o.gvk]; !ok {
+			m.mu.RUnlock()
+			return false // filtered out before; let a full plan decide
+		}
+	}
+	for k := range before {
+		kinds = append(kinds, k)
+	}
+	m.mu.RUnlock()
+	for _, k := range kinds {
+		mp, err := m.opts.Resolver.Resolve(ctx, k)
+		if (err == nil) != before[k].ok || (err == nil && mp != before[k].mapping) {
+			return false
+		}
+		if err != nil && !errors.Is(err, informer.ErrNotServed) {
+			return false
+		}
+	}
+	return true
+}
+
+// compareGroups compares again the targets whose kinds belong to groups.
+func (m *Monitor) compareGroups(ctx context.Context, groups map[string]bool) {
+	var keys []string
+	m.mu.RLock()
+	for _, k := range m.order {
+		if t, ok := m.targets[k]; ok && t.t.Err == nil && groups[t.gvk.Group] {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.RUnlock()
+	m.log.Debug("kinds resolve as before", "compared", len(keys))
+	for _, k := range keys {
+		m.evaluate(ctx, k)
+	}
 }
 
 // objectID names a desired object independently of its resolution.
@@ -530,8 +656,8 @@ func (m *Monitor) keepResolved(targets []Target) {
 		if prev == nil {
 			prev = make(map[string]Target, len(m.targets))
 			for _, p := range m.targets {
-				if p.Err == nil {
-					prev[objectID(p.Object)] = p
+				if p.t.Err == nil {
+					prev[p.id] = p.t
 				}
 			}
 		}
@@ -548,7 +674,7 @@ func (m *Monitor) transientPending() bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, t := range m.targets {
-		if t.Err != nil && !errors.Is(t.Err, informer.ErrNotServed) {
+		if t.t.Err != nil && !errors.Is(t.t.Err, informer.ErrNotServed) {
 			return true
 		}
 	}
@@ -586,6 +712,8 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 		m.evaluate(ctx, key)
 	case m.opts.Tracking != nil:
 		m.evaluateExtra(qk.scope, qk.name)
+	default:
+		m.release(qk.scope, qk.name)
 	}
 	m.queue.Forget(qk)
 	return true
@@ -594,14 +722,95 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 // evaluate compares one target and records the result.
 func (m *Monitor) evaluate(ctx context.Context, key string) {
 	m.mu.RLock()
-	t, ok := m.targets[key]
-	scopeErr := m.scopeErrs[t.Scope]
+	ht, ok := m.targets[key]
+	scopeErr := m.scopeErrs[ht.t.Scope]
 	m.mu.RUnlock()
 	if !ok {
 		return
 	}
-	res := m.opts.Evaluator.EvaluateOne(ctx, t, scopeErr)
+	t, err := ht.target()
+	if err != nil {
+		t, scopeErr = ht.t, err
+		if t.Object.Object == nil {
+			t.Object.Object = &unstructured.Unstructured{}
+		}
+	}
+	ev := *m.opts.Evaluator
+	live := &readErrors{Lister: ev.Live}
+	ev.Live = live
+	res := ev.EvaluateOne(ctx, t, scopeErr)
+	if errors.Is(live.err, informer.ErrReleased) {
+		m.mu.RLock()
+		st := m.states[key]
+		m.mu.RUnlock()
+		if st != nil {
+			// The live object had to be read again (its cached content was
+			// released) and the API server cannot be reached: the last
+			// verdict stands, as it does for objects still cached while
+			// disconnected; changes made meanwhile arrive as events once
+			// the informer is reconnected.
+			m.log.Debug("compare postponed", "key", key, "error", live.err.Error())
+			return
+		}
+	}
 	m.record(key, res, queueKey{}, func() bool { _, still := m.targets[key]; return still })
+	if t.Err == nil && scopeErr == nil {
+		m.release(t.Scope, t.Object.Object.GetName())
+	}
+}
+
+// readErrors remembers the error of a Get, for one comparison.
+type readErrors struct {
+	Lister
+	err error
+}
+
+func (r *readErrors) Get(s informer.Scope, name string) (*unstructured.Unstructured, error) {
+	u, err := r.Lister.Get(s, name)
+	if err != nil {
+		r.err = err
+	}
+	return u, err
+}
+
+// release lets the informer cache drop the content of a live object the
+// Monitor has compared (or will never compare): the verdict is what the
+// report needs, and the next event brings the next version whole. So a
+// watch holds per object its desired JSON, the live object's metadata and
+// labels, and the verdict (see informer.Releaser). A comparison that
+// needs the live object without an event (a new revision changed the
+// desired object) reads it from the API server.
+func (m *Monitor) release(s informer.Scope, name string) {
+	if r, ok := m.opts.Manager.(informer.Releaser); ok {
+		r.Release(s, name)
+	}
+}
+
+// releaseOthers releases every cached object of the scopes that is not a
+// target and not Extra: the objects an informer cached before the plan
+// said which ones matter.
+func (m *Monitor) releaseOthers(scopes []informer.Scope, errs map[informer.Scope]error) {
+	r, ok := m.opts.Manager.(informer.Releaser)
+	if !ok {
+		return
+	}
+	for _, s := range scopes {
+		if errs[s] != nil {
+			continue
+		}
+		items, err := m.opts.Manager.List(s)
+		if err != nil {
+			continue
+		}
+		for _, u := range items {
+			m.mu.RLock()
+			_, isTarget := m.targets[targetKey(s, u.GetName())]
+			m.mu.RUnlock()
+			if !isTarget {
+				r.Release(s, u.GetName())
+			}
+		}
+	}
 }
 
 // record stores a verdict under key (with extra, the live object of an
@@ -740,12 +949,20 @@ func (m *Monitor) evaluateExtra(s informer.Scope, name string) {
 	m.mu.RUnlock()
 	var live *unstructured.Unstructured
 	if watched && !isTarget {
-		live, _ = m.opts.Manager.Get(s, name)
+		// Extra detection reads metadata only: the labels, never the
+		// content of objects Git does not declare.
+		if r, ok := m.opts.Manager.(informer.Releaser); ok {
+			live, _ = r.Metadata(s, name)
+			r.Release(s, name)
+		} else {
+			live, _ = m.opts.Manager.Get(s, name)
+		}
 	}
 	if live != nil && m.opts.Tracking.Matches(labels.Set(live.GetLabels())) {
-		res := drift.Resource{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: live.GetNamespace(),
-			Name: live.GetName(), Status: drift.Extra}
-		m.record(key, res, queueKey{s, name}, func() bool {
+		res := []drift.Resource{{APIVersion: live.GetAPIVersion(), Kind: live.GetKind(), Namespace: live.GetNamespace(),
+			Name: live.GetName(), Status: drift.Extra}}
+		m.opts.Evaluator.ClassifyExtra(res) // the user's severity rules, as check does
+		m.record(key, res[0], queueKey{s, name}, func() bool {
 			// A re-plan may have stopped watching the scope meanwhile (and
 			// resolved this Extra already).
 			_, t := m.targets[targetKey(s, name)]

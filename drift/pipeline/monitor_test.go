@@ -1030,3 +1030,112 @@ func TestMonitorCRDChangeInvalidatesSchemas(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// monCountingLister counts the live reads of each object.
+type monCountingLister struct {
+	Lister
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (l *monCountingLister) Get(s informer.Scope, name string) (*unstructured.Unstructured, error) {
+	l.mu.Lock()
+	l.reads[name]++
+	l.mu.Unlock()
+	return l.Lister.Get(s, name)
+}
+
+func (l *monCountingLister) take() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.reads
+	l.reads = map[string]int{}
+	return out
+}
+
+// TestMonitorGitChangeComparesWhatChanged: a new revision compares again
+// only the objects whose desired state changed; the others keep their
+// verdict (their live state did not change, or an event would have said
+// so), so that a commit touching one object of 100,000 costs one
+// comparison. A live change still reaches an object Git did not touch.
+func TestMonitorGitChangeComparesWhatChanged(t *testing.T) {
+	var live *monCountingLister
+	e := newMonEnv(t, func(o *MonitorOptions) {
+		live = &monCountingLister{Lister: o.Manager, reads: map[string]int{}}
+		o.Evaluator = &Evaluator{Live: live}
+	})
+	e.mgr.Add(monCMs("team-a"), monCM(t, "team-a", "same", "v", false))
+	e.mgr.Add(monCMs("team-a"), monCM(t, "team-a", "edited", "v", false))
+	e.mgr.Add(monCMs("team-a"), monCM(t, "team-a", "drifted", "live", false))
+	e.setGit("rev1", monCM(t, "team-a", "same", "v", false), monCM(t, "team-a", "edited", "v", false),
+		monCM(t, "team-a", "drifted", "v", false))
+	e.start()
+	e.waitRows(
+		monRow{"ConfigMap", "team-a", "same", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "edited", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "drifted", drift.Drifted, ""},
+	)
+	e.pending()
+	if diff := cmp.Diff(map[string]int{"same": 1, "edited": 1, "drifted": 1}, live.take()); diff != "" {
+		t.Errorf("live reads at rev1 (-want +got):\n%s", diff)
+	}
+
+	e.setGit("rev2", monCM(t, "team-a", "same", "v", false), monCM(t, "team-a", "edited", "v2", false),
+		monCM(t, "team-a", "drifted", "v", false))
+	e.poll()
+	e.waitRows(
+		monRow{"ConfigMap", "team-a", "same", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "edited", drift.Drifted, ""},
+		monRow{"ConfigMap", "team-a", "drifted", drift.Drifted, ""},
+	)
+	if diff := cmp.Diff(map[string]int{"edited": 1}, live.take()); diff != "" {
+		t.Errorf("live reads at rev2 (-want +got):\n%s", diff)
+	}
+	if got := monByName(e.nextChanges(1)); got[0].Name != "edited" || got[0].Type != DriftDetected {
+		t.Errorf("notification %+v, want edited detected", got)
+	}
+
+	// A live change of an object Git did not touch is still compared.
+	e.mgr.Update(monCMs("team-a"), monCM(t, "team-a", "drifted", "v", false))
+	e.waitRows(
+		monRow{"ConfigMap", "team-a", "same", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "edited", drift.Drifted, ""},
+		monRow{"ConfigMap", "team-a", "drifted", drift.InSync, ""},
+	)
+	e.pending()
+}
+
+// TestMonitorCRDChangeComparesItsGroup: when a CRD changes and every kind
+// resolves as before, only the custom resources of that CRD's group are
+// compared again (their schema may have changed), not every object.
+func TestMonitorCRDChangeComparesItsGroup(t *testing.T) {
+	var live *monCountingLister
+	e := newMonEnv(t, func(o *MonitorOptions) {
+		live = &monCountingLister{Lister: o.Manager, reads: map[string]int{}}
+		o.Evaluator = &Evaluator{Live: live}
+	})
+	e.res.SetMapping(monWidgetKind, informer.Mapping{GVR: monWidgets, Namespaced: true})
+	widget := func() *unstructured.Unstructured {
+		return obj(t, "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: team-a}\nspec: {size: 3}\n")
+	}
+	e.mgr.Add(informer.Scope{GVR: monWidgets, Namespace: "team-a"}, widget())
+	e.mgr.Add(monCMs("team-a"), monCM(t, "team-a", "cm", "v", false))
+	e.setGit("rev1", widget(), monCM(t, "team-a", "cm", "v", false))
+	e.start()
+	e.waitRows(
+		monRow{"Widget", "team-a", "w", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "cm", drift.InSync, ""},
+	)
+	live.take()
+	e.mgr.Update(CRDScope, obj(t, "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n"))
+	e.eventually("the widget compared again", func() (bool, string) {
+		live.mu.Lock()
+		defer live.mu.Unlock()
+		return live.reads["w"] > 0, fmt.Sprint(live.reads)
+	})
+	e.clock.Step(replanFollowUp) // the follow-up re-plan, a moment later
+	time.Sleep(50 * time.Millisecond)
+	if got := live.take(); got["cm"] != 0 {
+		t.Errorf("live reads after a Widget CRD change = %v, want the ConfigMap left alone", got)
+	}
+}
