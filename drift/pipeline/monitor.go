@@ -706,13 +706,18 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 	key := targetKey(qk.scope, qk.name)
 	m.mu.RLock()
 	_, isTarget := m.targets[key]
+	planned := m.scopes[qk.scope]
 	m.mu.RUnlock()
 	switch {
 	case isTarget:
 		m.evaluate(ctx, key)
 	case m.opts.Tracking != nil:
 		m.evaluateExtra(qk.scope, qk.name)
-	default:
+	case planned:
+		// Not desired: never compared. In a scope the plan does not
+		// know yet (the first plan, a new scope), nothing is known to be
+		// a target, and the first comparison of each needs its content:
+		// releaseOthers releases the rest once planned.
 		m.release(qk.scope, qk.name)
 	}
 	m.queue.Forget(qk)

@@ -855,7 +855,7 @@ func TestMonitorExtra(t *testing.T) {
 	})
 }
 
-// monGatedManager is the fake Manager, except that one Get, once armed,
+// monGatedManager is the fake Manager, except that one Get (or Metadata), once armed,
 // returns only when the test lets it: the object it read may be out of
 // date by then, as when a comparison runs late.
 type monGatedManager struct {
@@ -874,7 +874,16 @@ func (g *monGatedManager) arm(s informer.Scope, name string) (entered, release c
 }
 
 func (g *monGatedManager) Get(s informer.Scope, name string) (*unstructured.Unstructured, error) {
-	u, err := g.Manager.Get(s, name)
+	return g.wait(s, name, g.Manager.Get)
+}
+
+// Metadata is gated as Get is: extra detection reads metadata only.
+func (g *monGatedManager) Metadata(s informer.Scope, name string) (*unstructured.Unstructured, error) {
+	return g.wait(s, name, g.Manager.Metadata)
+}
+
+func (g *monGatedManager) wait(s informer.Scope, name string, read func(informer.Scope, string) (*unstructured.Unstructured, error)) (*unstructured.Unstructured, error) {
+	u, err := read(s, name)
 	g.mu.Lock()
 	entered, release := g.entered, g.release
 	gated := release != nil && g.gate == (queueKey{s, name})
@@ -1138,4 +1147,77 @@ func TestMonitorCRDChangeComparesItsGroup(t *testing.T) {
 	if got := live.take(); got["cm"] != 0 {
 		t.Errorf("live reads after a Widget CRD change = %v, want the ConfigMap left alone", got)
 	}
+}
+
+// TestMonitorReleasesWhatItCompared: once compared, a live object's
+// content is released from the cache (the verdict stays), as is every
+// object of a watched scope that Git does not declare; the first plan
+// reads nothing from the API server (the informers' first list brought
+// every object); a new revision that changes one object reads that one
+// again, and an event brings the next version without a read.
+func TestMonitorReleasesWhatItCompared(t *testing.T) {
+	s := monCMs("team-a")
+	var e *monEnv
+	e = newMonEnv(t, func(o *MonitorOptions) {
+		o.Manager = &monListingManager{Manager: o.Manager.(*informertest.Manager), list: func() {
+			e.mgr.Add(s, monCM(t, "team-a", "a", "v", false))
+			e.mgr.Add(s, monCM(t, "team-a", "b", "v", false))
+			e.mgr.Add(s, monCM(t, "team-a", "noise", "n", false))
+			time.Sleep(20 * time.Millisecond) // let the workers take the events
+		}}
+	})
+	e.setGit("rev1", monCM(t, "team-a", "a", "v", false), monCM(t, "team-a", "b", "v", false))
+	e.start()
+	e.waitRows(
+		monRow{"ConfigMap", "team-a", "a", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "b", drift.InSync, ""},
+	)
+	if got := e.mgr.ServerReads(); len(got) != 0 {
+		t.Errorf("reads from the API server for the first report: %v, want none", got)
+	}
+	for _, name := range []string{"a", "b", "noise"} {
+		if !e.mgr.Released(s, name) {
+			t.Errorf("%s not released once planned", name)
+		}
+	}
+
+	e.setGit("rev2", monCM(t, "team-a", "a", "v", false), monCM(t, "team-a", "b", "v2", false))
+	e.poll()
+	e.waitRows(
+		monRow{"ConfigMap", "team-a", "a", drift.InSync, ""},
+		monRow{"ConfigMap", "team-a", "b", drift.Drifted, ""},
+	)
+	e.pending()
+	if diff := cmp.Diff(map[string]int{"b": 1}, e.mgr.ServerReads()); diff != "" {
+		t.Errorf("reads from the API server after rev2 (-want +got):\n%s", diff)
+	}
+
+	e.mgr.Update(s, monCM(t, "team-a", "a", "edited", false))
+	e.waitRows(
+		monRow{"ConfigMap", "team-a", "a", drift.Drifted, ""},
+		monRow{"ConfigMap", "team-a", "b", drift.Drifted, ""},
+	)
+	e.pending()
+	if got := e.mgr.ServerReads(); len(got) != 0 {
+		t.Errorf("reads from the API server for an event: %v, want none", got)
+	}
+	e.eventually("a released again", func() (bool, string) { return e.mgr.Released(s, "a"), "not released" })
+}
+
+// monListingManager is the fake Manager whose first WaitForSync first
+// adds objects, as an informer's first list does: their events come
+// before the plan says which objects are targets.
+type monListingManager struct {
+	*informertest.Manager
+	once sync.Once
+	list func()
+}
+
+func (m *monListingManager) WaitForSync(ctx context.Context, scopes ...informer.Scope) map[informer.Scope]error {
+	for _, s := range scopes {
+		if s != CRDScope {
+			m.once.Do(m.list)
+		}
+	}
+	return m.Manager.WaitForSync(ctx, scopes...)
 }

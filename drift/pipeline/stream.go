@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/informer"
@@ -32,10 +33,14 @@ type Streamer interface {
 
 // streamCompare evaluates plan's targets against live objects listed by
 // src, and finds the extra objects when tracking is set. The result is in
-// the targets' order, then the extra objects sorted.
-func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned) []drift.Resource {
+// the targets' order, then the extra objects sorted. With hold, each
+// target is kept as its JSON text (heldTarget) until its live object
+// arrives, and plan.Targets is cleared: the caller's rendered objects can
+// then be collected, if nothing else holds them.
+func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned, hold bool) []drift.Resource {
 	out := make([]drift.Resource, len(plan.Targets))
 	byScope := map[informer.Scope]map[string][]int{}
+	kinds := map[schema.GroupVersionKind]Target{}
 	for i, t := range plan.Targets {
 		if t.Err != nil {
 			out[i] = p.Evaluator.EvaluateOne(ctx, t, nil)
@@ -46,8 +51,41 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 		}
 		name := t.Object.Object.GetName()
 		byScope[t.Scope][name] = append(byScope[t.Scope][name], i)
+		if gvk := t.Object.Object.GroupVersionKind(); kinds[gvk].Object.Object == nil {
+			kinds[gvk] = t
+		}
 	}
-	go PrefetchSchemas(ctx, p.Schemas, plan.Targets) // while the first pages come
+	one := make([]Target, 0, len(kinds))
+	for _, t := range kinds {
+		one = append(one, t)
+	}
+	go PrefetchSchemas(ctx, p.Schemas, one) // while the first pages come
+	target := func(i int) (Target, error) { return plan.Targets[i], nil }
+	if hold {
+		held := make([]heldTarget, len(plan.Targets))
+		for i, t := range plan.Targets {
+			if t.Err != nil {
+				continue
+			}
+			h, err := holdTarget(t)
+			if err != nil {
+				continue // compared from the map, as it is
+			}
+			held[i] = h
+			plan.Targets[i] = Target{}
+		}
+		target = func(i int) (Target, error) {
+			if held[i].raw == nil {
+				return plan.Targets[i], nil
+			}
+			t, err := held[i].target()
+			if err != nil {
+				t = held[i].t
+				t.Object.Object = &unstructured.Unstructured{}
+			}
+			return t, err
+		}
+	}
 	listCtx, cancel := context.WithTimeout(ctx, p.syncTimeout())
 	defer cancel()
 
@@ -90,8 +128,9 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 					}
 					seen[u.GetName()] = true
 					for _, i := range idx {
+						t, terr := target(i)
 						ev.Live = oneObject{u}
-						out[i] = ev.EvaluateOne(ctx, plan.Targets[i], nil)
+						out[i] = ev.EvaluateOne(ctx, t, terr)
 					}
 					return nil
 				})
@@ -106,8 +145,12 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 				for _, i := range idx {
 					// Listed, and not there: Missing. A failed LIST: the
 					// error, for every target of the scope.
+					t, terr := target(i)
+					if terr == nil {
+						terr = err
+					}
 					ev.Live = oneObject{}
-					out[i] = ev.EvaluateOne(ctx, plan.Targets[i], err)
+					out[i] = ev.EvaluateOne(ctx, t, terr)
 				}
 			}
 			if err == nil {

@@ -59,13 +59,20 @@ type Manager struct {
 	stopped  bool
 	started  []informer.Scope
 	removed  []informer.Scope
+	// released names the objects whose content was released; a Get of
+	// one stands for a read from the API server, counted in serverReads.
+	released    map[informer.Scope]map[string]bool
+	serverReads map[string]int
 
 	// handlers is replaced, never modified, so that it can be ranged over
 	// outside mu.
 	handlers []*registration
 }
 
-var _ informer.Manager = (*Manager)(nil)
+var (
+	_ informer.Manager  = (*Manager)(nil)
+	_ informer.Releaser = (*Manager)(nil)
+)
 
 // New returns a Manager with no objects and no informer running.
 func New() *Manager {
@@ -190,7 +197,68 @@ func (m *Manager) Get(s informer.Scope, name string) (*unstructured.Unstructured
 	if err := m.stateLocked(s); err != nil {
 		return nil, err
 	}
+	if m.released[s][name] {
+		if m.serverReads == nil {
+			m.serverReads = map[string]int{}
+		}
+		m.serverReads[name]++
+	}
 	return m.objects[s][name], nil
+}
+
+// Release implements informer.Releaser: the object stays, marked
+// released until it is added or updated again; Gets of it meanwhile are
+// counted as reads from the API server (ServerReads).
+func (m *Manager) Release(s informer.Scope, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.objects[s][name] == nil {
+		return
+	}
+	if m.released == nil {
+		m.released = map[informer.Scope]map[string]bool{}
+	}
+	if m.released[s] == nil {
+		m.released[s] = map[string]bool{}
+	}
+	m.released[s][name] = true
+}
+
+// Metadata implements informer.Releaser.
+func (m *Manager) Metadata(s informer.Scope, name string) (*unstructured.Unstructured, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.stateLocked(s); err != nil {
+		return nil, err
+	}
+	u := m.objects[s][name]
+	if u == nil {
+		return nil, nil
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": u.Object["metadata"],
+	}}, nil
+}
+
+// Released reports whether name's content in s is released.
+func (m *Manager) Released(s informer.Scope, name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.released[s][name]
+}
+
+// ServerReads returns, by name, the Gets of released objects since the
+// last call (reads the real Manager sends to the API server), and resets
+// the count.
+func (m *Manager) ServerReads() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.serverReads
+	m.serverReads = nil
+	if out == nil {
+		out = map[string]int{}
+	}
+	return out
 }
 
 // List implements informer.Manager; the objects are sorted by name.
@@ -340,6 +408,7 @@ func (m *Manager) put(s informer.Scope, obj *unstructured.Unstructured) {
 	}
 	name := u.GetName()
 	m.mu.Lock()
+	delete(m.released[s], name) // the event brings the content
 	if m.objects[s] == nil {
 		m.objects[s] = map[string]*unstructured.Unstructured{}
 	}
