@@ -35,6 +35,9 @@ func holdObject(o gitsource.Object) (heldObject, error) {
 	if err != nil {
 		return heldObject{}, fmt.Errorf("desired object %s: %w", describeObject(o.Object), err)
 	}
+	// The encoder's buffer grew by doubling: keep the bytes, not the
+	// spare capacity (a third of the held heap, measured at 100,000).
+	raw = bytes.Clone(raw)
 	gvk := o.Object.GroupVersionKind()
 	o.Object = nil
 	return heldObject{obj: o, raw: raw, gvk: gvk}, nil
@@ -87,8 +90,16 @@ type heldTarget struct {
 	gvk schema.GroupVersionKind
 }
 
-func holdTarget(t Target) (heldTarget, error) {
+// holdTarget holds t; known, if it holds t's object already (the
+// Monitor's copy of every desired object), gives its JSON text, which the
+// target then shares.
+func holdTarget(t Target, known map[*unstructured.Unstructured][]byte) (heldTarget, error) {
 	id := objectID(t.Object)
+	if raw, ok := known[t.Object.Object]; ok {
+		gvk := t.Object.Object.GroupVersionKind()
+		t.Object.Object = nil
+		return heldTarget{t: t, raw: raw, id: id, gvk: gvk}, nil
+	}
 	h, err := holdObject(t.Object)
 	if err != nil {
 		return heldTarget{}, err

@@ -454,6 +454,11 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 			return
 		}
 	}
+	// Targets share the held objects' JSON text.
+	known := make(map[*unstructured.Unstructured][]byte, len(objs))
+	for i, o := range objs {
+		known[o.Object] = held[i].raw
+	}
 	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
 	objs = nil // the maps go once each target is held
 	m.keepResolved(targets)
@@ -517,7 +522,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 			k = "pending|" + gvk.String() + "|" + t.Object.Object.GetNamespace() + "|" + t.Object.Object.GetName()
 			t.Err = pendingError{t.Err}
 		}
-		ht, err := holdTarget(t)
+		ht, err := holdTarget(t, known)
 		if err != nil {
 			ht = heldTarget{t: t, id: objectID(t.Object), gvk: t.Object.Object.GroupVersionKind()}
 			ht.t.Err = err
@@ -526,7 +531,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		keys = append(keys, k)
 		byKey[k] = ht
 	}
-	targets = nil
+	targets, known = nil, nil
 	fresh := map[informer.Scope]bool{}
 	for _, s := range added {
 		fresh[s] = true

@@ -67,7 +67,7 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 			if t.Err != nil {
 				continue
 			}
-			h, err := holdTarget(t)
+			h, err := holdTarget(t, nil)
 			if err != nil {
 				continue // compared from the map, as it is
 			}
