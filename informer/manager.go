@@ -606,24 +606,17 @@ func (e *entry) err(fallback error) error {
 }
 
 func (m *manager) Get(s Scope, name string) (*unstructured.Unstructured, error) {
+	obj, err := m.cached(s, name)
+	if obj == nil || err != nil {
+		return nil, err
+	}
+	u, err := Unpack(obj)
+	if !errors.Is(err, ErrReleased) {
+		return u, err
+	}
 	e, err := m.entry(s)
 	if err != nil {
 		return nil, err
-	}
-	if !e.informer.HasSynced() {
-		return nil, e.err(errors.New("informer has not synced"))
-	}
-	key := name
-	if s.Namespace != "" {
-		key = s.Namespace + "/" + name
-	}
-	obj, ok, err := e.informer.GetIndexer().GetByKey(key)
-	if err != nil || !ok {
-		return nil, err
-	}
-	u, err := Unpack(obj.(*unstructured.Unstructured))
-	if !errors.Is(err, ErrReleased) {
-		return u, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), releasedGetTimeout)
 	defer cancel()

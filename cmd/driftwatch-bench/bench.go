@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -779,8 +780,12 @@ func (b *bench) runBinary(ctx context.Context, dir string, env ...string) (*bina
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	r := &binaryRun{wall: time.Since(start)}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	hwm := watchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
+	r := &binaryRun{wall: time.Since(start), maxRSS: hwm()}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -789,7 +794,7 @@ func (b *bench) runBinary(ctx context.Context, dir string, env ...string) (*bina
 	default:
 		return nil, err
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && r.maxRSS == 0 {
 		r.maxRSS = ru.Maxrss * 1024 // KiB on Linux
 	}
 	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
@@ -811,6 +816,51 @@ func (b *bench) runBinary(ctx context.Context, dir string, env ...string) (*bina
 		}
 	}
 	return r, nil
+}
+
+// watchPeakRSS follows the peak RSS of a running process and returns the
+// function that stops following and gives it (bytes; 0 if never read).
+// It reads VmHWM from /proc, the peak of the process's own memory since
+// its exec. The Maxrss that wait4 reports is no good here: Go starts a
+// child sharing the parent's memory until exec (vfork), and Linux counts
+// that memory's peak, the bench's own (GBs at 100,000 objects), as the
+// child's.
+func watchPeakRSS(pid int) func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	read := func() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil && kb*1024 > peak.Load() {
+					peak.Store(kb * 1024)
+				}
+			}
+		}
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
 }
 
 // kubectlDiff runs kubectl diff on the manifests and returns the objects it

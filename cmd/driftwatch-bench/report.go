@@ -224,7 +224,8 @@ streams: *compare* is listing each scope page by page and comparing each object 
 fetching the OpenAPI schemas, disk-cached after the first repetition), and *sync* is 0 (it was the
 informers' initial listing before the check streamed); *report* is building and writing the JSON report.
 *binary end to end* is the real ` + "`driftwatch check --dir DIR -o json=FILE`" + ` process from exec to exit. Peak RSS is the
-process's wait4 Maxrss. Heap per object is HeapAlloc after GC once compared minus before listing, divided by N:
+process's VmHWM (/proc, sampled every 20 ms until it exits; wait4's Maxrss would count the bench's own memory, shared
+until exec). Heap per object is HeapAlloc after GC once compared minus before listing, divided by N:
 what the check still holds per object (the report), negative when the collector frees more of rendering's garbage.
 `)
 	return b.String()
