@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // kindResource maps the app fixture's kinds to their resources.
@@ -67,14 +66,7 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := testEnv.AddUser("user-"+ns, group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := apiservertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, kc := userKubeconfig(t, "user-"+ns, group, "limited", ns)
 	check := func() map[string]drift.Resource {
 		r := runCLI(t, "check", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--kubeconfig", kc, "--cache-dir", t.TempDir(), "-o", "json")
 		out := map[string]drift.Resource{}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
@@ -46,14 +47,7 @@ subjects:
 	if err := kube.Apply(context.Background(), "setup", ns, objs...); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := testEnv.AddUser("limited-"+ns, "limited-readers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := apiservertest.WriteKubeconfig(cfg, t.TempDir(), "limited", ns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, kc := userKubeconfig(t, "limited-"+ns, "limited-readers", "limited", ns)
 	r := runCLI(t, "check", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--cache-dir", t.TempDir(),
 		"--kubeconfig", kc, "--sync-timeout", "5m", "-o", "json")
 	if r.code != exitError {
@@ -122,4 +116,19 @@ func TestRBACVerbs(t *testing.T) {
 			t.Errorf("--for %s confirm=%v prune=%v (-want +got):\n%s", tc.forCmd, tc.confirm, tc.prune, diff)
 		}
 	}
+}
+
+// userKubeconfig adds a user in group to the test API server and writes a
+// kubeconfig for it (context ctxName, namespace ns); it returns both.
+func userKubeconfig(t *testing.T, user, group, ctxName, ns string) (*rest.Config, string) {
+	t.Helper()
+	cfg, err := testEnv.AddUser(user, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := apiservertest.WriteKubeconfig(cfg, t.TempDir(), ctxName, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, kc
 }

@@ -25,7 +25,6 @@ import (
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
-	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
 // revertManifests is Git's desired state in the revert tests: every object
@@ -489,22 +488,8 @@ func TestRevertWithGeneratedRole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	readCfg, err := testEnv.AddUser("reader-"+ns, reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readKC, err := apiservertest.WriteKubeconfig(readCfg, t.TempDir(), "reader", ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeCfg, err := testEnv.AddUser("writer-"+ns, writer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeKC, err := apiservertest.WriteKubeconfig(writeCfg, t.TempDir(), "writer", ns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	readCfg, readKC := userKubeconfig(t, "reader-"+ns, reader, "reader", ns)
+	writeCfg, writeKC := userKubeconfig(t, "writer-"+ns, writer, "writer", ns)
 	waitAllowed(t, readCfg, ns, "list", "apps", "deployments")
 	waitAllowed(t, writeCfg, ns, "patch", "apps", "deployments")
 

@@ -250,16 +250,31 @@ func listItem(l []any, s drift.Step) int {
 		}
 		return -1
 	}
+	return matchItem(len(l), s.Keys, func(i int, key string) (string, bool) {
+		m, _ := l[i].(map[string]any)
+		v, ok := m[key]
+		if !ok {
+			return "", false
+		}
+		return keyText(v), true
+	})
+}
+
+// matchItem returns the one item of n whose key fields match keys best
+// (a key the item lacks neither matches nor excludes it; one that differs
+// excludes it), or -1 when none matches or two match equally well. key
+// gives item i's value of a key field, as text. listItem (decoded lists)
+// and seqItem (YAML nodes) share it.
+func matchItem(n int, keys []drift.KeyValue, key func(i int, k string) (string, bool)) int {
 	best, bestScore, ties := -1, 0, 0
-	for i, it := range l {
-		m, _ := it.(map[string]any)
+	for i := range n {
 		score := 0
-		for _, kv := range s.Keys {
-			v, ok := m[kv.Key]
+		for _, kv := range keys {
+			v, ok := key(i, kv.Key)
 			if !ok {
 				continue
 			}
-			if keyText(v) != kv.Value {
+			if v != kv.Value {
 				score = -1
 				break
 			}

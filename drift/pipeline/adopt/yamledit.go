@@ -77,28 +77,14 @@ func seqItem(seq *kyaml.Node, s drift.Step) (int, *kyaml.Node) {
 		}
 		return -1, nil
 	}
-	best, bestScore, ties := -1, 0, 0
-	for i, it := range seq.Content {
-		score := 0
-		for _, kv := range s.Keys {
-			v := mapValue(it, kv.Key)
-			if v == nil {
-				continue
-			}
-			if scalarOf(v) != kv.Value {
-				score = -1
-				break
-			}
-			score++
+	best := matchItem(len(seq.Content), s.Keys, func(i int, key string) (string, bool) {
+		v := mapValue(seq.Content[i], key)
+		if v == nil {
+			return "", false
 		}
-		switch {
-		case score > bestScore:
-			best, bestScore, ties = i, score, 0
-		case score == bestScore && score > 0:
-			ties++
-		}
-	}
-	if best < 0 || ties > 0 {
+		return scalarOf(v), true
+	})
+	if best < 0 {
 		return -1, nil
 	}
 	return best, seq.Content[best]
