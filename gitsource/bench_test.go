@@ -1,9 +1,11 @@
 package gitsource
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +139,62 @@ env: {{ .Values.env }}
 	b.ReportMetric(float64(kustTime.Microseconds())/float64(b.N), "kustomize-µs/op")
 	b.ReportMetric(float64(chartTime)/float64(kustTime), "chart/kustomize")
 	b.ReportMetric(float64(len(chart)), "objects")
+}
+
+// BenchmarkRenderPackedVsMaps renders a plain tree of 10,000 objects
+// (ConfigMaps with 10 keys and two-container Deployments, 100 files) as
+// maps and packed (RenderOptions.Pack), in turns within one run, and
+// reports the heap each result holds per object and the ratio of the
+// times.
+func BenchmarkRenderPackedVsMaps(b *testing.B) {
+	deployment, err := os.ReadFile(filepath.Join("..", "testdata", "bench", "deployment.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const files, perFile = 100, 100
+	dir := b.TempDir()
+	for f := range files {
+		var s strings.Builder
+		for k := range perFile {
+			i := f*perFile + k
+			if i%2 == 0 {
+				fmt.Fprintf(&s, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%d, namespace: ns-%d, labels: {app: a%d}}\ndata:\n", i, i%20, i)
+				for d := range 10 {
+					fmt.Fprintf(&s, "  key%d: value-%d-%d\n", d, d, i)
+				}
+			} else {
+				fmt.Fprintf(&s, "---\n%s", strings.Replace(strings.Replace(string(deployment), "name: web\n", fmt.Sprintf("name: web-%d\n", i), 1), "namespace: prod", fmt.Sprintf("namespace: ns-%d", i%20), 1))
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("m%03d.yaml", f)), []byte(s.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	held := func(pack bool) (time.Duration, float64) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		r, err := RenderWith(context.Background(), dir, "", RenderOptions{Pack: pack})
+		took := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perObject := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(len(r.Objects))
+		runtime.KeepAlive(r)
+		return took, perObject
+	}
+	var mapsTime, packedTime time.Duration
+	var mapsHeld, packedHeld float64
+	for b.Loop() {
+		t, h := held(false)
+		mapsTime, mapsHeld = mapsTime+t, mapsHeld+h
+		t, h = held(true)
+		packedTime, packedHeld = packedTime+t, packedHeld+h
+	}
+	b.ReportMetric(mapsHeld/float64(b.N), "maps-B/object")
+	b.ReportMetric(packedHeld/float64(b.N), "packed-B/object")
+	b.ReportMetric(float64(packedTime)/float64(mapsTime), "packed/maps-time")
 }

@@ -15,8 +15,13 @@ import (
 
 // Object is one desired Kubernetes object together with where it came from.
 type Object struct {
-	// Object is the rendered manifest, exactly as Git (and kustomize) say.
+	// Object is the rendered manifest, exactly as Git (and kustomize) say;
+	// nil when the object is packed.
 	Object *unstructured.Unstructured
+	// Packed is the object as its JSON text when rendering packed it
+	// (RenderOptions.Pack); Object is then nil. Unpack decodes it; the
+	// identity methods (GetName, GroupVersionKind, ...) read either form.
+	Packed *Packed
 	// Origin names the file (and line) or the kustomization the object was
 	// rendered from, relative to the repository root.
 	Origin string
@@ -85,6 +90,13 @@ func splitDocuments(data []byte) []document {
 // (kind: List or any *List with items) are expanded. file is used in errors
 // and as each object's origin.
 func ParseManifests(file string, data []byte) ([]Object, error) {
+	return parseManifests(file, data, false)
+}
+
+// parseManifests is ParseManifests; with pack, each object but SOPS
+// documents (finish still has to strip those) is packed as soon as it is
+// decoded, from the document's JSON text when the document is the object.
+func parseManifests(file string, data []byte, pack bool) ([]Object, error) {
 	var out []Object
 	for _, doc := range splitDocuments(data) {
 		if isBlank(doc.data) {
@@ -109,8 +121,21 @@ func ParseManifests(file string, data []byte) ([]Object, error) {
 		if err != nil {
 			return nil, &ManifestError{File: file, Line: doc.line, Err: err}
 		}
+		origin := fmt.Sprintf("%s:%d", file, doc.line)
 		for _, o := range objs {
-			out = append(out, Object{Object: o, Origin: fmt.Sprintf("%s:%d", file, doc.line)})
+			obj := Object{Object: o, Origin: origin}
+			switch {
+			case !pack || isSOPS(o.Object):
+			case !isList(m):
+				// The document is the object: its JSON text is the packed
+				// form (json.Marshal's output, compact and exactly sized).
+				obj.Object, obj.Packed = nil, packedFrom(o, js)
+			default:
+				if obj, err = obj.Pack(); err != nil {
+					return nil, &ManifestError{File: file, Line: doc.line, Err: err}
+				}
+			}
+			out = append(out, obj)
 		}
 	}
 	return out, nil
@@ -119,7 +144,8 @@ func ParseManifests(file string, data []byte) ([]Object, error) {
 // expand validates one decoded document and flattens lists.
 func expand(m map[string]any) ([]*unstructured.Unstructured, error) {
 	u := &unstructured.Unstructured{Object: m}
-	if items, ok := m["items"].([]any); ok && strings.HasSuffix(u.GetKind(), "List") {
+	if isList(m) {
+		items := m["items"].([]any)
 		var out []*unstructured.Unstructured
 		for i, it := range items {
 			im, ok := it.(map[string]any)
@@ -138,6 +164,14 @@ func expand(m map[string]any) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	return []*unstructured.Unstructured{u}, nil
+}
+
+// isList says whether a decoded document is a list to expand (kind: List,
+// or any *List with items).
+func isList(m map[string]any) bool {
+	_, ok := m["items"].([]any)
+	kind, _ := m["kind"].(string)
+	return ok && strings.HasSuffix(kind, "List")
 }
 
 // validateObject checks what a drift check needs to identify an object.

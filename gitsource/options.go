@@ -45,6 +45,11 @@ type RenderOptions struct {
 	// Decryption holds the keys for SOPS-encrypted files; without keys,
 	// encrypted values are left out and named as not compared.
 	Decryption Decryption
+	// Pack keeps each rendered object as its JSON text (Object.Packed)
+	// rather than decoded maps: a plain tree's objects are packed as each
+	// file is parsed, a kustomization's or a chart's once built. A check
+	// and a watch, which hold every desired object, ask for it.
+	Pack bool
 }
 
 // HelmOptions configure how a chart is rendered, as `helm template` flags

@@ -116,7 +116,7 @@ func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rend
 	case !info.IsDir() && !isManifestFile(target):
 		return nil, fmt.Errorf("path %q: %w", displayPath(clean), ErrNotManifest)
 	case !info.IsDir():
-		out.Objects, err = readFiles(cfs, []string{target})
+		out.Objects, err = readFiles(cfs, []string{target}, ro.Pack)
 	case mode == RenderKustomize:
 		if kustomizationFile(target) == "" {
 			return nil, fmt.Errorf("path %q: --render kustomize: no kustomization.yaml there", displayPath(clean))
@@ -131,13 +131,20 @@ func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rend
 		var files []string
 		files, err = manifestFiles(cfs, target)
 		if err == nil {
-			out.Objects, err = readFiles(cfs, files)
+			out.Objects, err = readFiles(cfs, files, ro.Pack)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	out.Warnings = append(out.Warnings, sops.finish(out.Objects)...)
+	if ro.Pack {
+		// What is left as maps: a kustomization's or a chart's output (built
+		// whole by kustomize and Helm) and SOPS documents.
+		if err := packAll(out.Objects); err != nil {
+			return nil, err
+		}
+	}
 	return out, checkDuplicates(out.Objects)
 }
 
@@ -204,9 +211,11 @@ func manifestFiles(cfs *confinedFS, dir string) ([]string, error) {
 	return files, err
 }
 
-func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
+func readFiles(cfs *confinedFS, files []string, pack bool) ([]Object, error) {
 	// Files are parsed in parallel (YAML decoding is most of rendering a
 	// large tree); results and the error reported keep the files' order.
+	// With pack, each file's objects are packed as soon as it is parsed,
+	// except SOPS documents: finish still has to strip them.
 	type result struct {
 		objs []Object
 		err  error
@@ -224,7 +233,7 @@ func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
 				if i >= len(files) {
 					return
 				}
-				results[i].objs, results[i].err = readFile(cfs, files[i])
+				results[i].objs, results[i].err = readFile(cfs, files[i], pack)
 			}
 		}()
 	}
@@ -240,13 +249,13 @@ func readFiles(cfs *confinedFS, files []string) ([]Object, error) {
 }
 
 // readFile parses one manifest file inside the repository.
-func readFile(cfs *confinedFS, f string) ([]Object, error) {
+func readFile(cfs *confinedFS, f string, pack bool) ([]Object, error) {
 	rel := cfs.rel(f)
 	data, err := cfs.ReadFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", rel, err)
 	}
-	return ParseManifests(rel, data)
+	return parseManifests(rel, data, pack)
 }
 
 // kustomizeMu serialises krusty runs: kustomize keeps global state
@@ -354,17 +363,17 @@ func scanKustomization(cfs *confinedFS, dir string, seen map[string]bool) ([]inf
 
 // objectKey identifies an object the way the API server does, ignoring the
 // version so that the same object written in two versions is caught.
-func objectKey(u *unstructured.Unstructured) string {
-	gvk := u.GroupVersionKind()
-	return fmt.Sprintf("%s/%s %s/%s", gvk.Group, gvk.Kind, u.GetNamespace(), u.GetName())
+func objectKey(o Object) string {
+	gvk := o.GroupVersionKind()
+	return gvk.Group + "/" + gvk.Kind + " " + o.GetNamespace() + "/" + o.GetName()
 }
 
 func checkDuplicates(objs []Object) error {
 	seen := make(map[string]string, len(objs))
 	for _, o := range objs {
-		k := objectKey(o.Object)
+		k := objectKey(o)
 		if prev, ok := seen[k]; ok {
-			return fmt.Errorf("duplicate object %s: in %s and %s", describe(o.Object), prev, o.Origin)
+			return fmt.Errorf("duplicate object %s: in %s and %s", describeObject(o), prev, o.Origin)
 		}
 		seen[k] = o.Origin
 	}
@@ -373,9 +382,13 @@ func checkDuplicates(objs []Object) error {
 
 // describe names an object as Kind/namespace/name (apiVersion), for errors.
 func describe(u *unstructured.Unstructured) string {
-	ns := u.GetNamespace()
+	return describeObject(Object{Object: u})
+}
+
+func describeObject(o Object) string {
+	ns := o.GetNamespace()
 	if ns != "" {
 		ns += "/"
 	}
-	return fmt.Sprintf("%s %s%s (%s)", u.GetKind(), ns, u.GetName(), u.GetAPIVersion())
+	return fmt.Sprintf("%s %s%s (%s)", o.GetKind(), ns, o.GetName(), o.GetAPIVersion())
 }

@@ -1,6 +1,8 @@
 package gitsource
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +13,7 @@ import (
 func ids(objs []Object) []string {
 	var out []string
 	for _, o := range objs {
-		out = append(out, objectKey(o.Object))
+		out = append(out, objectKey(o))
 	}
 	return out
 }
@@ -79,7 +81,41 @@ func TestRender(t *testing.T) {
 				t.Errorf("objects (-want +got):\n%s", diff)
 			}
 		})
+		t.Run(tt.name+" packed", func(t *testing.T) {
+			// Packing changes how objects are held, never what they are.
+			plain, plainErr := Render(tt.root, tt.path)
+			r, err := RenderWith(context.Background(), tt.root, tt.path, RenderOptions{Pack: true})
+			if plainErr != nil || err != nil {
+				if fmt.Sprint(plainErr) != fmt.Sprint(err) {
+					t.Fatalf("error packed = %v, not packed = %v", err, plainErr)
+				}
+				return
+			}
+			if diff := cmp.Diff(ids(plain), ids(r.Objects)); diff != "" {
+				t.Errorf("objects (-not packed +packed):\n%s", diff)
+			}
+			if diff := cmp.Diff(plain, unpackAll(t, r.Objects)); diff != "" {
+				t.Errorf("unpacked objects (-not packed +packed):\n%s", diff)
+			}
+		})
 	}
+}
+
+// unpackAll unpacks objs, failing on any that was not packed.
+func unpackAll(t *testing.T, objs []Object) []Object {
+	t.Helper()
+	out := make([]Object, 0, len(objs))
+	for _, o := range objs {
+		if o.Object != nil || o.Packed == nil {
+			t.Fatalf("%s is not packed", o.Origin)
+		}
+		u, err := o.Unpack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 func TestRenderOverlayContent(t *testing.T) {

@@ -497,9 +497,23 @@ func (s *sopsState) finish(objs []Object) []string {
 		}
 	}
 	for i := range objs {
-		objs[i].NotCompared = stripSOPS(objs[i].Object.Object)
+		u := objs[i].Object
+		if u == nil {
+			// Packed while parsing, so not a SOPS document (those are left
+			// as maps); it may still hold a decrypted value.
+			if len(s.plaintexts) == 0 {
+				continue
+			}
+			o, err := objs[i].Unpack()
+			if err != nil {
+				continue // its Pack made this JSON; it decodes
+			}
+			u = o.Object
+		} else {
+			objs[i].NotCompared = stripSOPS(u.Object)
+		}
 		if len(s.plaintexts) > 0 {
-			objs[i].Sensitive = s.sensitivePaths(objs[i].Object.Object, embedded)
+			objs[i].Sensitive = s.sensitivePaths(u.Object, embedded)
 		}
 	}
 	warnings := make([]string, 0, len(s.unopened))

@@ -2,6 +2,7 @@ package gitsource
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -276,53 +277,61 @@ data:
 		wantSensitive: map[string][]string{"db": sensitive["db"]},
 	}}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, text := range tt.files {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+		for _, pack := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s pack=%v", tt.name, pack), func(t *testing.T) {
+				dir := t.TempDir()
+				for name, text := range tt.files {
+					if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				r, err := RenderWith(context.Background(), dir, ".", RenderOptions{Decryption: Decryption{AgeKeys: tt.keys}, Pack: pack})
+				if tt.wantErr != "" {
+					switch {
+					case err == nil:
+						t.Fatalf("no error, want %q", tt.wantErr)
+					case !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n"):
+						t.Errorf("error %q, want one line holding %q", err, tt.wantErr)
+					case strings.Contains(err.Error(), "NOTAREALKEY") || strings.Contains(err.Error(), "hunter2"):
+						t.Errorf("error %q shows a key or a secret", err)
+					}
+					return
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			r, err := RenderWith(context.Background(), dir, ".", RenderOptions{Decryption: Decryption{AgeKeys: tt.keys}})
-			if tt.wantErr != "" {
-				switch {
-				case err == nil:
-					t.Fatalf("no error, want %q", tt.wantErr)
-				case !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n"):
-					t.Errorf("error %q, want one line holding %q", err, tt.wantErr)
-				case strings.Contains(err.Error(), "NOTAREALKEY") || strings.Contains(err.Error(), "hunter2"):
-					t.Errorf("error %q shows a key or a secret", err)
+				got := map[string]map[string]any{}
+				gotSensitive := map[string][]string{}
+				gotNotCompared := map[string][]string{}
+				objs := r.Objects
+				if pack {
+					// Packing changes how objects are held, never what they
+					// are nor what is hidden.
+					objs = unpackAll(t, objs)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]map[string]any{}
-			gotSensitive := map[string][]string{}
-			gotNotCompared := map[string][]string{}
-			for _, o := range r.Objects {
-				name := o.Object.GetName()
-				got[name] = o.Object.Object
-				if o.Sensitive != nil {
-					gotSensitive[name] = o.Sensitive
+				for _, o := range objs {
+					name := o.Object.GetName()
+					got[name] = o.Object.Object
+					if o.Sensitive != nil {
+						gotSensitive[name] = o.Sensitive
+					}
+					if o.NotCompared != nil {
+						gotNotCompared[name] = o.NotCompared
+					}
 				}
-				if o.NotCompared != nil {
-					gotNotCompared[name] = o.NotCompared
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("objects (-want +got):\n%s", diff)
 				}
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("objects (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantSensitive, gotSensitive, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("sensitive (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantNotCompared, gotNotCompared, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("not compared (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, r.Warnings, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
+				if diff := cmp.Diff(tt.wantSensitive, gotSensitive, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("sensitive (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantNotCompared, gotNotCompared, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("not compared (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantWarnings, r.Warnings, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("warnings (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }

@@ -126,6 +126,7 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 		return err
 	}
 	srcOpts.Render.Capabilities = cl.Capabilities
+	srcOpts.Render.Pack = true // planning reads only each object's identity
 	desired, err := gitsource.Load(ctx, srcOpts)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	scopes := plan.Scopes
 	for _, t := range plan.Targets {
 		if t.Err != nil {
-			fmt.Fprintf(o.Err, "warning: %s: no rule generated: %v\n", t.Object.Object.GetName(), t.Err)
+			fmt.Fprintf(o.Err, "warning: %s: no rule generated: %v\n", t.Object.GetName(), t.Err)
 		}
 	}
 	docs := buildRBAC(o, scopes, verbs, subject)

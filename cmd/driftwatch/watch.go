@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -165,6 +166,9 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if srcOpts.Render.Capabilities == nil {
 		srcOpts.Render.Capabilities = cl.Capabilities
 	}
+	// The Monitor holds every desired object as JSON: packed as rendered,
+	// the objects are never all held as maps at once.
+	srcOpts.Render.Pack = true
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("flag --listen: %w", err)
@@ -222,6 +226,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 		defer close(monDone)
 		_ = mon.Run(runCtx, o.Workers)
 	}()
+	go returnSyncGarbage(runCtx, mon)
 	if o.LeaderElect {
 		if err := startLeaderElection(runCtx, o, cl, &leader, log); err != nil {
 			stopRun()
@@ -315,4 +320,23 @@ func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Clus
 		}
 	}()
 	return nil
+}
+
+// returnSyncGarbage gives the memory of the first sync back to the system
+// once the first report is ready. Listing and comparing every watched
+// object the first time leaves garbage several times what the watch then
+// holds (decoded pages, the objects before they were packed, comparison
+// scratch); the runtime would return it only gradually, and meanwhile the
+// daemon's RSS would be that of the sync, not of what it keeps.
+func returnSyncGarbage(ctx context.Context, mon interface{ Ready() bool }) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for !mon.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	debug.FreeOSMemory()
 }

@@ -59,7 +59,7 @@ func resolve(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNa
 	targets := make([]Target, 0, len(objs))
 	for _, o := range objs {
 		t := Target{Object: o}
-		m, err := r.Resolve(ctx, o.Object.GroupVersionKind())
+		m, err := r.Resolve(ctx, o.GroupVersionKind())
 		if err != nil {
 			t.Err = err
 			targets = append(targets, t)
@@ -67,7 +67,7 @@ func resolve(ctx context.Context, r Resolver, objs []gitsource.Object, defaultNa
 		}
 		t.Mapping = m
 		if m.Namespaced {
-			t.Namespace = o.Object.GetNamespace()
+			t.Namespace = o.GetNamespace()
 			if t.Namespace == "" {
 				t.Namespace = o.DefaultNamespace
 			}
@@ -98,7 +98,7 @@ type SchemaSource interface {
 func PrefetchSchemas(ctx context.Context, src SchemaSource, targets []Target) {
 	seen := map[schema.GroupVersionKind]bool{}
 	for _, t := range targets {
-		gvk := t.Object.Object.GroupVersionKind()
+		gvk := t.Object.GroupVersionKind()
 		if t.Err != nil || seen[gvk] || ctx.Err() != nil {
 			continue
 		}
@@ -150,16 +150,23 @@ func (e *Evaluator) Evaluate(ctx context.Context, targets []Target, scopeErrs ma
 	return out
 }
 
-// EvaluateOne compares one target with its live object.
+// EvaluateOne compares one target with its live object. A packed desired
+// object (gitsource.Object.Packed) is decoded for this comparison only.
 func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) drift.Resource {
-	u := t.Object.Object
+	if t.Object.Object == nil {
+		o, err := t.Object.Unpack()
+		if err != nil && t.Err == nil {
+			t.Err = err
+		}
+		t.Object = o
+	}
 	res := drift.Resource{
-		APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: t.Namespace, Name: u.GetName(),
+		APIVersion: t.Object.GetAPIVersion(), Kind: t.Object.GetKind(), Namespace: t.Namespace, Name: t.Object.GetName(),
 		Origin: t.Object.Origin, NotCompared: t.Object.NotCompared,
 	}
 	fail := func(err error) drift.Resource {
 		if res.Namespace == "" {
-			res.Namespace = u.GetNamespace()
+			res.Namespace = t.Object.GetNamespace()
 		}
 		res.Status, res.Error, res.Diffs = drift.Error, err.Error(), nil
 		return res
@@ -170,6 +177,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 	if t.Err != nil {
 		return fail(t.Err)
 	}
+	u := t.Object.Object
 	if e.Warnings != nil {
 		res.Warnings = e.Warnings(t.Scope)
 	}

@@ -39,7 +39,7 @@ func FindExtra(targets []Target, scopes []informer.Scope, live Lister, sel label
 		if desired[t.Scope] == nil {
 			desired[t.Scope] = map[string]bool{}
 		}
-		desired[t.Scope][t.Object.Object.GetName()] = true
+		desired[t.Scope][t.Object.GetName()] = true
 	}
 	var out []drift.Resource
 	for _, s := range scopes {

@@ -79,7 +79,7 @@ func kindMatches(patterns []string, group, kind string) bool {
 
 // keeps reports whether a target passes the filter.
 func (f Filter) keeps(t Target) bool {
-	u := t.Object.Object
+	u := t.Object
 	if f.Selector != nil && !f.Selector.Empty() && !f.Selector.Matches(labels.Set(u.GetLabels())) {
 		return false
 	}
@@ -134,7 +134,7 @@ func (f Filter) Unmatched(targets []Target) error {
 	}
 	namespaceOf := func(t Target) string {
 		if t.Err != nil {
-			return t.Object.Object.GetNamespace()
+			return t.Object.GetNamespace()
 		}
 		return t.Namespace
 	}
@@ -147,7 +147,7 @@ func (f Filter) Unmatched(targets []Target) error {
 		return false
 	}
 	if f.Selector != nil && !f.Selector.Empty() &&
-		!some(func(t Target) bool { return f.Selector.Matches(labels.Set(t.Object.Object.GetLabels())) }) {
+		!some(func(t Target) bool { return f.Selector.Matches(labels.Set(t.Object.GetLabels())) }) {
 		return fmt.Errorf("flag --selector: %q matches no object in Git", f.Selector.String())
 	}
 	for _, set := range []struct {
@@ -155,15 +155,15 @@ func (f Filter) Unmatched(targets []Target) error {
 		values []string
 		match  func(v string, t Target) bool
 	}{
-		{"--names", f.Names, func(v string, t Target) bool { return anyGlob([]string{v}, t.Object.Object.GetName()) }},
+		{"--names", f.Names, func(v string, t Target) bool { return anyGlob([]string{v}, t.Object.GetName()) }},
 		{"--namespaces", f.Namespaces, func(v string, t Target) bool { return anyGlob([]string{v}, namespaceOf(t)) }},
 		{"--exclude-namespaces", f.ExcludeNamespaces, func(v string, t Target) bool { return anyGlob([]string{v}, namespaceOf(t)) }},
 		{"--kinds", f.Kinds, func(v string, t Target) bool {
-			gvk := t.Object.Object.GroupVersionKind()
+			gvk := t.Object.GroupVersionKind()
 			return kindMatches([]string{v}, gvk.Group, gvk.Kind)
 		}},
 		{"--exclude-kinds", f.ExcludeKinds, func(v string, t Target) bool {
-			gvk := t.Object.Object.GroupVersionKind()
+			gvk := t.Object.GroupVersionKind()
 			return kindMatches([]string{v}, gvk.Group, gvk.Kind)
 		}},
 	} {
@@ -189,7 +189,7 @@ func declared(flag string, targets []Target, namespaceOf func(Target) string) st
 		var v string
 		switch {
 		case strings.Contains(flag, "kinds"):
-			gvk := t.Object.Object.GroupVersionKind()
+			gvk := t.Object.GroupVersionKind()
 			v = gvk.Kind
 			if gvk.Group != "" {
 				v = gvk.Group + "/" + gvk.Kind
@@ -199,7 +199,7 @@ func declared(flag string, targets []Target, namespaceOf func(Target) string) st
 				v = `"" (cluster-scoped)`
 			}
 		default:
-			v = t.Object.Object.GetName()
+			v = t.Object.GetName()
 		}
 		if !seen[v] {
 			seen[v] = true

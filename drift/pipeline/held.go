@@ -31,6 +31,10 @@ type heldObject struct {
 }
 
 func holdObject(o gitsource.Object) (heldObject, error) {
+	if o.Packed != nil {
+		// Packed by the renderer: held as it is (raw nil).
+		return heldObject{obj: o, gvk: o.GroupVersionKind()}, nil
+	}
 	raw, err := o.Object.MarshalJSON()
 	if err != nil {
 		return heldObject{}, fmt.Errorf("desired object %s: %w", describeObject(o.Object), err)
@@ -45,12 +49,15 @@ func holdObject(o gitsource.Object) (heldObject, error) {
 
 // object decodes the held object afresh: the caller owns it.
 func (h heldObject) object() (gitsource.Object, error) {
+	if h.raw == nil && h.obj.Packed != nil {
+		return h.obj.Unpack()
+	}
 	u := &unstructured.Unstructured{}
 	if err := u.UnmarshalJSON(h.raw); err != nil {
 		return gitsource.Object{}, fmt.Errorf("desired object: %w", err)
 	}
 	o := h.obj
-	o.Object = u
+	o.Object, o.Packed = u, nil
 	return o, nil
 }
 
@@ -68,9 +75,16 @@ func holdObjects(objs []gitsource.Object) ([]heldObject, error) {
 	return out, nil
 }
 
+// unholdObjects returns the held objects for planning: those the renderer
+// packed stay packed (planning reads only their identity), the others are
+// decoded.
 func unholdObjects(held []heldObject) ([]gitsource.Object, error) {
 	out := make([]gitsource.Object, 0, len(held))
 	for _, h := range held {
+		if h.obj.Packed != nil {
+			out = append(out, h.obj)
+			continue
+		}
 		o, err := h.object()
 		if err != nil {
 			return nil, err
@@ -95,6 +109,9 @@ type heldTarget struct {
 // target then shares.
 func holdTarget(t Target, known map[*unstructured.Unstructured][]byte) (heldTarget, error) {
 	id := objectID(t.Object)
+	if t.Object.Packed != nil {
+		return heldTarget{t: t, id: id, gvk: t.Object.GroupVersionKind()}, nil
+	}
 	if raw, ok := known[t.Object.Object]; ok {
 		gvk := t.Object.Object.GroupVersionKind()
 		t.Object.Object = nil
@@ -124,10 +141,20 @@ func (h heldTarget) target() (Target, error) {
 // then stands for the new one until the live object changes.
 func (h heldTarget) sameAs(n heldTarget) bool {
 	a, b := h.t, n.t
-	return a.Err == nil && b.Err == nil && bytes.Equal(h.raw, n.raw) &&
+	return a.Err == nil && b.Err == nil && sameContent(h, n) &&
 		a.Namespace == b.Namespace && a.Scope == b.Scope && a.Mapping == b.Mapping &&
 		a.Object.Origin == b.Object.Origin && a.Object.DefaultNamespace == b.Object.DefaultNamespace &&
 		slices.Equal(a.Object.NotCompared, b.Object.NotCompared) && slices.Equal(a.Object.Sensitive, b.Object.Sensitive)
+}
+
+// sameContent reports whether two held targets hold the same desired
+// object.
+func sameContent(a, b heldTarget) bool {
+	pa, pb := a.t.Object.Packed, b.t.Object.Packed
+	if pa != nil && pb != nil {
+		return pa.Sum() == pb.Sum()
+	}
+	return pa == nil && pb == nil && bytes.Equal(a.raw, b.raw)
 }
 
 func describeObject(u *unstructured.Unstructured) string {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -413,10 +414,14 @@ func fingerprint(d *gitsource.Desired) string {
 	h.Write([]byte(d.Revision.Commit))
 	h.Write([]byte(d.Revision.Digest)) // a re-pushed OCI tag, same objects
 	for _, o := range d.Objects {
-		b, _ := json.Marshal(o.Object.Object)
-		h.Write(b)
+		if o.Packed != nil {
+			h.Write(binary.LittleEndian.AppendUint64(nil, o.Packed.Sum()))
+		} else {
+			b, _ := json.Marshal(o.Object.Object)
+			h.Write(b)
+		}
 		// What rendering says about the object besides its content.
-		b, _ = json.Marshal([]any{o.NotCompared, o.Sensitive, o.DefaultNamespace})
+		b, _ := json.Marshal([]any{o.NotCompared, o.Sensitive, o.DefaultNamespace})
 		h.Write(b)
 	}
 	b, _ := json.Marshal(d.Skipped)
@@ -457,7 +462,9 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	// Targets share the held objects' JSON text.
 	known := make(map[*unstructured.Unstructured][]byte, len(objs))
 	for i, o := range objs {
-		known[o.Object] = held[i].raw
+		if o.Object != nil {
+			known[o.Object] = held[i].raw
+		}
 	}
 	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
 	objs = nil // the maps go once each target is held
@@ -516,15 +523,15 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	keys := make([]string, 0, len(targets))
 	byKey := make(map[string]heldTarget, len(targets))
 	for i, t := range targets {
-		k := targetKey(t.Scope, t.Object.Object.GetName())
+		k := targetKey(t.Scope, t.Object.GetName())
 		if t.Err != nil {
-			gvk := t.Object.Object.GroupVersionKind()
-			k = "pending|" + gvk.String() + "|" + t.Object.Object.GetNamespace() + "|" + t.Object.Object.GetName()
+			gvk := t.Object.GroupVersionKind()
+			k = "pending|" + gvk.String() + "|" + t.Object.GetNamespace() + "|" + t.Object.GetName()
 			t.Err = pendingError{t.Err}
 		}
 		ht, err := holdTarget(t, known)
 		if err != nil {
-			ht = heldTarget{t: t, id: objectID(t.Object), gvk: t.Object.Object.GroupVersionKind()}
+			ht = heldTarget{t: t, id: objectID(t.Object), gvk: t.Object.GroupVersionKind()}
 			ht.t.Err = err
 		}
 		targets[i] = Target{}
@@ -642,7 +649,7 @@ func (m *Monitor) compareGroups(ctx context.Context, groups map[string]bool) {
 
 // objectID names a desired object independently of its resolution.
 func objectID(o gitsource.Object) string {
-	return o.Object.GroupVersionKind().String() + "|" + o.Object.GetNamespace() + "|" + o.Object.GetName()
+	return o.GroupVersionKind().String() + "|" + o.GetNamespace() + "|" + o.GetName()
 }
 
 // keepResolved gives the previous resolution back to each target whose
@@ -765,7 +772,7 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 	}
 	m.record(key, res, queueKey{}, func() bool { _, still := m.targets[key]; return still })
 	if t.Err == nil && scopeErr == nil {
-		m.release(t.Scope, t.Object.Object.GetName())
+		m.release(t.Scope, t.Object.GetName())
 	}
 }
 

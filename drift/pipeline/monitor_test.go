@@ -135,7 +135,12 @@ func (e *monEnv) load(context.Context) (*gitsource.Desired, error) {
 func (e *monEnv) setGit(commit string, objs ...*unstructured.Unstructured) {
 	d := &gitsource.Desired{Revision: gitsource.Revision{URL: "https://git.example/apps.git", Commit: commit}}
 	for _, u := range objs {
-		d.Objects = append(d.Objects, gitsource.Object{Object: u, Origin: u.GetName() + ".yaml"})
+		// Packed, as driftwatch watch renders them.
+		o, err := gitsource.Object{Object: u.DeepCopy(), Origin: u.GetName() + ".yaml"}.Pack()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		d.Objects = append(d.Objects, o)
 	}
 	e.mu.Lock()
 	e.desired, e.loadErr = d, nil

@@ -164,11 +164,13 @@ func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now 
 }
 
 // compare is Compare; with consume, it takes desired.Objects over (the
-// caller will not read them again): once planned, each target is held as
-// its JSON text and desired.Objects is cleared, so the rendered maps can
-// be collected while the cluster is listed. At 100,000 objects they were
-// most of a check's heap, and the garbage collector's marking of them was
-// 43% of its CPU (the bench's profile).
+// caller will not read them again): once planned, each target not packed
+// yet is held as its JSON text and desired.Objects is cleared, so the
+// rendered maps can be collected while the cluster is listed. At 100,000
+// objects they were most of a check's heap, and the garbage collector's
+// marking of them was 43% of its CPU (the bench's profile); Check has them
+// packed as they are rendered (gitsource.RenderOptions.Pack), so that they
+// are not all held as maps even before.
 func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now time.Time, progress func(format string, args ...any), consume bool) (*drift.Report, error) {
 	say := func(format string, args ...any) {
 		if progress != nil {
@@ -282,6 +284,9 @@ func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
 		}
 	}
 	say("fetching and rendering %s", o.Source.URL+o.Source.Dir)
+	// Check compares each object once, as its live state is listed: each
+	// is held packed until then (see gitsource.Packed).
+	o.Source.Render.Pack = true
 	desired, err := gitsource.Load(ctx, o.Source)
 	if err != nil {
 		return nil, err

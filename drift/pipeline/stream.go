@@ -40,7 +40,8 @@ type Streamer interface {
 func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned, hold bool) []drift.Resource {
 	out := make([]drift.Resource, len(plan.Targets))
 	byScope := map[informer.Scope]map[string][]int{}
-	kinds := map[schema.GroupVersionKind]Target{}
+	kinds := map[schema.GroupVersionKind]bool{}
+	var one []Target // a target of each kind, for the schemas
 	for i, t := range plan.Targets {
 		if t.Err != nil {
 			out[i] = p.Evaluator.EvaluateOne(ctx, t, nil)
@@ -49,23 +50,20 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 		if byScope[t.Scope] == nil {
 			byScope[t.Scope] = map[string][]int{}
 		}
-		name := t.Object.Object.GetName()
+		name := t.Object.GetName()
 		byScope[t.Scope][name] = append(byScope[t.Scope][name], i)
-		if gvk := t.Object.Object.GroupVersionKind(); kinds[gvk].Object.Object == nil {
-			kinds[gvk] = t
+		if gvk := t.Object.GroupVersionKind(); !kinds[gvk] {
+			kinds[gvk] = true
+			one = append(one, t)
 		}
-	}
-	one := make([]Target, 0, len(kinds))
-	for _, t := range kinds {
-		one = append(one, t)
 	}
 	go PrefetchSchemas(ctx, p.Schemas, one) // while the first pages come
 	target := func(i int) (Target, error) { return plan.Targets[i], nil }
 	if hold {
 		held := make([]heldTarget, len(plan.Targets))
 		for i, t := range plan.Targets {
-			if t.Err != nil {
-				continue
+			if t.Err != nil || t.Object.Packed != nil {
+				continue // a packed object is held as its JSON already
 			}
 			h, err := holdTarget(t, nil)
 			if err != nil {
