@@ -66,7 +66,8 @@ type Manager interface {
 	// List returns every object the informer of scope holds. Objects the
 	// cache packs (the default) are listed by their metadata only
 	// (apiVersion, kind, name, namespace, resourceVersion, uid, labels),
-	// shared with the cache: read only. Get returns one whole.
+	// made afresh for the caller; with another Options.Transform they are
+	// the cache's own: read only. Get returns one whole.
 	List(scope Scope) ([]*unstructured.Unstructured, error)
 	// Scopes lists the running informers.
 	Scopes() []Scope
@@ -115,7 +116,9 @@ type Releaser interface {
 	// this costs a request, never a stale result.
 	Release(scope Scope, name string)
 	// Metadata returns the cached metadata and labels of name in scope
-	// (nil if not cached), without a request; read only.
+	// (nil if not cached), without a request: apiVersion, kind, name,
+	// namespace, resourceVersion, uid and labels. Read only (a Manager
+	// whose cache packs objects makes it afresh; a fake may share it).
 	Metadata(scope Scope, name string) (*unstructured.Unstructured, error)
 }
 
@@ -392,8 +395,10 @@ func (m *manager) newEntry(s Scope) *entry {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
-		if u, ok := obj.(*unstructured.Unstructured); ok {
-			return u.GetName()
+		// A packed stub or an *unstructured.Unstructured (another
+		// Options.Transform).
+		if o, ok := obj.(interface{ GetName() string }); ok {
+			return o.GetName()
 		}
 		return ""
 	}
@@ -635,8 +640,10 @@ func (m *manager) Get(s Scope, name string) (*unstructured.Unstructured, error) 
 // released.
 const releasedGetTimeout = 30 * time.Second
 
-// cached returns the cache's own object name in scope (nil if none).
-func (m *manager) cached(s Scope, name string) (*unstructured.Unstructured, error) {
+// cached returns the cache's own object name in scope (nil if none): a
+// *packedObject under PackTransform, else what Options.Transform made
+// (an *unstructured.Unstructured).
+func (m *manager) cached(s Scope, name string) (any, error) {
 	e, err := m.entry(s)
 	if err != nil {
 		return nil, err
@@ -652,21 +659,22 @@ func (m *manager) cached(s Scope, name string) (*unstructured.Unstructured, erro
 	if err != nil || !ok {
 		return nil, err
 	}
-	return obj.(*unstructured.Unstructured), nil
+	return obj, nil
 }
 
 func (m *manager) Release(s Scope, name string) {
-	if u, _ := m.cached(s, name); u != nil {
-		release(u)
+	obj, _ := m.cached(s, name)
+	if p, ok := obj.(*packedObject); ok {
+		p.release()
 	}
 }
 
 func (m *manager) Metadata(s Scope, name string) (*unstructured.Unstructured, error) {
-	u, err := m.cached(s, name)
-	if u == nil || err != nil {
+	obj, err := m.cached(s, name)
+	if obj == nil || err != nil {
 		return nil, err
 	}
-	return metadataOf(u), nil
+	return metadataOf(obj), nil
 }
 
 func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
@@ -679,12 +687,16 @@ func (m *manager) List(s Scope) ([]*unstructured.Unstructured, error) {
 	}
 	items := e.informer.GetIndexer().List()
 	out := make([]*unstructured.Unstructured, 0, len(items))
+	// A packed stub is listed as a new object built from its metadata
+	// (three small maps, made per call: the stub keeps none, see
+	// packedObject); an unpacked object is the cache's own.
 	for _, it := range items {
-		u := it.(*unstructured.Unstructured)
-		if _, packed := u.Object[packedKey]; packed {
-			u = metadataOf(u)
+		switch o := it.(type) {
+		case *packedObject:
+			out = append(out, o.metadata())
+		case *unstructured.Unstructured:
+			out = append(out, o)
 		}
-		out = append(out, u)
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -107,20 +106,11 @@ func writeJSONString(b *strings.Builder, s string) {
 // times its JSON size (a map header and a boxed value per field, each
 // scanned by the garbage collector), and a Manager holds every object of
 // its scopes for as long as it runs. PackTransform keeps each object as
-// its JSON text instead, in a stub that holds only what the cache's keys
-// need; Get and List decode it again, fresh, for the one comparison that
-// needs it (an event, a re-plan). Decoding costs tens of microseconds per
-// object; the memory held per object falls to its JSON size.
-
-// packedKey holds a packed object's body (*packedBody) in its stub.
-const packedKey = "driftwatch.dev/packed"
-
-// packedBody is a packed object's JSON text. It can be released (Release):
-// a watch that compared the object keeps its verdict, not its content,
-// and the stub then holds only the keys' metadata and the labels. The
-// stub's map is never written after the transform made it (the informer's
-// goroutines read it concurrently); only this pointer changes, atomically.
-type packedBody struct{ raw atomic.Pointer[string] }
+// its JSON text instead, in a stub (packedObject) that holds only what the
+// cache's keys, Metadata and List need; Get decodes the text again, fresh,
+// for the one comparison that needs it (an event, a re-plan). Decoding
+// costs tens of microseconds per object; the memory held per object falls
+// to its JSON size, and to the stub alone once Release drops the text.
 
 // ErrReleased is returned by Unpack for a stub whose body was released.
 var ErrReleased = errors.New("object body released after comparison")
@@ -129,78 +119,69 @@ var ErrReleased = errors.New("object body released after comparison")
 // status (the comparison never reads a live object's status: drift is in
 // what Git declares, and Git does not declare status), and packs the
 // object as its JSON text; it is the transform of a Manager whose Options
-// name none.
+// name none. An object whose metadata a stub cannot hold (labels that are
+// not strings, a name, resourceVersion and uid longer than 64 KiB
+// together: the API server accepts neither) is cached as it is.
 func PackTransform(obj any) (any, error) {
+	if p, ok := obj.(*packedObject); ok {
+		// Already packed: client-go's watch-list hands the objects it
+		// transformed into its temporary store to the queue's Replace,
+		// which transforms them again.
+		return p, nil
+	}
 	obj, _ = DropLastApplied(obj)
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return obj, nil
-	}
-	if _, packed := u.Object[packedKey]; packed {
-		return u, nil // a resync: already packed
 	}
 	delete(u.Object, "status")
 	raw, err := u.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("pack %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
-	md := map[string]any{"name": u.GetName()}
-	if ns := u.GetNamespace(); ns != "" {
-		md["namespace"] = ns
+	// string(raw) copies exactly len(raw) bytes: the encoder's buffer has
+	// spare capacity that the cache would otherwise hold.
+	if p, ok := newPackedObject(u, string(raw)); ok {
+		return p, nil
 	}
-	if rv := u.GetResourceVersion(); rv != "" {
-		md["resourceVersion"] = rv
-	}
-	if uid := string(u.GetUID()); uid != "" {
-		md["uid"] = uid
-	}
-	// Labels stay readable without the body: extra detection matches them.
-	if l, ok := u.Object["metadata"].(map[string]any)["labels"].(map[string]any); ok && len(l) > 0 {
-		md["labels"] = l
-	}
-	body := &packedBody{}
-	text := string(raw)
-	body.raw.Store(&text)
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, packedKey: body,
-	}}, nil
+	return u, nil
 }
 
-// release drops a packed stub's body; it reports whether u is one.
-func release(u *unstructured.Unstructured) bool {
-	b, ok := u.Object[packedKey].(*packedBody)
-	if ok {
-		b.raw.Store(nil)
-	}
-	return ok
-}
-
-// metadataOf returns a new object holding only what a packed stub keeps
+// metadataOf returns an object holding only what a packed stub keeps
 // besides the body (apiVersion, kind, name, namespace, resourceVersion,
-// uid, labels), or u's own metadata for an unpacked object. The maps are
+// uid, labels), new, or an unpacked object's own metadata, whose maps are
 // shared with the cache: read only.
-func metadataOf(u *unstructured.Unstructured) *unstructured.Unstructured {
-	md, _ := u.Object["metadata"].(map[string]any)
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"], "metadata": md,
-	}}
+func metadataOf(obj any) *unstructured.Unstructured {
+	switch o := obj.(type) {
+	case *packedObject:
+		return o.metadata()
+	case *unstructured.Unstructured:
+		md, _ := o.Object["metadata"].(map[string]any)
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": o.Object["apiVersion"], "kind": o.Object["kind"], "metadata": md,
+		}}
+	}
+	return nil
 }
 
-// Unpack returns the object a packed stub holds, decoded afresh (the
-// caller owns it), or u itself when it is not packed; ErrReleased when the
-// stub's body was released.
-func Unpack(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	b, ok := u.Object[packedKey].(*packedBody)
-	if !ok {
-		return u, nil
+// Unpack returns the object a cached object stands for: a packed stub's
+// object decoded afresh (the caller owns it; ErrReleased when the stub's
+// body was released), or obj itself when it is an unpacked
+// *unstructured.Unstructured.
+func Unpack(obj any) (*unstructured.Unstructured, error) {
+	switch o := obj.(type) {
+	case *unstructured.Unstructured:
+		return o, nil
+	case *packedObject:
+		raw := o.body.Load()
+		if raw == nil {
+			return nil, fmt.Errorf("unpack %s %s: %w", o.scope.Value().kind, o.GetName(), ErrReleased)
+		}
+		out := &unstructured.Unstructured{}
+		if err := out.UnmarshalJSON([]byte(*raw)); err != nil {
+			return nil, fmt.Errorf("unpack %s %s: %w", o.scope.Value().kind, o.GetName(), err)
+		}
+		return out, nil
 	}
-	raw := b.raw.Load()
-	if raw == nil {
-		return nil, fmt.Errorf("unpack %s %s: %w", u.GetKind(), u.GetName(), ErrReleased)
-	}
-	out := &unstructured.Unstructured{}
-	if err := out.UnmarshalJSON([]byte(*raw)); err != nil {
-		return nil, fmt.Errorf("unpack %s %s: %w", u.GetKind(), u.GetName(), err)
-	}
-	return out, nil
+	return nil, fmt.Errorf("unpack: %T is not an object the cache holds", obj)
 }

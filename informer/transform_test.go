@@ -2,6 +2,7 @@ package informer
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -92,7 +93,7 @@ func TestPackTransform(t *testing.T) {
 		"apiVersion": "apps/v1", "kind": "Deployment",
 		"metadata": map[string]any{
 			"name": "web", "namespace": "prod", "resourceVersion": "42", "uid": "u-1",
-			"labels":      map[string]any{"app": "web"},
+			"labels":      map[string]any{"app": "web", "tier": "", "app.kubernetes.io/name": "web"},
 			"annotations": map[string]any{lastApplied: `{"whole":"object"}`, "team": "payments"},
 			"managedFields": []any{map[string]any{"manager": "gitops", "operation": "Apply",
 				"fieldsV1": map[string]any{"f:spec": map[string]any{"f:replicas": map[string]any{}}}}},
@@ -107,13 +108,23 @@ func TestPackTransform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stub := out.(*unstructured.Unstructured)
-	if _, ok := stub.Object["spec"]; ok || stub.GetName() != "web" || stub.GetNamespace() != "prod" || stub.GetResourceVersion() != "42" {
-		t.Errorf("stub = %v, want only the keys' metadata and the JSON", stub.Object)
+	stub, ok := out.(*packedObject)
+	if !ok {
+		t.Fatalf("PackTransform made a %T, want a *packedObject", out)
+	}
+	wantMeta := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{
+		"name": "web", "namespace": "prod", "resourceVersion": "42", "uid": "u-1",
+		"labels": map[string]any{"app": "web", "tier": "", "app.kubernetes.io/name": "web"},
+	}}
+	if diff := cmp.Diff(wantMeta, stub.metadata().Object); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"app": "web", "tier": "", "app.kubernetes.io/name": "web"}, stub.GetLabels()); diff != "" {
+		t.Errorf("GetLabels (-want +got):\n%s", diff)
 	}
 	again, _ := PackTransform(stub)
 	if again != stub {
-		t.Error("packing a packed object (a resync) made a new one")
+		t.Error("packing a packed object (a resync, a watch-list's Replace) made a new one")
 	}
 	got, err := Unpack(stub)
 	if err != nil {
@@ -124,5 +135,42 @@ func TestPackTransform(t *testing.T) {
 	}
 	if plain, _ := Unpack(want); plain != want {
 		t.Error("Unpack of an unpacked object is not the object itself")
+	}
+
+	// A copy has its own body: releasing the stub leaves the copy whole.
+	cp := stub.DeepCopyObject().(*packedObject)
+	stub.release()
+	if _, err := Unpack(stub); !errors.Is(err, ErrReleased) {
+		t.Errorf("Unpack after release: %v, want ErrReleased", err)
+	}
+	if diff := cmp.Diff(wantMeta, stub.metadata().Object); diff != "" {
+		t.Errorf("metadata after release (-want +got):\n%s", diff)
+	}
+	if got, err := Unpack(cp); err != nil || got.GetName() != "web" {
+		t.Errorf("Unpack of the copy after the original's release: %v, %v", got, err)
+	}
+}
+
+// TestPackTransformLeavesUnpackable: metadata a stub cannot hold (labels
+// that are not strings or hold its separator; the API server accepts
+// neither) leaves the object unpacked, still without last-applied.
+func TestPackTransformLeavesUnpackable(t *testing.T) {
+	for name, labels := range map[string]map[string]any{
+		"number":    {"n": int64(1)},
+		"separator": {"a\x00b": "c"},
+	} {
+		in := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": "cm", "labels": labels,
+				"annotations": map[string]any{lastApplied: "{}"}},
+		}}
+		out, err := PackTransform(in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		u, ok := out.(*unstructured.Unstructured)
+		if !ok || u.GetName() != "cm" || len(u.GetAnnotations()) != 0 {
+			t.Errorf("%s: %T %v, want the object as it came, without last-applied", name, out, out)
+		}
 	}
 }

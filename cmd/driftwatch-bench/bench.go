@@ -54,6 +54,10 @@ type Config struct {
 	// WatchChanges is how many live changes the watch measurement makes
 	// at the largest size (0: skip).
 	WatchChanges int
+	// WatchProcess measures a real `driftwatch watch` process at every
+	// size: time to first report and RSS per watched object above a
+	// baseline watch (false: skip).
+	WatchProcess bool
 	// Writers bounds the parallel writers that create objects.
 	Writers int
 	// ListVariant also times the binary with client-go's streaming
@@ -88,6 +92,7 @@ type ConfigSummary struct {
 	NoiseFactor      int   `json:"noiseFactor"`
 	NoiseFactorSmall int   `json:"noiseFactorSmall"`
 	WatchChanges     int   `json:"watchChanges"`
+	WatchProcess     bool  `json:"watchProcess"`
 }
 
 // SizeResult holds the medians at one N (milliseconds, bytes).
@@ -132,6 +137,8 @@ type SizeResult struct {
 	BinaryExit     int             `json:"binaryExitCode"`
 	Kubectl        []KubectlResult `json:"kubectl,omitempty"`
 	KubectlSkipped string          `json:"kubectlSkipped,omitempty"`
+	// WatchProcess is the real `driftwatch watch` process (nil: not run).
+	WatchProcess *WatchProcessResult `json:"watchProcess,omitempty"`
 }
 
 type KubectlResult struct {
@@ -193,6 +200,8 @@ type bench struct {
 	kubectl    string
 	cacheDir   string
 	res        *Results
+	// watchBaselines are the baseline trees created, by size.
+	watchBaselines map[int][]obj
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -217,7 +226,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res := &Results{Started: time.Now().UTC(), Machine: machine(), Config: ConfigSummary{
 		Sizes: cfg.Sizes, Reps: cfg.Reps, Kubectl: cfg.Kubectl, KubectlMaxN: cfg.KubectlMaxN, KubectlReps: cfg.KubectlReps,
 		NoiseFactor: cfg.NoiseFactor, NoiseFactorSmall: cfg.NoiseFactorSmall, WatchChanges: cfg.WatchChanges,
+		WatchProcess: cfg.WatchProcess,
 	}}
+	if cfg.Out != "" {
+		// Profiles are written there while measuring.
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	tmp, err := os.MkdirTemp("", "driftwatch-bench-")
 	if err != nil {
 		return nil, err
@@ -267,6 +283,12 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		sr, objs, dir, err := b.size(ctx, n, largest)
 		if err != nil {
 			return nil, fmt.Errorf("N=%d: %w", n, err)
+		}
+		// Before the in-process watch, whose live changes drift objects.
+		if cfg.WatchProcess {
+			if sr.WatchProcess, err = b.watchProcess(ctx, n, objs, dir); err != nil {
+				return nil, fmt.Errorf("watch process at N=%d: %w", n, err)
+			}
 		}
 		res.Sizes = append(res.Sizes, *sr)
 		if largest && cfg.WatchChanges > 0 {
@@ -319,55 +341,11 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 		return nil, nil, "", err
 	}
 	runKubectl := cfg.Kubectl && n <= cfg.KubectlMaxN
-	if err := b.parallel(ctx, len(objs), func(i int) error {
-		u := objs[i].U
-		data, err := json.Marshal(u.Object)
-		if err != nil {
-			return err
-		}
-		force := true
-		ri := b.dyn.Resource(objs[i].GVR).Namespace(u.GetNamespace())
-		if _, err = ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data,
-			metav1.PatchOptions{FieldManager: "gitops", Force: &force}); err != nil || !runKubectl {
-			return err
-		}
-		// For client-side kubectl diff: the last-applied annotation that
-		// kubectl apply writes, owned by kubectl's own manager (so that
-		// server-side diff as gitops does not see it as removed).
-		la, err := withLastApplied(u)
-		if err != nil {
-			return err
-		}
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
-			lastAppliedKey: la.GetAnnotations()[lastAppliedKey]}}})
-		if err != nil {
-			return err
-		}
-		_, err = ri.Patch(ctx, u.GetName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-client-side-apply"})
-		return err
-	}); err != nil {
-		return nil, nil, "", fmt.Errorf("create: %w", err)
+	drifted, err := b.createObjects(ctx, objs, runKubectl)
+	if err != nil {
+		return nil, nil, "", err
 	}
-	var drifted []int
-	for i, o := range objs {
-		if o.Drifted {
-			drifted = append(drifted, i)
-		}
-	}
-	if err := b.parallel(ctx, len(drifted), func(k int) error {
-		o := objs[drifted[k]]
-		ri := b.dyn.Resource(o.GVR).Namespace(o.U.GetNamespace())
-		u, err := ri.Get(ctx, o.U.GetName(), metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		driftObject(u)
-		_, err = ri.Update(ctx, u, metav1.UpdateOptions{FieldManager: "kubectl-edit"})
-		return err
-	}); err != nil {
-		return nil, nil, "", fmt.Errorf("drift: %w", err)
-	}
-	b.logf("N=%d: created and drifted %d in %s", n, len(drifted), time.Since(start).Round(time.Millisecond))
+	b.logf("N=%d: created and drifted %d in %s", n, drifted, time.Since(start).Round(time.Millisecond))
 
 	// Floor, in-process check and the binary, without noise.
 	var floorSeq, floorPar, render, plan, syncD, compare, report, total, heap, bin []float64
@@ -520,6 +498,62 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 	}
 	sr.LoadAvg = append(sr.LoadAvg, loadAvg())
 	return sr, objs, dir, nil
+}
+
+// createObjects applies the objects as field manager gitops (with the
+// last-applied annotation client-side kubectl diff needs when lastApplied),
+// then drifts the drifted ones as someone with kubectl edit would. It
+// returns how many it drifted.
+func (b *bench) createObjects(ctx context.Context, objs []obj, lastApplied bool) (int, error) {
+	if err := b.parallel(ctx, len(objs), func(i int) error {
+		u := objs[i].U
+		data, err := json.Marshal(u.Object)
+		if err != nil {
+			return err
+		}
+		force := true
+		ri := b.dyn.Resource(objs[i].GVR).Namespace(u.GetNamespace())
+		if _, err = ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data,
+			metav1.PatchOptions{FieldManager: "gitops", Force: &force}); err != nil || !lastApplied {
+			return err
+		}
+		// For client-side kubectl diff: the last-applied annotation that
+		// kubectl apply writes, owned by kubectl's own manager (so that
+		// server-side diff as gitops does not see it as removed).
+		la, err := withLastApplied(u)
+		if err != nil {
+			return err
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+			lastAppliedKey: la.GetAnnotations()[lastAppliedKey]}}})
+		if err != nil {
+			return err
+		}
+		_, err = ri.Patch(ctx, u.GetName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-client-side-apply"})
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("create: %w", err)
+	}
+	var drifted []int
+	for i, o := range objs {
+		if o.Drifted {
+			drifted = append(drifted, i)
+		}
+	}
+	if err := b.parallel(ctx, len(drifted), func(k int) error {
+		o := objs[drifted[k]]
+		ri := b.dyn.Resource(o.GVR).Namespace(o.U.GetNamespace())
+		u, err := ri.Get(ctx, o.U.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		driftObject(u)
+		_, err = ri.Update(ctx, u, metav1.UpdateOptions{FieldManager: "kubectl-edit"})
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("drift: %w", err)
+	}
+	return len(drifted), nil
 }
 
 func loadAvg() string {
@@ -830,17 +864,8 @@ func watchPeakRSS(pid int) func() int64 {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	read := func() {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			return
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				var kb int64
-				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil && kb*1024 > peak.Load() {
-					peak.Store(kb * 1024)
-				}
-			}
+		if m, err := readProcMem(pid); err == nil && m.HWM > peak.Load() {
+			peak.Store(m.HWM)
 		}
 	}
 	go func() {

@@ -38,6 +38,7 @@ func run(args []string) error {
 	noise := fs.Int("noise-factor", 10, "undeclared ConfigMaps per desired object at the largest size")
 	noiseSmall := fs.Int("noise-factor-small", 2, "undeclared ConfigMaps per desired object at the other sizes")
 	watch := fs.Int("watch-changes", 500, "live changes for the watch latency at the largest size (0: skip)")
+	watchProc := fs.Bool("watch-process", true, "at every size, run the real driftwatch watch: time to first report, RSS per watched object above a baseline watch")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the in-process checks at the largest size to this file")
 	listVariant := fs.Bool("list-variant", false, "also time the binary with KUBE_FEATURE_WatchListClient=false (informers sync by LIST)")
 	writers := fs.Int("writers", 16, "parallel writers creating objects")
@@ -45,7 +46,7 @@ func run(args []string) error {
 		return err
 	}
 	cfg := Config{Reps: *reps, Out: *out, Kubectl: *kubectl, KubectlMaxN: *kubectlMax, KubectlReps: *kubectlReps, NoiseFactor: *noise,
-		NoiseFactorSmall: *noiseSmall, WatchChanges: *watch, Writers: *writers, CPUProfile: *cpuProfile, ListVariant: *listVariant, Log: os.Stderr}
+		NoiseFactorSmall: *noiseSmall, WatchChanges: *watch, WatchProcess: *watchProc, Writers: *writers, CPUProfile: *cpuProfile, ListVariant: *listVariant, Log: os.Stderr}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
