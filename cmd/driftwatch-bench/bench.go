@@ -126,11 +126,14 @@ type SizeResult struct {
 	BinaryListMs float64 `json:"binaryWithPlainListMs,omitempty"`
 	// LoadAvg is /proc/loadavg's 1-minute figure when the size's
 	// measurements started and ended (the machine may be shared).
-	LoadAvg          []string `json:"loadAvg"`
-	BinaryRSSBytes   int64    `json:"binaryPeakRSSBytes"`
-	NoiseBinaryMs    float64  `json:"binaryWithNoiseMs"`
-	NoiseRSSBytes    int64    `json:"binaryPeakRSSWithNoiseBytes"`
-	NoiseRSSIncrease float64  `json:"noiseRSSIncreasePct"`
+	LoadAvg        []string `json:"loadAvg"`
+	BinaryRSSBytes int64    `json:"binaryPeakRSSBytes"`
+	// BinaryAnonBytes is the largest anonymous RSS (RssAnon) sampled: the
+	// peak without the binary's own file pages.
+	BinaryAnonBytes  int64   `json:"binaryPeakAnonBytes"`
+	NoiseBinaryMs    float64 `json:"binaryWithNoiseMs"`
+	NoiseRSSBytes    int64   `json:"binaryPeakRSSWithNoiseBytes"`
+	NoiseRSSIncrease float64 `json:"noiseRSSIncreasePct"`
 	// Correctness: driftwatch reported exactly the drifted set.
 	InProcessExact bool            `json:"inProcessFoundExactlyDrifted"`
 	BinaryExact    bool            `json:"binaryFoundExactlyDrifted"`
@@ -349,7 +352,7 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 
 	// Floor, in-process check and the binary, without noise.
 	var floorSeq, floorPar, render, plan, syncD, compare, report, total, heap, bin []float64
-	var rss []int64
+	var rss, anon []int64
 	var cpu, listMs []float64
 	sr.LoadAvg = append(sr.LoadAvg, loadAvg())
 	sr.InProcessExact, sr.BinaryExact = true, true
@@ -400,6 +403,7 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 			return nil, nil, "", fmt.Errorf("driftwatch binary: %w", err)
 		}
 		bin, rss, cpu = append(bin, ms(br.wall)), append(rss, br.maxRSS), append(cpu, ms(br.cpu))
+		anon = append(anon, br.maxAnon)
 		sr.BinaryExact = sr.BinaryExact && sameSet(br.drifted, want)
 		sr.BinaryExit = br.exit
 		if cfg.ListVariant {
@@ -422,7 +426,7 @@ func (b *bench) size(ctx context.Context, n int, largest bool) (*SizeResult, []o
 	sr.BinaryMs = median(bin)
 	sr.BinaryCPUMs = median(cpu)
 	sr.BinaryListMs = median(listMs)
-	sr.BinaryRSSBytes = medianInt(rss)
+	sr.BinaryRSSBytes, sr.BinaryAnonBytes = medianInt(rss), medianInt(anon)
 
 	// kubectl diff on the same manifests.
 	if runKubectl {
@@ -700,7 +704,8 @@ type phases struct {
 func (b *bench) checkInProcess(ctx context.Context, dir string, n int) (*phases, error) {
 	var ph phases
 	t := time.Now()
-	desired, err := gitsource.Load(ctx, gitsource.Options{Dir: dir})
+	// Packed, as pipeline.Check renders.
+	desired, err := gitsource.Load(ctx, gitsource.Options{Dir: dir, Render: gitsource.RenderOptions{Pack: true}})
 	if err != nil {
 		return nil, err
 	}
@@ -799,6 +804,7 @@ type binaryRun struct {
 	wall    time.Duration
 	cpu     time.Duration
 	maxRSS  int64
+	maxAnon int64
 	exit    int
 	drifted map[string]bool
 }
@@ -819,7 +825,8 @@ func (b *bench) runBinary(ctx context.Context, dir string, env ...string) (*bina
 	}
 	hwm := watchPeakRSS(cmd.Process.Pid)
 	err := cmd.Wait()
-	r := &binaryRun{wall: time.Since(start), maxRSS: hwm()}
+	r := &binaryRun{wall: time.Since(start)}
+	r.maxRSS, r.maxAnon = hwm()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -859,13 +866,20 @@ func (b *bench) runBinary(ctx context.Context, dir string, env ...string) (*bina
 // child sharing the parent's memory until exec (vfork), and Linux counts
 // that memory's peak, the bench's own (GBs at 100,000 objects), as the
 // child's.
-func watchPeakRSS(pid int) func() int64 {
-	var peak atomic.Int64
+func watchPeakRSS(pid int) func() (int64, int64) {
+	var peak, anon atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	read := func() {
-		if m, err := readProcMem(pid); err == nil && m.HWM > peak.Load() {
+		m, err := readProcMem(pid)
+		if err != nil {
+			return
+		}
+		if m.HWM > peak.Load() {
 			peak.Store(m.HWM)
+		}
+		if m.Anon > anon.Load() {
+			anon.Store(m.Anon)
 		}
 	}
 	go func() {
@@ -881,10 +895,10 @@ func watchPeakRSS(pid int) func() int64 {
 			}
 		}
 	}()
-	return func() int64 {
+	return func() (int64, int64) {
 		close(stop)
 		<-done
-		return peak.Load()
+		return peak.Load(), anon.Load()
 	}
 }
 

@@ -63,7 +63,8 @@ func targets(r *Results) []Target {
 	}
 	ts = append(ts, Target{
 		Name: fmt.Sprintf("check peak RSS at N=%d", largest.N), Want: "≤ 150 MiB",
-		Actual: fmt.Sprintf("%.0f MiB", mib(largest.BinaryRSSBytes)), Met: mib(largest.BinaryRSSBytes) <= 150,
+		Actual: fmt.Sprintf("%.0f MiB (anonymous %.0f MiB; the rest is the binary's own pages)", mib(largest.BinaryRSSBytes), mib(largest.BinaryAnonBytes)),
+		Met:    mib(largest.BinaryRSSBytes) <= 150,
 	})
 	for _, s := range r.Sizes {
 		for _, k := range s.Kubectl {

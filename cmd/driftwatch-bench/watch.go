@@ -72,7 +72,8 @@ func (b *bench) watch(ctx context.Context, n int, objs []obj, dir string) (*Watc
 	}
 	mon := p.Monitor(pipeline.MonitorOptions{
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
-			return gitsource.Load(ctx, gitsource.Options{Dir: dir})
+			// Packed, as driftwatch watch renders.
+			return gitsource.Load(ctx, gitsource.Options{Dir: dir, Render: gitsource.RenderOptions{Pack: true}})
 		},
 		Interval: time.Hour,
 		Notify: func(c pipeline.Change) {

@@ -1,14 +1,10 @@
 package pipeline
 
 import (
-	"bytes"
-	"fmt"
 	"slices"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
 	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
 )
 
 // Desired objects as a Monitor holds them. A watch keeps every desired
@@ -18,120 +14,103 @@ import (
 // Deployments) showed 8 KB of maps per desired object, against about 650
 // bytes of JSON. A comparison needs the maps only while it runs, and a
 // watch compares an object only when its live state or its desired state
-// changes; so the Monitor keeps each desired object as its JSON text and
-// decodes it afresh for the comparison (tens of microseconds, against the
-// milliseconds an informer event takes to arrive).
+// changes; so the Monitor keeps each desired object packed
+// (gitsource.Packed: deflated JSON text, identity and labels read out)
+// and decodes it afresh for the comparison (tens of microseconds, against
+// the milliseconds an informer event takes to arrive). driftwatch watch
+// renders packed; objects that come unpacked are packed here.
+//
+// A target is held as small as that: its packed object (shared with the
+// Monitor's list of every desired object), a pointer to its placement
+// (scope and mapping, shared by the targets of one kind in one
+// namespace) and its resolution error. As a Target (object, namespace,
+// scope, mapping: 296 bytes) in the Monitor's map it cost about 400 bytes
+// per object before any of its strings.
 
-// heldObject is a desired object kept as JSON text: obj is the object
-// without its content (Object nil), raw its content.
-type heldObject struct {
-	obj gitsource.Object
-	raw []byte
-	gvk schema.GroupVersionKind
-}
-
-func holdObject(o gitsource.Object) (heldObject, error) {
-	if o.Packed != nil {
-		// Packed by the renderer: held as it is (raw nil).
-		return heldObject{obj: o, gvk: o.GroupVersionKind()}, nil
-	}
-	raw, err := o.Object.MarshalJSON()
-	if err != nil {
-		return heldObject{}, fmt.Errorf("desired object %s: %w", describeObject(o.Object), err)
-	}
-	// The encoder's buffer grew by doubling: keep the bytes, not the
-	// spare capacity (a third of the held heap, measured at 100,000).
-	raw = bytes.Clone(raw)
-	gvk := o.Object.GroupVersionKind()
-	o.Object = nil
-	return heldObject{obj: o, raw: raw, gvk: gvk}, nil
-}
-
-// object decodes the held object afresh: the caller owns it.
-func (h heldObject) object() (gitsource.Object, error) {
-	if h.raw == nil && h.obj.Packed != nil {
-		return h.obj.Unpack()
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(h.raw); err != nil {
-		return gitsource.Object{}, fmt.Errorf("desired object: %w", err)
-	}
-	o := h.obj
-	o.Object, o.Packed = u, nil
-	return o, nil
-}
-
-// holdObjects packs every object; the first that cannot be packed is an
-// error (rendering produced it from JSON or YAML, so none should fail).
-func holdObjects(objs []gitsource.Object) ([]heldObject, error) {
-	out := make([]heldObject, 0, len(objs))
+// holdObjects packs every object (those packed already are kept as they
+// are); the first that cannot be packed is an error (rendering produced
+// it from JSON or YAML, so none should fail).
+func holdObjects(objs []gitsource.Object) ([]gitsource.Object, error) {
+	out := make([]gitsource.Object, 0, len(objs))
 	for _, o := range objs {
-		h, err := holdObject(o)
+		p, err := o.Pack()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, h)
+		out = append(out, p)
 	}
 	return out, nil
 }
 
-// unholdObjects returns the held objects for planning: those the renderer
-// packed stay packed (planning reads only their identity), the others are
-// decoded.
-func unholdObjects(held []heldObject) ([]gitsource.Object, error) {
-	out := make([]gitsource.Object, 0, len(held))
-	for _, h := range held {
-		if h.obj.Packed != nil {
-			out = append(out, h.obj)
-			continue
-		}
-		o, err := h.object()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, nil
+// placement is where a resolved target lives; shared (see placements).
+type placement struct {
+	Scope   informer.Scope
+	Mapping informer.Mapping
 }
 
-// heldTarget is a resolved target kept the same way: t without its
-// object's content, raw the content, id the object's identity (objectID),
-// which re-planning reads without decoding.
+// placements interns placements for one re-plan.
+type placements map[placement]*placement
+
+func (ps placements) of(t Target) *placement {
+	if t.Err != nil {
+		return nil
+	}
+	k := placement{Scope: t.Scope, Mapping: t.Mapping}
+	if p, ok := ps[k]; ok {
+		return p
+	}
+	p := &k
+	ps[k] = p
+	return p
+}
+
+// heldTarget is a resolved target as a Monitor holds it: obj packed, the
+// placement (nil when err is set), and the resolution error.
 type heldTarget struct {
-	t   Target
-	raw []byte
-	id  string
-	gvk schema.GroupVersionKind
+	obj   gitsource.Object
+	place *placement
+	err   error
 }
 
-// holdTarget holds t; known, if it holds t's object already (the
-// Monitor's copy of every desired object), gives its JSON text, which the
-// target then shares.
-func holdTarget(t Target, known map[*unstructured.Unstructured][]byte) (heldTarget, error) {
-	id := objectID(t.Object)
-	if t.Object.Packed != nil {
-		return heldTarget{t: t, id: id, gvk: t.Object.GroupVersionKind()}, nil
-	}
-	if raw, ok := known[t.Object.Object]; ok {
-		gvk := t.Object.Object.GroupVersionKind()
-		t.Object.Object = nil
-		return heldTarget{t: t, raw: raw, id: id, gvk: gvk}, nil
-	}
-	h, err := holdObject(t.Object)
-	if err != nil {
-		return heldTarget{}, err
-	}
-	t.Object = h.obj
-	return heldTarget{t: t, raw: h.raw, id: id, gvk: h.gvk}, nil
+// holdTarget holds t, whose object is packed (holdObjects).
+func holdTarget(t Target, ps placements) heldTarget {
+	return heldTarget{obj: t.Object, place: ps.of(t), err: t.Err}
 }
 
-// target decodes the held target afresh: the caller owns its object.
+// base is the target without its object's content (Object nil).
+func (h heldTarget) base() Target {
+	t := Target{Object: h.obj, Err: h.err}
+	if h.place != nil {
+		// A resolved target's namespace is its scope's (see resolve).
+		t.Namespace, t.Scope, t.Mapping = h.place.Scope.Namespace, h.place.Scope, h.place.Mapping
+	}
+	return t
+}
+
+// scope is the target's informer scope (zero when unresolved).
+func (h heldTarget) scope() informer.Scope {
+	if h.place == nil {
+		return informer.Scope{}
+	}
+	return h.place.Scope
+}
+
+// mapping is the target's mapping (zero when unresolved).
+func (h heldTarget) mapping() informer.Mapping {
+	if h.place == nil {
+		return informer.Mapping{}
+	}
+	return h.place.Mapping
+}
+
+// target decodes the held target afresh: the caller owns its object. On
+// error, the target is returned without its content.
 func (h heldTarget) target() (Target, error) {
-	o, err := heldObject{obj: h.t.Object, raw: h.raw}.object()
+	t := h.base()
+	o, err := h.obj.Unpack()
 	if err != nil {
-		return Target{}, err
+		return t, err
 	}
-	t := h.t
 	t.Object = o
 	return t, nil
 }
@@ -140,29 +119,9 @@ func (h heldTarget) target() (Target, error) {
 // desired content, same resolution, same rendering facts. A verdict on h
 // then stands for the new one until the live object changes.
 func (h heldTarget) sameAs(n heldTarget) bool {
-	a, b := h.t, n.t
-	return a.Err == nil && b.Err == nil && sameContent(h, n) &&
-		a.Namespace == b.Namespace && a.Scope == b.Scope && a.Mapping == b.Mapping &&
-		a.Object.Origin == b.Object.Origin && a.Object.DefaultNamespace == b.Object.DefaultNamespace &&
-		slices.Equal(a.Object.NotCompared, b.Object.NotCompared) && slices.Equal(a.Object.Sensitive, b.Object.Sensitive)
-}
-
-// sameContent reports whether two held targets hold the same desired
-// object.
-func sameContent(a, b heldTarget) bool {
-	pa, pb := a.t.Object.Packed, b.t.Object.Packed
-	if pa != nil && pb != nil {
-		return pa.Sum() == pb.Sum()
-	}
-	return pa == nil && pb == nil && bytes.Equal(a.raw, b.raw)
-}
-
-func describeObject(u *unstructured.Unstructured) string {
-	if u == nil {
-		return "(none)"
-	}
-	if ns := u.GetNamespace(); ns != "" {
-		return u.GetKind() + " " + ns + "/" + u.GetName()
-	}
-	return u.GetKind() + " " + u.GetName()
+	a, b := h.obj, n.obj
+	return h.err == nil && n.err == nil && h.place != nil && n.place != nil && *h.place == *n.place &&
+		a.Packed != nil && b.Packed != nil && a.Packed.Sum() == b.Packed.Sum() &&
+		a.Origin == b.Origin && a.DefaultNamespace == b.DefaultNamespace &&
+		slices.Equal(a.NotCompared, b.NotCompared) && slices.Equal(a.Sensitive, b.Sensitive)
 }

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -115,7 +117,7 @@ type Monitor struct {
 	mu          sync.RWMutex
 	revision    gitsource.Revision
 	skipped     []gitsource.Skipped // rendered, not desired state (Helm hooks)
-	objects     []heldObject        // all desired objects, before the filter
+	objects     []gitsource.Object  // all desired objects, packed, before the filter
 	fingerprint string
 	targets     map[string]heldTarget
 	order       []string
@@ -444,30 +446,16 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	m.mu.RLock()
 	rev, held, skipped := m.revision, m.objects, m.skipped
 	m.mu.RUnlock()
-	var objs []gitsource.Object
 	if d != nil {
-		rev, objs, skipped = d.Revision, d.Objects, d.Skipped
+		rev, skipped = d.Revision, d.Skipped
 		var err error
-		if held, err = holdObjects(objs); err != nil {
-			m.log.Error("desired state not usable", "error", err.Error())
-			return
-		}
-	} else {
-		var err error
-		if objs, err = unholdObjects(held); err != nil {
+		if held, err = holdObjects(d.Objects); err != nil {
 			m.log.Error("desired state not usable", "error", err.Error())
 			return
 		}
 	}
-	// Targets share the held objects' JSON text.
-	known := make(map[*unstructured.Unstructured][]byte, len(objs))
-	for i, o := range objs {
-		if o.Object != nil {
-			known[o.Object] = held[i].raw
-		}
-	}
-	targets := resolve(ctx, m.opts.Resolver, objs, m.opts.DefaultNamespace)
-	objs = nil // the maps go once each target is held
+	// Targets share the held objects' packed content.
+	targets := resolve(ctx, m.opts.Resolver, held, m.opts.DefaultNamespace)
 	m.keepResolved(targets)
 	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
@@ -522,6 +510,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 
 	keys := make([]string, 0, len(targets))
 	byKey := make(map[string]heldTarget, len(targets))
+	ps := placements{}
 	for i, t := range targets {
 		k := targetKey(t.Scope, t.Object.GetName())
 		if t.Err != nil {
@@ -529,16 +518,11 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 			k = "pending|" + gvk.String() + "|" + t.Object.GetNamespace() + "|" + t.Object.GetName()
 			t.Err = pendingError{t.Err}
 		}
-		ht, err := holdTarget(t, known)
-		if err != nil {
-			ht = heldTarget{t: t, id: objectID(t.Object), gvk: t.Object.GroupVersionKind()}
-			ht.t.Err = err
-		}
 		targets[i] = Target{}
 		keys = append(keys, k)
-		byKey[k] = ht
+		byKey[k] = holdTarget(t, ps)
 	}
-	targets, known = nil, nil
+	targets = nil
 	fresh := map[informer.Scope]bool{}
 	for _, s := range added {
 		fresh[s] = true
@@ -550,7 +534,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		prev, had := m.targets[k]
 		st := m.states[k]
 		if had && prev.sameAs(ht) && st != nil && st.res.Status != drift.Error &&
-			!fresh[ht.t.Scope] && errs[ht.t.Scope] == nil && !crdGroups[ht.t.Mapping.GVK.Group] {
+			!fresh[ht.scope()] && errs[ht.scope()] == nil && !crdGroups[ht.mapping().GVK.Group] {
 			continue
 		}
 		compare = append(compare, k)
@@ -570,9 +554,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	}
 	m.mu.Unlock()
 	m.log.Debug("re-planned", "targets", len(keys), "compared", len(compare))
-	for _, k := range compare {
-		m.evaluate(ctx, k)
-	}
+	m.evaluateAll(ctx, compare)
 	m.reconcileExtra(scopes, errs)
 	m.releaseOthers(scopes, errs)
 	m.mu.Lock()
@@ -599,18 +581,19 @@ func (m *Monitor) sameResolution(ctx context.Context) bool {
 	}
 	before := map[schema.GroupVersionKind]resolution{}
 	for _, t := range m.targets {
-		r := resolution{t.t.Mapping, t.t.Err == nil}
-		if prev, seen := before[t.gvk]; (seen && prev != r) || (t.t.Err != nil && !errors.Is(t.t.Err, informer.ErrNotServed)) {
+		r := resolution{t.mapping(), t.err == nil}
+		gvk := t.obj.GroupVersionKind()
+		if prev, seen := before[gvk]; (seen && prev != r) || (t.err != nil && !errors.Is(t.err, informer.ErrNotServed)) {
 			// A kind that failed to resolve for another reason than not
 			// being served (discovery was down) is planned afresh.
 			m.mu.RUnlock()
 			return false
 		}
-		before[t.gvk] = r
+		before[gvk] = r
 	}
 	kinds := make([]schema.GroupVersionKind, 0, len(before))
 	for _, o := range m.objects {
-		if _, ok := before[o.gvk]; !ok {
+		if _, ok := before[o.GroupVersionKind()]; !ok {
 			m.mu.RUnlock()
 			return false // filtered out before; let a full plan decide
 		}
@@ -636,15 +619,13 @@ func (m *Monitor) compareGroups(ctx context.Context, groups map[string]bool) {
 	var keys []string
 	m.mu.RLock()
 	for _, k := range m.order {
-		if t, ok := m.targets[k]; ok && t.t.Err == nil && groups[t.gvk.Group] {
+		if t, ok := m.targets[k]; ok && t.err == nil && groups[t.obj.GroupVersionKind().Group] {
 			keys = append(keys, k)
 		}
 	}
 	m.mu.RUnlock()
 	m.log.Debug("kinds resolve as before", "compared", len(keys))
-	for _, k := range keys {
-		m.evaluate(ctx, k)
-	}
+	m.evaluateAll(ctx, keys)
 }
 
 // objectID names a desired object independently of its resolution.
@@ -668,8 +649,8 @@ func (m *Monitor) keepResolved(targets []Target) {
 		if prev == nil {
 			prev = make(map[string]Target, len(m.targets))
 			for _, p := range m.targets {
-				if p.t.Err == nil {
-					prev[p.id] = p.t
+				if p.err == nil {
+					prev[objectID(p.obj)] = p.base()
 				}
 			}
 		}
@@ -686,7 +667,7 @@ func (m *Monitor) transientPending() bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, t := range m.targets {
-		if t.t.Err != nil && !errors.Is(t.t.Err, informer.ErrNotServed) {
+		if t.err != nil && !errors.Is(t.err, informer.ErrNotServed) {
 			return true
 		}
 	}
@@ -736,18 +717,42 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 	return true
 }
 
+// evaluateAll compares the targets of keys, on as many goroutines as
+// there are processors: after a sync or a new revision, comparing is the
+// CPU-bound step (decoding both objects, comparing them), and the event
+// workers evaluate concurrently as well.
+func (m *Monitor) evaluateAll(ctx context.Context, keys []string) {
+	workers := min(runtime.GOMAXPROCS(0), len(keys))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(keys) {
+					return
+				}
+				m.evaluate(ctx, keys[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // evaluate compares one target and records the result.
 func (m *Monitor) evaluate(ctx context.Context, key string) {
 	m.mu.RLock()
 	ht, ok := m.targets[key]
-	scopeErr := m.scopeErrs[ht.t.Scope]
+	scopeErr := m.scopeErrs[ht.scope()]
 	m.mu.RUnlock()
 	if !ok {
 		return
 	}
 	t, err := ht.target()
 	if err != nil {
-		t, scopeErr = ht.t, err
+		scopeErr = err
 		if t.Object.Object == nil {
 			t.Object.Object = &unstructured.Unstructured{}
 		}

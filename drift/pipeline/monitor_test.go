@@ -134,11 +134,15 @@ func (e *monEnv) load(context.Context) (*gitsource.Desired, error) {
 // setGit makes the next polls load commit with objs.
 func (e *monEnv) setGit(commit string, objs ...*unstructured.Unstructured) {
 	d := &gitsource.Desired{Revision: gitsource.Revision{URL: "https://git.example/apps.git", Commit: commit}}
-	for _, u := range objs {
-		// Packed, as driftwatch watch renders them.
-		o, err := gitsource.Object{Object: u.DeepCopy(), Origin: u.GetName() + ".yaml"}.Pack()
-		if err != nil {
-			e.t.Fatal(err)
+	for i, u := range objs {
+		o := gitsource.Object{Object: u.DeepCopy(), Origin: u.GetName() + ".yaml"}
+		if i%2 == 1 {
+			// Packed, as driftwatch watch renders them; the others are
+			// packed by the Monitor.
+			var err error
+			if o, err = o.Pack(); err != nil {
+				e.t.Fatal(err)
+			}
 		}
 		d.Objects = append(d.Objects, o)
 	}

@@ -164,13 +164,12 @@ func (p *Pipeline) Compare(ctx context.Context, desired *gitsource.Desired, now 
 }
 
 // compare is Compare; with consume, it takes desired.Objects over (the
-// caller will not read them again): once planned, each target not packed
-// yet is held as its JSON text and desired.Objects is cleared, so the
-// rendered maps can be collected while the cluster is listed. At 100,000
-// objects they were most of a check's heap, and the garbage collector's
-// marking of them was 43% of its CPU (the bench's profile); Check has them
-// packed as they are rendered (gitsource.RenderOptions.Pack), so that they
-// are not all held as maps even before.
+// caller will not read them again) and drops them once planned: the
+// targets hold what is compared. At 100,000 objects the rendered maps were
+// most of a check's heap, and the garbage collector's marking of them was
+// 43% of its CPU (the bench's profile); Check has them packed as they are
+// rendered (gitsource.RenderOptions.Pack), so that they are never all held
+// as maps.
 func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now time.Time, progress func(format string, args ...any), consume bool) (*drift.Report, error) {
 	say := func(format string, args ...any) {
 		if progress != nil {
@@ -191,7 +190,7 @@ func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now 
 		if consume {
 			desired.Objects = nil
 		}
-		resources = p.streamCompare(ctx, p.Streamer, plan, consume)
+		resources = p.streamCompare(ctx, p.Streamer, plan)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 		}

@@ -33,11 +33,8 @@ type Streamer interface {
 
 // streamCompare evaluates plan's targets against live objects listed by
 // src, and finds the extra objects when tracking is set. The result is in
-// the targets' order, then the extra objects sorted. With hold, each
-// target is kept as its JSON text (heldTarget) until its live object
-// arrives, and plan.Targets is cleared: the caller's rendered objects can
-// then be collected, if nothing else holds them.
-func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned, hold bool) []drift.Resource {
+// the targets' order, then the extra objects sorted.
+func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned) []drift.Resource {
 	out := make([]drift.Resource, len(plan.Targets))
 	byScope := map[informer.Scope]map[string][]int{}
 	kinds := map[schema.GroupVersionKind]bool{}
@@ -58,32 +55,9 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 		}
 	}
 	go PrefetchSchemas(ctx, p.Schemas, one) // while the first pages come
+	// Targets are decoded one at a time, as their live object arrives
+	// (EvaluateOne unpacks a packed object).
 	target := func(i int) (Target, error) { return plan.Targets[i], nil }
-	if hold {
-		held := make([]heldTarget, len(plan.Targets))
-		for i, t := range plan.Targets {
-			if t.Err != nil || t.Object.Packed != nil {
-				continue // a packed object is held as its JSON already
-			}
-			h, err := holdTarget(t, nil)
-			if err != nil {
-				continue // compared from the map, as it is
-			}
-			held[i] = h
-			plan.Targets[i] = Target{}
-		}
-		target = func(i int) (Target, error) {
-			if held[i].raw == nil {
-				return plan.Targets[i], nil
-			}
-			t, err := held[i].target()
-			if err != nil {
-				t = held[i].t
-				t.Object.Object = &unstructured.Unstructured{}
-			}
-			return t, err
-		}
-	}
 	listCtx, cancel := context.WithTimeout(ctx, p.syncTimeout())
 	defer cancel()
 
