@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,5 +133,49 @@ func TestHistoryEndpoint(t *testing.T) {
 		if code, _ := serverGet(t, srv, "/api/v1/history", tok); code != http.StatusUnauthorized {
 			t.Errorf("history with token %q: %d, want 401", tok, code)
 		}
+	}
+}
+
+// readyAfter is a Monitor that becomes ready on its nth question.
+type readyAfter struct{ n, asked atomic.Int32 }
+
+func (r *readyAfter) Ready() bool { return r.asked.Add(1) >= r.n.Load() }
+
+func TestReturnSyncGarbage(t *testing.T) {
+	tests := []struct {
+		name      string
+		readyAt   int32
+		cancel    bool
+		wantAsked int32
+	}{
+		{name: "ready at once", readyAt: 1, wantAsked: 1},
+		{name: "ready on the third poll", readyAt: 3, wantAsked: 3},
+		{name: "stopped before ready", readyAt: 1 << 30, cancel: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			mon := &readyAfter{}
+			mon.n.Store(tt.readyAt)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				returnSyncGarbage(ctx, mon)
+			}()
+			if tt.cancel {
+				cancel()
+			}
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("returnSyncGarbage did not return")
+			}
+			if !tt.cancel {
+				if diff := cmp.Diff(tt.wantAsked, mon.asked.Load()); diff != "" {
+					t.Errorf("Ready asked (-want +got):\n%s", diff)
+				}
+			}
+		})
 	}
 }
