@@ -58,6 +58,9 @@ type Config struct {
 	// size: time to first report and RSS per watched object above a
 	// baseline watch (false: skip).
 	WatchProcess bool
+	// WatchLogDir, when set, keeps each watch process's whole log there
+	// (watch-N.log).
+	WatchLogDir string
 	// Writers bounds the parallel writers that create objects.
 	Writers int
 	// ListVariant also times the binary with client-go's streaming

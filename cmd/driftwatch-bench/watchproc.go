@@ -194,6 +194,15 @@ func (b *bench) runWatch(ctx context.Context, dir string) (*watchRun, error) {
 	cmd.WaitDelay = watchStopTimeout
 	log := &watchLog{addr: make(chan string, 1)}
 	cmd.Stderr = log
+	if b.cfg.WatchLogDir != "" {
+		cmd.Args = append(cmd.Args, "--log-level", "debug")
+		f, err := os.CreateTemp(b.cfg.WatchLogDir, "watch-*.log")
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cmd.Stderr = io.MultiWriter(log, f)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -153,16 +153,19 @@ func (e *Evaluator) Evaluate(ctx context.Context, targets []Target, scopeErrs ma
 // EvaluateOne compares one target with its live object. A packed desired
 // object (gitsource.Object.Packed) is decoded for this comparison only.
 func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) drift.Resource {
+	// The verdict names the object with the packed identity's strings
+	// (interned, or shared with the held object): a watch keeps a verdict
+	// per object for as long as it runs.
+	res := drift.Resource{
+		APIVersion: t.Object.GetAPIVersion(), Kind: t.Object.GetKind(), Namespace: t.Namespace, Name: t.Object.GetName(),
+		Origin: t.Object.Origin, NotCompared: t.Object.NotCompared,
+	}
 	if t.Object.Object == nil {
 		o, err := t.Object.Unpack()
 		if err != nil && t.Err == nil {
 			t.Err = err
 		}
 		t.Object = o
-	}
-	res := drift.Resource{
-		APIVersion: t.Object.GetAPIVersion(), Kind: t.Object.GetKind(), Namespace: t.Namespace, Name: t.Object.GetName(),
-		Origin: t.Object.Origin, NotCompared: t.Object.NotCompared,
 	}
 	fail := func(err error) drift.Resource {
 		if res.Namespace == "" {

@@ -492,20 +492,27 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	}
 	// The schemas the comparison needs load while new informers sync.
 	schemasDone := make(chan struct{})
+	kinds := oneOfEachKind(targets) // targets is emptied below
 	go func() {
 		defer close(schemasDone)
 		if m.opts.Evaluator.Schemas != nil {
-			PrefetchSchemas(ctx, m.opts.Evaluator.Schemas, targets)
+			PrefetchSchemas(ctx, m.opts.Evaluator.Schemas, kinds)
 		}
 	}()
+
+	// At start, each scope's targets are compared as soon as its informer
+	// has synced, while the others still list: nothing was reported yet.
+	// Later, a re-plan waits for every new informer first, so that a
+	// resource never leaves the report while its new informer syncs.
+	m.mu.RLock()
+	startup := !m.ready
+	m.mu.RUnlock()
 	syncCtx, cancel := context.WithTimeout(ctx, m.opts.SyncTimeout)
-	errs := m.opts.Manager.WaitForSync(syncCtx, scopes...)
-	cancel()
-	<-schemasDone
-	for _, s := range added {
-		if errs[s] == nil {
-			m.log.Info("informer started", "scope", s.String())
-		}
+	defer cancel()
+	var synced map[informer.Scope]error
+	if !startup {
+		synced = m.opts.Manager.WaitForSync(syncCtx, scopes...)
+		<-schemasDone
 	}
 
 	keys := make([]string, 0, len(targets))
@@ -527,17 +534,27 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	for _, s := range added {
 		fresh[s] = true
 	}
+	// now are the targets to compare once their scope has synced, kept
+	// those whose verdict stands unless the informer failed. An unresolved
+	// target (no scope) is compared at once.
+	now, kept := map[informer.Scope][]string{}, map[informer.Scope][]string{}
+	var unresolved []string
 	m.mu.Lock()
-	var compare []string
 	for _, k := range keys {
 		ht := byKey[k]
-		prev, had := m.targets[k]
-		st := m.states[k]
-		if had && prev.sameAs(ht) && st != nil && st.res.Status != drift.Error &&
-			!fresh[ht.scope()] && errs[ht.scope()] == nil && !crdGroups[ht.mapping().GVK.Group] {
+		if ht.place == nil {
+			unresolved = append(unresolved, k)
 			continue
 		}
-		compare = append(compare, k)
+		prev, had := m.targets[k]
+		st := m.states[k]
+		sc := ht.scope()
+		if had && prev.sameAs(ht) && st != nil && st.res.Status != drift.Error &&
+			!fresh[sc] && !crdGroups[ht.mapping().GVK.Group] {
+			kept[sc] = append(kept[sc], k)
+			continue
+		}
+		now[sc] = append(now[sc], k)
 	}
 	m.revision, m.objects, m.skipped, m.excluded = rev, held, skipped, excluded
 	m.targets, m.order = byKey, keys
@@ -545,7 +562,20 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	for _, s := range scopes {
 		m.scopes[s] = true
 	}
-	m.scopeErrs = errs
+	// At start, until a new informer has synced, its scope reads as not
+	// synced: an event there is left for the comparison that follows the
+	// sync (see evaluate), and extra detection waits for it too.
+	m.scopeErrs = map[informer.Scope]error{}
+	for s, err := range synced {
+		if err != nil {
+			m.scopeErrs[s] = err
+		}
+	}
+	if startup {
+		for _, s := range added {
+			m.scopeErrs[s] = errSyncing
+		}
+	}
 	for k, st := range m.states {
 		if _, ok := byKey[k]; !ok && !strings.HasPrefix(k, extraPrefix) {
 			m.history.Gone(st.res, m.clock.Now())
@@ -553,8 +583,69 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		}
 	}
 	m.mu.Unlock()
-	m.log.Debug("re-planned", "targets", len(keys), "compared", len(compare))
-	m.evaluateAll(ctx, compare)
+
+	work := make(chan string, 1024)
+	var workers sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for k := range work {
+				if ctx.Err() == nil {
+					m.evaluate(ctx, k)
+				}
+			}
+		}()
+	}
+	for _, k := range unresolved {
+		work <- k
+	}
+	errs := map[informer.Scope]error{}
+	var errsMu sync.Mutex
+	var syncs sync.WaitGroup
+	compared := len(unresolved)
+	for _, s := range scopes {
+		syncs.Add(1)
+		go func() {
+			defer syncs.Done()
+			err := synced[s]
+			if startup {
+				err = m.opts.Manager.WaitForSync(syncCtx, s)[s]
+				<-schemasDone
+				m.mu.Lock()
+				if err != nil {
+					m.scopeErrs[s] = err
+				} else {
+					delete(m.scopeErrs, s)
+				}
+				m.mu.Unlock()
+			}
+			errsMu.Lock()
+			if err != nil {
+				errs[s] = err
+			}
+			compared += len(now[s])
+			if err != nil {
+				compared += len(kept[s])
+			}
+			errsMu.Unlock()
+			if err == nil && fresh[s] {
+				m.log.Info("informer started", "scope", s.String())
+			}
+			for _, k := range now[s] {
+				work <- k
+			}
+			if err != nil {
+				for _, k := range kept[s] {
+					work <- k // its verdict becomes the informer's error
+				}
+			}
+		}()
+	}
+	syncs.Wait()
+	close(work)
+	workers.Wait()
+	m.log.Debug("re-planned", "targets", len(keys), "compared", compared)
 	m.reconcileExtra(scopes, errs)
 	m.releaseOthers(scopes, errs)
 	m.mu.Lock()
@@ -717,6 +808,23 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 	return true
 }
 
+// oneOfEachKind returns a resolved target of each kind among targets.
+func oneOfEachKind(targets []Target) []Target {
+	seen := map[schema.GroupVersionKind]bool{}
+	var out []Target
+	for _, t := range targets {
+		if gvk := t.Object.GroupVersionKind(); t.Err == nil && !seen[gvk] {
+			seen[gvk] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// errSyncing marks, in scopeErrs, a scope whose new informer has not
+// synced yet.
+var errSyncing = errors.New("informer syncing")
+
 // evaluateAll compares the targets of keys, on as many goroutines as
 // there are processors: after a sync or a new revision, comparing is the
 // CPU-bound step (decoding both objects, comparing them), and the event
@@ -747,8 +855,8 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 	ht, ok := m.targets[key]
 	scopeErr := m.scopeErrs[ht.scope()]
 	m.mu.RUnlock()
-	if !ok {
-		return
+	if !ok || errors.Is(scopeErr, errSyncing) {
+		return // compared once its informer has synced (reconcile)
 	}
 	t, err := ht.target()
 	if err != nil {

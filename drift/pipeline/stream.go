@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/informer"
@@ -37,8 +36,6 @@ type Streamer interface {
 func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned) []drift.Resource {
 	out := make([]drift.Resource, len(plan.Targets))
 	byScope := map[informer.Scope]map[string][]int{}
-	kinds := map[schema.GroupVersionKind]bool{}
-	var one []Target // a target of each kind, for the schemas
 	for i, t := range plan.Targets {
 		if t.Err != nil {
 			out[i] = p.Evaluator.EvaluateOne(ctx, t, nil)
@@ -49,12 +46,8 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 		}
 		name := t.Object.GetName()
 		byScope[t.Scope][name] = append(byScope[t.Scope][name], i)
-		if gvk := t.Object.GroupVersionKind(); !kinds[gvk] {
-			kinds[gvk] = true
-			one = append(one, t)
-		}
 	}
-	go PrefetchSchemas(ctx, p.Schemas, one) // while the first pages come
+	go PrefetchSchemas(ctx, p.Schemas, oneOfEachKind(plan.Targets)) // while the first pages come
 	// Targets are decoded one at a time, as their live object arrives
 	// (EvaluateOne unpacks a packed object).
 	target := func(i int) (Target, error) { return plan.Targets[i], nil }
