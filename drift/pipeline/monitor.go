@@ -133,6 +133,12 @@ type Monitor struct {
 	// last re-plan: their custom resources are compared again (the
 	// schema, so defaults and list keys, may have changed).
 	crdGroups map[string]bool
+	// crdNames are the CRDs whose events set crdGroups, and crdRVs the
+	// resourceVersion of each CRD when the targets were last planned
+	// (nil: unknown): an event for a CRD at the version planned (the CRD
+	// informer's first list, a resync) changes nothing.
+	crdNames map[string]bool
+	crdRVs   map[string]string
 
 	history History // drift lifecycle per resource (history.go)
 }
@@ -140,10 +146,16 @@ type Monitor struct {
 type resourceState struct {
 	res         drift.Resource
 	fingerprint string
-	// extra names the live object of an Extra resource.
-	extra queueKey
+	// extra names the live object of an Extra resource (nil for a
+	// target: a pointer, as most states are targets').
+	extra *queueKey
 	// known is, for an Error, the last verdict before it, if any.
 	known *resourceState
+	// liveRV is the resourceVersion of the live object the verdict was
+	// made from ("" when there was none): an event that brings the same
+	// version (the informer's first list after the plan compared it, a
+	// resync, a relist) changes nothing.
+	liveRV string
 }
 
 // NewMonitor returns a Monitor; see MonitorOptions.
@@ -202,6 +214,10 @@ func (m *Monitor) Enqueue(s informer.Scope, name string, _ informer.EventType) {
 				m.crdGroups = map[string]bool{}
 			}
 			m.crdGroups[group] = true
+			if m.crdNames == nil {
+				m.crdNames = map[string]bool{}
+			}
+			m.crdNames[name] = true
 			m.mu.Unlock()
 		}
 		select {
@@ -361,12 +377,49 @@ func (m *Monitor) replanNow(ctx context.Context) {
 		inv.Invalidate()
 	}
 	m.mu.Lock()
-	fp, groups := m.fingerprint, m.crdGroups
-	m.crdGroups = nil
+	fp, groups, names, planned := m.fingerprint, m.crdGroups, m.crdNames, m.crdRVs
+	m.crdGroups, m.crdNames = nil, nil
 	m.mu.Unlock()
+	if planned != nil && len(names) > 0 && !m.crdsChanged(names, planned) {
+		// The CRD informer's first list after the plan: the plan saw them.
+		m.log.Debug("CRDs as planned", "events", len(names))
+		return
+	}
 	if fp != "" {
 		m.reconcile(ctx, nil, groups)
 	}
+}
+
+// crdsChanged reports whether any CRD of names is at another version than
+// planned (or gone, or new, or unreadable).
+func (m *Monitor) crdsChanged(names map[string]bool, planned map[string]string) bool {
+	r, ok := m.opts.Manager.(informer.Releaser)
+	if !ok {
+		return true
+	}
+	for name := range names {
+		md, err := r.Metadata(CRDScope, name)
+		rv, was := planned[name]
+		switch {
+		case err != nil, md == nil && was, md != nil && (!was || rv == "" || md.GetResourceVersion() != rv):
+			return true
+		}
+	}
+	return false
+}
+
+// crdVersions returns the resourceVersion of every CRD the CRD informer
+// holds (nil when it cannot say).
+func (m *Monitor) crdVersions() map[string]string {
+	items, err := m.opts.Manager.List(CRDScope)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(items))
+	for _, u := range items {
+		out[u.GetName()] = u.GetResourceVersion()
+	}
+	return out
 }
 
 // poll loads the desired state and reconciles when it changed.
@@ -439,8 +492,13 @@ func fingerprint(d *gitsource.Desired) string {
 // others keep their verdict: their live state has not changed, or an event
 // would have queued them.
 func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups map[string]bool) {
+	// Read before resolving: a CRD that changes after this reads as changed.
+	crds := m.crdVersions()
 	if d == nil && m.sameResolution(ctx) {
 		m.compareGroups(ctx, crdGroups)
+		m.mu.Lock()
+		m.crdRVs = crds
+		m.mu.Unlock()
 		return
 	}
 	m.mu.RLock()
@@ -649,7 +707,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	m.reconcileExtra(scopes, errs)
 	m.releaseOthers(scopes, errs)
 	m.mu.Lock()
-	m.ready = true
+	m.ready, m.crdRVs = true, crds
 	m.mu.Unlock()
 }
 
@@ -794,7 +852,9 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 	m.mu.RUnlock()
 	switch {
 	case isTarget:
-		m.evaluate(ctx, key)
+		if !m.compared(qk, key) {
+			m.evaluate(ctx, key)
+		}
 	case m.opts.Tracking != nil:
 		m.evaluateExtra(qk.scope, qk.name)
 	case planned:
@@ -883,7 +943,7 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 			return
 		}
 	}
-	m.record(key, res, queueKey{}, func() bool { _, still := m.targets[key]; return still })
+	m.recordLive(key, res, live.rv, func() bool { _, still := m.targets[key]; return still })
 	if t.Err == nil && scopeErr == nil {
 		m.release(t.Scope, t.Object.GetName())
 	}
@@ -893,12 +953,17 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 type readErrors struct {
 	Lister
 	err error
+	// rv is the resourceVersion of the live object read ("" when none).
+	rv string
 }
 
 func (r *readErrors) Get(s informer.Scope, name string) (*unstructured.Unstructured, error) {
 	u, err := r.Lister.Get(s, name)
 	if err != nil {
 		r.err = err
+	}
+	if u != nil {
+		r.rv = u.GetResourceVersion()
 	}
 	return u, err
 }
@@ -949,6 +1014,38 @@ func (m *Monitor) releaseOthers(scopes []informer.Scope, errs map[informer.Scope
 // still belongs in the report (a re-plan may have dropped it while the
 // comparison ran).
 func (m *Monitor) record(key string, res drift.Resource, extra queueKey, current func() bool) {
+	m.recordState(key, res, extra, "", current)
+}
+
+// recordLive records the verdict on a target made from the live object
+// at resourceVersion rv.
+func (m *Monitor) recordLive(key string, res drift.Resource, rv string, current func() bool) {
+	m.recordState(key, res, queueKey{}, rv, current)
+}
+
+// compared reports whether the target key's verdict was made from the
+// version of its live object that the informer holds now: the event that
+// named it then brings nothing new. The informer's first list after a
+// plan names every object the plan has just compared; without this each
+// would be compared again, from the API server, as its content was
+// released.
+func (m *Monitor) compared(qk queueKey, key string) bool {
+	r, ok := m.opts.Manager.(informer.Releaser)
+	if !ok {
+		return false
+	}
+	md, err := r.Metadata(qk.scope, qk.name)
+	if err != nil || md == nil {
+		return false // deleted, or not readable: compare
+	}
+	rv := md.GetResourceVersion()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st := m.states[key]
+	return rv != "" && st != nil && st.liveRV == rv && st.res.Status != drift.Error
+}
+
+func (m *Monitor) recordState(key string, res drift.Resource, extra queueKey, rv string, current func() bool) {
 	fp := resultFingerprint(res)
 	now := m.clock.Now()
 	m.mu.Lock()
@@ -963,7 +1060,10 @@ func (m *Monitor) record(key string, res drift.Resource, extra queueKey, current
 	if had && prev.res.Status == drift.Error && prev.known != nil {
 		prev = prev.known
 	}
-	st := &resourceState{res: res, fingerprint: fp, extra: extra}
+	st := &resourceState{res: res, fingerprint: fp, liveRV: rv}
+	if extra != (queueKey{}) {
+		st.extra = &extra
+	}
 	if res.Status == drift.Error && had && prev.res.Status != drift.Error {
 		st.known = prev
 	}
@@ -1057,8 +1157,8 @@ func (m *Monitor) reconcileExtra(scopes []informer.Scope, errs map[informer.Scop
 	}
 	m.mu.RLock()
 	for k, st := range m.states {
-		if strings.HasPrefix(k, extraPrefix) {
-			seen[st.extra] = true
+		if strings.HasPrefix(k, extraPrefix) && st.extra != nil {
+			seen[*st.extra] = true
 		}
 	}
 	m.mu.RUnlock()

@@ -1230,3 +1230,52 @@ func (m *monListingManager) WaitForSync(ctx context.Context, scopes ...informer.
 	}
 	return m.Manager.WaitForSync(ctx, scopes...)
 }
+
+// TestMonitorSkipsComparedVersions: an event that brings the version of a
+// live object the verdict was made from (the informer's first list right
+// after the plan compared it, a resync, a relist) compares nothing again;
+// a new version, or a deletion, does.
+func TestMonitorSkipsComparedVersions(t *testing.T) {
+	s := monCMs("team-a")
+	live := &monCountingLister{reads: map[string]int{}}
+	e := newMonEnv(t, func(o *MonitorOptions) { live.Lister = o.Manager; o.Evaluator = &Evaluator{Live: live} })
+	at := func(rv, value string) *unstructured.Unstructured {
+		u := monCM(t, "team-a", "a", value, false)
+		u.SetResourceVersion(rv)
+		return u
+	}
+	e.mgr.Add(s, at("7", "v"))
+	e.setGit("rev1", monCM(t, "team-a", "a", "v", false))
+	e.start()
+	e.waitRows(monRow{"ConfigMap", "team-a", "a", drift.InSync, ""})
+	qk, key := queueKey{s, "a"}, targetKey(s, "a")
+	e.eventually("the verdict made from version 7", func() (bool, string) {
+		return e.mon.compared(qk, key), "not compared"
+	})
+	idle := func() {
+		e.eventually("an empty queue", func() (bool, string) { return e.mon.QueueLen() == 0, "queued" })
+		time.Sleep(50 * time.Millisecond) // the worker that took it finishes
+	}
+	idle()
+	live.take()
+	e.mgr.Update(s, at("7", "v")) // the same version again
+	idle()
+	if got := live.take(); len(got) != 0 {
+		t.Errorf("live reads for an event of the compared version: %v, want none", got)
+	}
+
+	e.mgr.Update(s, at("8", "edited"))
+	e.waitRows(monRow{"ConfigMap", "team-a", "a", drift.Drifted, ""})
+	if diff := cmp.Diff(map[string]int{"a": 1}, live.take()); diff != "" {
+		t.Errorf("live reads for a new version (-want +got):\n%s", diff)
+	}
+	e.eventually("the verdict made from version 8", func() (bool, string) {
+		return e.mon.compared(qk, key), "not compared"
+	})
+
+	e.mgr.Delete(s, "a")
+	if e.mon.compared(qk, key) {
+		t.Error("a deleted object reads as compared")
+	}
+	e.waitRows(monRow{"ConfigMap", "team-a", "a", drift.Missing, ""})
+}
