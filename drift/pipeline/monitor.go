@@ -156,6 +156,9 @@ type resourceState struct {
 	// version (the informer's first list after the plan compared it, a
 	// resync, a relist) changes nothing.
 	liveRV string
+	// desired is the Sum of the packed desired object the verdict was
+	// made from.
+	desired uint64
 }
 
 // NewMonitor returns a Monitor; see MonitorOptions.
@@ -649,7 +652,9 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		go func() {
 			defer workers.Done()
 			for k := range work {
-				if ctx.Err() == nil {
+				// At start, an informer's first list queues an event per
+				// object: one may have compared it already.
+				if ctx.Err() == nil && (!startup || !m.compared(queueKey{byKey[k].scope(), byKey[k].obj.GetName()}, k)) {
 					m.evaluate(ctx, k)
 				}
 			}
@@ -943,7 +948,11 @@ func (m *Monitor) evaluate(ctx context.Context, key string) {
 			return
 		}
 	}
-	m.recordLive(key, res, live.rv, func() bool { _, still := m.targets[key]; return still })
+	var sum uint64
+	if ht.obj.Packed != nil {
+		sum = ht.obj.Packed.Sum()
+	}
+	m.recordLive(key, res, live.rv, sum, func() bool { _, still := m.targets[key]; return still })
 	if t.Err == nil && scopeErr == nil {
 		m.release(t.Scope, t.Object.GetName())
 	}
@@ -1014,13 +1023,13 @@ func (m *Monitor) releaseOthers(scopes []informer.Scope, errs map[informer.Scope
 // still belongs in the report (a re-plan may have dropped it while the
 // comparison ran).
 func (m *Monitor) record(key string, res drift.Resource, extra queueKey, current func() bool) {
-	m.recordState(key, res, extra, "", current)
+	m.recordState(key, res, extra, "", 0, current)
 }
 
 // recordLive records the verdict on a target made from the live object
-// at resourceVersion rv.
-func (m *Monitor) recordLive(key string, res drift.Resource, rv string, current func() bool) {
-	m.recordState(key, res, queueKey{}, rv, current)
+// at resourceVersion rv and the desired object whose Sum is desired.
+func (m *Monitor) recordLive(key string, res drift.Resource, rv string, desired uint64, current func() bool) {
+	m.recordState(key, res, queueKey{}, rv, desired, current)
 }
 
 // compared reports whether the target key's verdict was made from the
@@ -1041,11 +1050,12 @@ func (m *Monitor) compared(qk queueKey, key string) bool {
 	rv := md.GetResourceVersion()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	st := m.states[key]
-	return rv != "" && st != nil && st.liveRV == rv && st.res.Status != drift.Error
+	st, ht := m.states[key], m.targets[key]
+	return rv != "" && st != nil && st.liveRV == rv && st.res.Status != drift.Error &&
+		ht.obj.Packed != nil && st.desired == ht.obj.Packed.Sum()
 }
 
-func (m *Monitor) recordState(key string, res drift.Resource, extra queueKey, rv string, current func() bool) {
+func (m *Monitor) recordState(key string, res drift.Resource, extra queueKey, rv string, desired uint64, current func() bool) {
 	fp := resultFingerprint(res)
 	now := m.clock.Now()
 	m.mu.Lock()
@@ -1060,7 +1070,7 @@ func (m *Monitor) recordState(key string, res drift.Resource, extra queueKey, rv
 	if had && prev.res.Status == drift.Error && prev.known != nil {
 		prev = prev.known
 	}
-	st := &resourceState{res: res, fingerprint: fp, liveRV: rv}
+	st := &resourceState{res: res, fingerprint: fp, liveRV: rv, desired: desired}
 	if extra != (queueKey{}) {
 		st.extra = &extra
 	}
