@@ -14,14 +14,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/aes"
-	sopsage "github.com/getsops/sops/v3/age"
-	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/shamir"
-	"github.com/getsops/sops/v3/stores/dotenv"
-	sopsjson "github.com/getsops/sops/v3/stores/json"
-	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	yamlv3 "go.yaml.in/yaml/v3"
 )
 
@@ -126,13 +119,14 @@ func holdsEncryptedItem(v any) bool {
 // it decrypted, so that rendered objects can name their sensitive fields.
 // One is made per render; it is safe for concurrent use.
 //
-// Only the age identities given are used: the sops library's own lookups
+// Only the age identities given are used: files are read by our own
+// reader (sopsfile.go), not the sops library, so sops' lookups
 // (SOPS_AGE_KEY*, ~/.config/sops, SSH keys, SOPS_AGE_KEY_CMD, key
-// services, cloud KMS) are never reached, so nothing is read from the
+// services, cloud KMS) do not exist here: nothing is read from the
 // environment and nothing is executed.
 type sopsState struct {
 	// identities open age-encrypted data keys; empty means no decryption.
-	identities sopsage.ParsedIdentities
+	identities []age.Identity
 
 	mu sync.Mutex
 	// plaintexts are the text forms of every value decrypted.
@@ -201,22 +195,6 @@ func sopsFormatOf(rel string, data []byte) sopsFormat {
 	return sopsYAML
 }
 
-// sopsStore is what decrypting a file needs of a sops store.
-type sopsStore interface {
-	sops.EncryptedFileLoader
-	sops.PlainFileEmitter
-}
-
-func storeFor(f sopsFormat) sopsStore {
-	switch f {
-	case sopsJSON:
-		return sopsjson.NewStore(&config.JSONStoreConfig{})
-	case sopsDotenv:
-		return dotenv.NewStore(&config.DotenvStoreConfig{})
-	}
-	return sopsyaml.NewStore(&config.YAMLStoreConfig{})
-}
-
 // file returns data decrypted when it is a SOPS file a key opens, or
 // unchanged. rel names the file in errors. A file whose integrity does not
 // verify is an error wrapping ErrSOPSIntegrity; one no key opens is
@@ -229,12 +207,11 @@ func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
 	if format == notSOPS {
 		return data, nil
 	}
-	store := storeFor(format)
-	tree, err := store.LoadEncryptedFile(data)
+	f, err := loadSOPSFile(format, data)
 	if err != nil {
 		return nil, fmt.Errorf("sops: %s: %w", rel, err)
 	}
-	key, err := s.dataKey(tree.Metadata)
+	key, err := s.dataKey(f.meta)
 	if err != nil {
 		return nil, fmt.Errorf("sops: %s: %w", rel, err)
 	}
@@ -244,29 +221,23 @@ func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
 		s.mu.Unlock()
 		return data, nil
 	}
-	encrypted := copyBranches(tree.Branches)
-	// A cipher keeps state of its own: one per file.
-	cipher := aes.NewCipher()
-	mac, err := tree.Decrypt(key, cipher)
+	mac, values, err := f.decrypt(key)
 	if err != nil {
 		// AES-GCM authenticates each value with its path: a value edited,
 		// moved or replaced by a plain one does not decrypt. The cause is
-		// left out: it quotes the ciphertext.
+		// left out: it may quote the ciphertext.
 		return nil, fmt.Errorf("sops: %s: a value does not decrypt (%w)", rel, ErrSOPSIntegrity)
 	}
 	// Verify the MAC as sops decrypt does: over every value (or only the
 	// encrypted ones, mac_only_encrypted), keyed by the data key, with
 	// lastmodified as additional data.
-	stored, err := cipher.Decrypt(tree.Metadata.MessageAuthenticationCode, key, tree.Metadata.LastModified.Format(time.RFC3339))
-	if err != nil || stored != mac {
+	if !f.macMatches(key, mac) {
 		return nil, fmt.Errorf("sops: %s: MAC mismatch (%w)", rel, ErrSOPSIntegrity)
 	}
-	plain, err := store.EmitPlainFile(tree.Branches)
+	plain, err := f.emit()
 	if err != nil {
 		return nil, fmt.Errorf("sops: %s: %w", rel, err)
 	}
-	var values []string
-	collectDecrypted(encrypted, tree.Branches, &values)
 	s.mu.Lock()
 	for _, v := range values {
 		s.plaintexts[v] = struct{}{}
@@ -284,9 +255,9 @@ var errNotOpened = errors.New("no age identity matches")
 // returns nil and no error when no key opens the file; an error only when
 // an age stanza is unreadable or a matching one does not decrypt (a
 // damaged or tampered header).
-func (s *sopsState) dataKey(md sops.Metadata) ([]byte, error) {
+func (s *sopsState) dataKey(md sopsMetadata) ([]byte, error) {
 	var parts [][]byte
-	for _, group := range md.KeyGroups {
+	for _, group := range md.keyGroups {
 		part, err := s.openGroup(group)
 		if errors.Is(err, errNotOpened) {
 			continue
@@ -296,15 +267,15 @@ func (s *sopsState) dataKey(md sops.Metadata) ([]byte, error) {
 		}
 		parts = append(parts, part)
 	}
-	if len(md.KeyGroups) <= 1 {
+	if len(md.keyGroups) <= 1 {
 		if len(parts) == 0 {
 			return nil, nil
 		}
 		return parts[0], nil
 	}
-	threshold := md.ShamirThreshold
+	threshold := md.shamirThreshold
 	if threshold == 0 {
-		threshold = len(md.KeyGroups)
+		threshold = len(md.keyGroups)
 	}
 	if len(parts) < threshold {
 		return nil, nil
@@ -318,94 +289,22 @@ func (s *sopsState) dataKey(md sops.Metadata) ([]byte, error) {
 
 // openGroup decrypts a key group's data key with the first age master key
 // an identity opens.
-func (s *sopsState) openGroup(group sops.KeyGroup) ([]byte, error) {
+func (s *sopsState) openGroup(group []sopsAgeKey) ([]byte, error) {
 	var failed error
 	for _, k := range group {
-		ak, ok := k.(*sopsage.MasterKey)
-		if !ok {
-			continue
-		}
-		// Set before Decrypt: a master key without identities looks for
-		// them in the environment and may run SOPS_AGE_KEY_CMD.
-		s.identities.ApplyToMasterKey(ak)
-		key, err := ak.Decrypt()
+		key, err := openAgeKey(k.enc, s.identities)
 		if err == nil {
 			return key, nil
 		}
 		var noMatch *age.NoIdentityMatchError
 		if !errors.As(err, &noMatch) && failed == nil {
-			failed = fmt.Errorf("age data key for %s: %w", ak.Recipient, err)
+			failed = fmt.Errorf("age data key for %s: %w", k.recipient, err)
 		}
 	}
 	if failed != nil {
 		return nil, failed
 	}
 	return nil, errNotOpened
-}
-
-// copyBranches copies a sops tree deeply enough that decrypting the
-// original leaves the copy's values encrypted.
-func copyBranches(in sops.TreeBranches) sops.TreeBranches {
-	out := make(sops.TreeBranches, len(in))
-	for i, b := range in {
-		out[i] = copyValue(b).(sops.TreeBranch)
-	}
-	return out
-}
-
-func copyValue(v any) any {
-	switch x := v.(type) {
-	case sops.TreeBranch:
-		out := make(sops.TreeBranch, len(x))
-		for i, item := range x {
-			out[i] = sops.TreeItem{Key: item.Key, Value: copyValue(item.Value)}
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyValue(e)
-		}
-		return out
-	}
-	return v
-}
-
-// collectDecrypted walks the tree before (enc) and after decryption (dec)
-// side by side and appends the text of every value that was a ciphertext.
-func collectDecrypted(enc, dec any, out *[]string) {
-	switch e := enc.(type) {
-	case sops.TreeBranches:
-		d := dec.(sops.TreeBranches)
-		for i := range e {
-			collectDecrypted(e[i], d[i], out)
-		}
-	case sops.TreeBranch:
-		d, ok := dec.(sops.TreeBranch)
-		if !ok || len(d) != len(e) {
-			return
-		}
-		for i := range e {
-			collectDecrypted(e[i].Value, d[i].Value, out)
-		}
-	case []any:
-		d, ok := dec.([]any)
-		if !ok || len(d) != len(e) {
-			return
-		}
-		for i := range e {
-			collectDecrypted(e[i], d[i], out)
-		}
-	default:
-		if _, comment := dec.(sops.Comment); comment || !isEncrypted(enc) {
-			return
-		}
-		if t, ok := scalarText(dec); ok && t != "" {
-			// An empty value reveals nothing, and marking every empty
-			// string would hide harmless diffs.
-			*out = append(*out, t)
-		}
-	}
 }
 
 // scalarText is the text of a scalar, the same for a value sops decrypted
