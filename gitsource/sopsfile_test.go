@@ -81,22 +81,7 @@ func encryptSOPS(tb testing.TB, store sopsStore, branches sops.TreeBranches, met
 		meta.KeyGroups = append(meta.KeyGroups, group)
 	}
 	meta.Version = "3.13.3"
-	tree := sops.Tree{Branches: branches, Metadata: meta}
-	cipher := aes.NewCipher()
-	mac, err := tree.Encrypt(dataKey, cipher)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tree.Metadata.LastModified = time.Now().UTC()
-	tree.Metadata.MessageAuthenticationCode, err = cipher.Encrypt(mac, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	out, err := store.EmitEncryptedFile(tree)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return string(out), dataKey
+	return sopstest.Seal(tb, store, sops.Tree{Branches: branches, Metadata: meta}, dataKey), dataKey
 }
 
 // encryptText is encryptSOPS of a plaintext file.

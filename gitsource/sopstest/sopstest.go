@@ -59,11 +59,18 @@ func Encrypt(tb testing.TB, store Store, regex, plaintext string, recipients ...
 		}
 		group = append(group, mk)
 	}
-	tree := sops.Tree{Branches: branches, Metadata: sops.Metadata{
+	return Seal(tb, store, sops.Tree{Branches: branches, Metadata: sops.Metadata{
 		KeyGroups:      []sops.KeyGroup{group},
 		EncryptedRegex: regex,
 		Version:        "3.13.3",
-	}}
+	}}, dataKey)
+}
+
+// Seal encrypts tree's values with dataKey (whose key groups tree's
+// metadata holds), stores the MAC encrypted with lastmodified as
+// additional data, and writes the file in store's format.
+func Seal(tb testing.TB, store Store, tree sops.Tree, dataKey []byte) string {
+	tb.Helper()
 	cipher := aes.NewCipher()
 	mac, err := tree.Encrypt(dataKey, cipher)
 	if err != nil {
