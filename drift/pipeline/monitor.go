@@ -654,8 +654,16 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 			for k := range work {
 				// At start, an informer's first list queues an event per
 				// object: one may have compared it already.
-				if ctx.Err() == nil && (!startup || !m.compared(queueKey{byKey[k].scope(), byKey[k].obj.GetName()}, k)) {
-					m.evaluate(ctx, k)
+				qk := queueKey{byKey[k].scope(), byKey[k].obj.GetName()}
+				if ctx.Err() != nil || (startup && m.compared(qk, k)) {
+					continue
+				}
+				m.evaluate(ctx, k)
+				if startup && byKey[k].place != nil && m.movedOn(qk, k) {
+					// The informer holds another version than the one
+					// compared (it changed meanwhile, and its event found
+					// no verdict yet: firstComparePending): compare again.
+					m.queue.Add(qk)
 				}
 			}
 		}()
@@ -857,7 +865,7 @@ func (m *Monitor) processNext(ctx context.Context) bool {
 	m.mu.RUnlock()
 	switch {
 	case isTarget:
-		if !m.compared(qk, key) {
+		if !m.compared(qk, key) && !m.firstComparePending(key) {
 			m.evaluate(ctx, key)
 		}
 	case m.opts.Tracking != nil:
@@ -1030,6 +1038,42 @@ func (m *Monitor) record(key string, res drift.Resource, extra queueKey, current
 // at resourceVersion rv and the desired object whose Sum is desired.
 func (m *Monitor) recordLive(key string, res drift.Resource, rv string, desired uint64, current func() bool) {
 	m.recordState(key, res, queueKey{}, rv, desired, current)
+}
+
+// movedOn reports whether the informer holds another version of the
+// target key's live object than the one its verdict was made from (or
+// none, where the verdict had one).
+func (m *Monitor) movedOn(qk queueKey, key string) bool {
+	r, ok := m.opts.Manager.(informer.Releaser)
+	if !ok {
+		return false
+	}
+	md, err := r.Metadata(qk.scope, qk.name)
+	if err != nil {
+		return false
+	}
+	m.mu.RLock()
+	st := m.states[key]
+	m.mu.RUnlock()
+	if st == nil {
+		return false
+	}
+	if md == nil {
+		return st.liveRV != ""
+	}
+	rv := md.GetResourceVersion()
+	return rv != "" && rv != st.liveRV
+}
+
+// firstComparePending reports whether the first plan has yet to compare
+// the target key: its informer's first list queues an event per object,
+// and the plan compares each once its scope has synced, so the event would
+// compare it a second time (from the API server, once the first released
+// it). A change the plan's comparison missed is queued again by it.
+func (m *Monitor) firstComparePending(key string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return !m.ready && m.states[key] == nil
 }
 
 // compared reports whether the target key's verdict was made from the
