@@ -396,15 +396,10 @@ func (m *Monitor) replanNow(ctx context.Context) {
 // crdsChanged reports whether any CRD of names is at another version than
 // planned (or gone, or new, or unreadable).
 func (m *Monitor) crdsChanged(names map[string]bool, planned map[string]string) bool {
-	r, ok := m.opts.Manager.(informer.Releaser)
-	if !ok {
-		return true
-	}
 	for name := range names {
-		md, err := r.Metadata(CRDScope, name)
-		rv, was := planned[name]
-		switch {
-		case err != nil, md == nil && was, md != nil && (!was || rv == "" || md.GetResourceVersion() != rv):
+		rv, held, ok := m.liveVersion(queueKey{CRDScope, name})
+		was, known := planned[name]
+		if !ok || held != known || (held && (was == "" || rv != was)) {
 			return true
 		}
 	}
@@ -1044,25 +1039,38 @@ func (m *Monitor) recordLive(key string, res drift.Resource, rv string, desired 
 // target key's live object than the one its verdict was made from (or
 // none, where the verdict had one).
 func (m *Monitor) movedOn(qk queueKey, key string) bool {
-	r, ok := m.opts.Manager.(informer.Releaser)
+	rv, held, ok := m.liveVersion(qk)
 	if !ok {
-		return false
-	}
-	md, err := r.Metadata(qk.scope, qk.name)
-	if err != nil {
 		return false
 	}
 	m.mu.RLock()
 	st := m.states[key]
 	m.mu.RUnlock()
-	if st == nil {
+	switch {
+	case st == nil:
 		return false
-	}
-	if md == nil {
+	case !held:
 		return st.liveRV != ""
 	}
-	rv := md.GetResourceVersion()
 	return rv != "" && rv != st.liveRV
+}
+
+// liveVersion reads the resourceVersion of the live object the informer
+// holds for qk, from its metadata (never its content); held is false when
+// it holds none, ok false when it cannot say.
+func (m *Monitor) liveVersion(qk queueKey) (rv string, held, ok bool) {
+	r, isReleaser := m.opts.Manager.(informer.Releaser)
+	if !isReleaser {
+		return "", false, false
+	}
+	md, err := r.Metadata(qk.scope, qk.name)
+	if err != nil {
+		return "", false, false
+	}
+	if md == nil {
+		return "", false, true
+	}
+	return md.GetResourceVersion(), true, true
 }
 
 // firstComparePending reports whether the first plan has yet to compare
@@ -1083,15 +1091,10 @@ func (m *Monitor) firstComparePending(key string) bool {
 // would be compared again, from the API server, as its content was
 // released.
 func (m *Monitor) compared(qk queueKey, key string) bool {
-	r, ok := m.opts.Manager.(informer.Releaser)
-	if !ok {
-		return false
-	}
-	md, err := r.Metadata(qk.scope, qk.name)
-	if err != nil || md == nil {
+	rv, held, ok := m.liveVersion(qk)
+	if !ok || !held {
 		return false // deleted, or not readable: compare
 	}
-	rv := md.GetResourceVersion()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, ht := m.states[key], m.targets[key]

@@ -50,7 +50,6 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 	go PrefetchSchemas(ctx, p.Schemas, oneOfEachKind(plan.Targets)) // while the first pages come
 	// Targets are decoded one at a time, as their live object arrives
 	// (EvaluateOne unpacks a packed object).
-	target := func(i int) (Target, error) { return plan.Targets[i], nil }
 	listCtx, cancel := context.WithTimeout(ctx, p.syncTimeout())
 	defer cancel()
 
@@ -93,9 +92,8 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 					}
 					seen[u.GetName()] = true
 					for _, i := range idx {
-						t, terr := target(i)
 						ev.Live = oneObject{u}
-						out[i] = ev.EvaluateOne(ctx, t, terr)
+						out[i] = ev.EvaluateOne(ctx, plan.Targets[i], nil)
 					}
 					return nil
 				})
@@ -110,12 +108,8 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 				for _, i := range idx {
 					// Listed, and not there: Missing. A failed LIST: the
 					// error, for every target of the scope.
-					t, terr := target(i)
-					if terr == nil {
-						terr = err
-					}
 					ev.Live = oneObject{}
-					out[i] = ev.EvaluateOne(ctx, t, terr)
+					out[i] = ev.EvaluateOne(ctx, plan.Targets[i], err)
 				}
 			}
 			if err == nil {
