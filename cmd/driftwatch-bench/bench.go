@@ -61,6 +61,11 @@ type Config struct {
 	// WatchLogDir, when set, keeps each watch process's whole log there
 	// (watch-N.log).
 	WatchLogDir string
+	// CheckLogDir, when set, runs each check binary with the garbage
+	// collector's trace on (GODEBUG=gctrace=1) and keeps its standard
+	// error there (check-*.log): the live heap at each collection, to
+	// tell which phase holds the peak.
+	CheckLogDir string
 	// Writers bounds the parallel writers that create objects.
 	Writers int
 	// ListVariant also times the binary with client-go's streaming
@@ -822,6 +827,15 @@ func (b *bench) runBinary(ctx context.Context, dir string, env ...string) (*bina
 	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if b.cfg.CheckLogDir != "" {
+		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+		f, err := os.CreateTemp(b.cfg.CheckLogDir, "check-*.log")
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cmd.Stderr = io.MultiWriter(&stderr, f)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err

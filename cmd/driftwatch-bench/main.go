@@ -38,6 +38,7 @@ func run(args []string) error {
 	noise := fs.Int("noise-factor", 10, "undeclared ConfigMaps per desired object at the largest size")
 	noiseSmall := fs.Int("noise-factor-small", 2, "undeclared ConfigMaps per desired object at the other sizes")
 	watchLogDir := fs.String("watch-log-dir", "", "keep each driftwatch watch process's whole log in this directory")
+	checkLogDir := fs.String("check-log-dir", "", "run each check binary with GODEBUG=gctrace=1 and keep its standard error in this directory")
 	watch := fs.Int("watch-changes", 500, "live changes for the watch latency at the largest size (0: skip)")
 	watchProc := fs.Bool("watch-process", true, "at every size, run the real driftwatch watch: time to first report, RSS per watched object above a baseline watch")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the in-process checks at the largest size to this file")
@@ -47,7 +48,7 @@ func run(args []string) error {
 		return err
 	}
 	cfg := Config{Reps: *reps, Out: *out, Kubectl: *kubectl, KubectlMaxN: *kubectlMax, KubectlReps: *kubectlReps, NoiseFactor: *noise,
-		NoiseFactorSmall: *noiseSmall, WatchChanges: *watch, WatchProcess: *watchProc, WatchLogDir: *watchLogDir, Writers: *writers, CPUProfile: *cpuProfile, ListVariant: *listVariant, Log: os.Stderr}
+		NoiseFactorSmall: *noiseSmall, WatchChanges: *watch, WatchProcess: *watchProc, WatchLogDir: *watchLogDir, CheckLogDir: *checkLogDir, Writers: *writers, CPUProfile: *cpuProfile, ListVariant: *listVariant, Log: os.Stderr}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
