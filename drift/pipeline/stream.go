@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
 
@@ -33,6 +34,11 @@ type Streamer interface {
 // streamCompare evaluates plan's targets against live objects listed by
 // src, and finds the extra objects when tracking is set. The result is in
 // the targets' order, then the extra objects sorted.
+//
+// Each target's desired object is released once it is compared (the
+// targets are the caller's, who reads them no more): as the verdicts
+// grow, the desired objects shrink, and the check's peak holds the larger
+// of the two, not both.
 func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned) []drift.Resource {
 	out := make([]drift.Resource, len(plan.Targets))
 	byScope := map[informer.Scope]map[string][]int{}
@@ -47,7 +53,9 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 		name := t.Object.GetName()
 		byScope[t.Scope][name] = append(byScope[t.Scope][name], i)
 	}
-	go PrefetchSchemas(ctx, p.Schemas, oneOfEachKind(plan.Targets)) // while the first pages come
+	if p.Evaluator.Schemas != nil {
+		go PrefetchSchemas(ctx, p.Evaluator.Schemas, oneOfEachKind(plan.Targets)) // while the first pages come
+	}
 	// Targets are decoded one at a time, as their live object arrives
 	// (EvaluateOne unpacks a packed object).
 	listCtx, cancel := context.WithTimeout(ctx, p.syncTimeout())
@@ -94,6 +102,7 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 					for _, i := range idx {
 						ev.Live = oneObject{u}
 						out[i] = ev.EvaluateOne(ctx, plan.Targets[i], nil)
+						plan.Targets[i].Object = gitsource.Object{}
 					}
 					return nil
 				})
@@ -107,9 +116,16 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 				}
 				for _, i := range idx {
 					// Listed, and not there: Missing. A failed LIST: the
-					// error, for every target of the scope.
+					// error, for every target of the scope, those compared
+					// before it failed too (their objects released: the
+					// verdict has their identity).
+					if seen[name] {
+						out[i] = listFailed(out[i], err)
+						continue
+					}
 					ev.Live = oneObject{}
 					out[i] = ev.EvaluateOne(ctx, plan.Targets[i], err)
+					plan.Targets[i].Object = gitsource.Object{}
 				}
 			}
 			if err == nil {
@@ -127,6 +143,13 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan Planned
 		return extras[i].Namespace+"/"+extras[i].Name < extras[j].Namespace+"/"+extras[j].Name
 	})
 	return append(out, extras...)
+}
+
+// listFailed is what EvaluateOne makes of a target whose scope failed,
+// from the verdict its live object had before the LIST failed.
+func listFailed(r drift.Resource, err error) drift.Resource {
+	return drift.Resource{APIVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name,
+		Origin: r.Origin, NotCompared: r.NotCompared, Status: drift.Error, Error: err.Error()}
 }
 
 // oneObject is the live state of one target, as the stream delivered it

@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
+)
+
+// fakeStreamer lists each scope's objects, then fails with its error.
+type fakeStreamer struct {
+	objs map[informer.Scope][]*unstructured.Unstructured
+	errs map[informer.Scope]error
+}
+
+func (f fakeStreamer) Each(_ context.Context, s informer.Scope, warn func([]string), fn func(*unstructured.Unstructured) error) error {
+	warn(nil)
+	for _, u := range f.objs[s] {
+		if err := fn(u.DeepCopy()); err != nil {
+			return err
+		}
+	}
+	return f.errs[s]
+}
+
+// TestStreamCompare compares targets as their scope streams: in sync,
+// drifted, missing; a scope whose LIST fails after some objects makes
+// every target of it an Error, those compared before the failure too,
+// named as before. Every target's desired object is released.
+func TestStreamCompare(t *testing.T) {
+	a, b := monCMs("a"), monCMs("b")
+	cm := func(ns, name, value string) *unstructured.Unstructured { return monCM(t, ns, name, value, false) }
+	var targets []Target
+	for _, d := range []*unstructured.Unstructured{cm("a", "same", "1"), cm("a", "changed", "1"), cm("a", "gone", "1"), cm("b", "first", "1"), cm("b", "second", "1")} {
+		packed, err := gitsource.Object{Object: d, Origin: "cms.yaml"}.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, Target{Object: packed, Namespace: d.GetNamespace(), Scope: monCMs(d.GetNamespace()),
+			Mapping: informer.Mapping{GVR: monConfigMaps, Namespaced: true}})
+	}
+	src := fakeStreamer{
+		objs: map[informer.Scope][]*unstructured.Unstructured{
+			a: {cm("a", "same", "1"), cm("a", "changed", "2"), cm("a", "stray", "1")},
+			b: {cm("b", "first", "1")},
+		},
+		errs: map[informer.Scope]error{b: errors.New("list: connection reset")},
+	}
+	p := &Pipeline{Evaluator: &Evaluator{}}
+	got := p.streamCompare(context.Background(), src, Planned{Targets: targets, Scopes: []informer.Scope{a, b}})
+
+	type row struct{ Namespace, Name, Origin, Status, Error string }
+	var rows []row
+	for _, r := range got {
+		if r.APIVersion != "v1" || r.Kind != "ConfigMap" {
+			t.Errorf("%s/%s named %s %s", r.Namespace, r.Name, r.APIVersion, r.Kind)
+		}
+		rows = append(rows, row{r.Namespace, r.Name, r.Origin, string(r.Status), r.Error})
+	}
+	want := []row{
+		{"a", "same", "cms.yaml", string(drift.InSync), ""},
+		{"a", "changed", "cms.yaml", string(drift.Drifted), ""},
+		{"a", "gone", "cms.yaml", string(drift.Missing), ""},
+		{"b", "first", "cms.yaml", string(drift.Error), "list: connection reset"},
+		{"b", "second", "cms.yaml", string(drift.Error), "list: connection reset"},
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+	for _, tg := range targets {
+		if tg.Object.Object != nil || tg.Object.Packed != nil {
+			t.Errorf("target %s/%s still holds its desired object", tg.Namespace, tg.Scope)
+		}
+	}
+}
