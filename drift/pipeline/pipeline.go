@@ -190,7 +190,7 @@ func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now 
 		if consume {
 			desired.Objects = nil
 		}
-		resources = p.streamCompare(ctx, p.Streamer, plan)
+		resources = p.streamCompare(ctx, p.Streamer, &plan)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
