@@ -234,8 +234,15 @@ func eachItem(r io.Reader, more func(cont string), fn func(*unstructured.Unstruc
 				more(meta.Continue)
 			}
 		case "items":
-			if err = delim(dec, '['); err != nil {
-				return err
+			var open json.Token
+			if open, err = dec.Token(); err != nil {
+				return fmt.Errorf("decoding the list's items: %w", err)
+			}
+			if open == nil { // "items": null, as some aggregated APIs write an empty list
+				continue
+			}
+			if d, ok := open.(json.Delim); !ok || d != '[' {
+				return fmt.Errorf("decoding the list: got %v, want [", open)
 			}
 			for dec.More() {
 				u := &unstructured.Unstructured{}
