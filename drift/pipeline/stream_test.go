@@ -32,12 +32,13 @@ func (f fakeStreamer) Each(_ context.Context, s informer.Scope, warn func([]stri
 // TestStreamCompare compares targets as their scope streams: in sync,
 // drifted, missing; a scope whose LIST fails after some objects makes
 // every target of it an Error, those compared before the failure too,
-// named as before. The plan's targets are taken over.
+// named as before (a name declared twice, both times). The plan's targets
+// are taken over.
 func TestStreamCompare(t *testing.T) {
 	a, b := monCMs("a"), monCMs("b")
 	cm := func(ns, name, value string) *unstructured.Unstructured { return monCM(t, ns, name, value, false) }
 	var targets []Target
-	for _, d := range []*unstructured.Unstructured{cm("a", "same", "1"), cm("a", "changed", "1"), cm("a", "gone", "1"), cm("b", "first", "1"), cm("b", "second", "1")} {
+	for _, d := range []*unstructured.Unstructured{cm("a", "same", "1"), cm("a", "changed", "1"), cm("a", "gone", "1"), cm("b", "first", "1"), cm("b", "second", "1"), cm("b", "first", "1")} {
 		packed, err := gitsource.Object{Object: d, Origin: "cms.yaml"}.Pack()
 		if err != nil {
 			t.Fatal(err)
@@ -70,6 +71,7 @@ func TestStreamCompare(t *testing.T) {
 		{"a", "gone", "cms.yaml", string(drift.Missing), ""},
 		{"b", "first", "cms.yaml", string(drift.Error), "list: connection reset"},
 		{"b", "second", "cms.yaml", string(drift.Error), "list: connection reset"},
+		{"b", "first", "cms.yaml", string(drift.Error), "list: connection reset"},
 	}
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("verdicts (-want +got):\n%s", diff)
