@@ -114,6 +114,18 @@ func (c *comparer) addedIn(tree map[string]any, p *node, sc *Schema, desired, li
 			continue
 		}
 		desiredChild, has := desiredAt(desired, step)
+		if has && desiredChild == nil {
+			// A null sets nothing (see walk): what the manager owns
+			// below it is judged as fields Git does not set.
+			switch liveChild.(type) {
+			case map[string]any:
+				desiredChild = map[string]any{}
+			case []any:
+				desiredChild = []any{}
+			default:
+				has = false
+			}
+		}
 		if !has {
 			c.addAdded(q, liveChild, by)
 			continue

@@ -104,10 +104,35 @@ var ignoredMetadata = []string{
 	"finalizers", "namespace", "name", "generateName",
 }
 
-// ignoredAnnotations are written by clients and controllers, not by Git.
+// ignoredAnnotations are written by clients, installers and controllers,
+// not by Git: kubectl's last-applied copy, the Deployment controller's
+// revision, and the release annotations Helm adds to every object it
+// installs (helm's setMetadataVisitor), which a chart never renders.
 var ignoredAnnotations = []string{
 	"kubectl.kubernetes.io/last-applied-configuration",
 	"deployment.kubernetes.io/revision",
+	HelmReleaseNameAnnotation,
+	HelmReleaseNamespaceAnnotation,
+}
+
+// Helm's installer metadata: helm install and upgrade set these on every
+// object of a release, overwriting whatever the chart rendered for them.
+const (
+	HelmReleaseNameAnnotation      = "meta.helm.sh/release-name"
+	HelmReleaseNamespaceAnnotation = "meta.helm.sh/release-namespace"
+	ManagedByLabel                 = "app.kubernetes.io/managed-by"
+	ManagedByHelm                  = "Helm"
+)
+
+// installedByHelm reports whether live carries the metadata helm writes
+// when it installs an object: its managed-by label is then helm's, not
+// the chart's, and is not compared.
+func installedByHelm(live map[string]any) bool {
+	md, _ := live["metadata"].(map[string]any)
+	labels, _ := md["labels"].(map[string]any)
+	ann, _ := md["annotations"].(map[string]any)
+	_, release := ann[HelmReleaseNameAnnotation]
+	return release && labels[ManagedByLabel] == ManagedByHelm
 }
 
 // Compare returns how live differs from desired, looking only at the fields
@@ -157,7 +182,7 @@ func Compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff
 
 // compare is one pass of Compare, without defaults.
 func compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff {
-	d := normalizeDesired(desired)
+	d := normalizeDesired(desired, live.Object)
 	c := comparer{secret: isSecret(desired), opts: opts}
 	c.walk(nil, opts.Schema, d, live.Object, true)
 	c.findAdded(d, live)
@@ -189,10 +214,13 @@ func isSecret(u *unstructured.Unstructured) bool {
 }
 
 // normalizeDesired returns a view of desired without the fields that are
-// never compared. Only the maps it changes are copied (the top level,
-// metadata, annotations, a Secret's data): the comparison only reads, and a
-// deep copy per comparison would cost more than the comparison itself.
-func normalizeDesired(desired *unstructured.Unstructured) map[string]any {
+// never compared: server-owned metadata, annotations clients and installers
+// write, and the managed-by label of an object helm installed (helm
+// overwrites it with its own). Only the maps it changes are copied (the top
+// level, metadata, annotations, labels, a Secret's data): the comparison
+// only reads, and a deep copy per comparison would cost more than the
+// comparison itself.
+func normalizeDesired(desired *unstructured.Unstructured, live map[string]any) map[string]any {
 	d := shallow(desired.Object)
 	delete(d, "status")
 	delete(d, "apiVersion")
@@ -213,6 +241,13 @@ func normalizeDesired(desired *unstructured.Unstructured) map[string]any {
 				if strings.HasPrefix(k, AnnotationPrefix) {
 					delete(ann, k)
 				}
+			}
+		}
+		if labels, ok := md["labels"].(map[string]any); ok {
+			if _, set := labels[ManagedByLabel]; set && installedByHelm(live) {
+				labels = shallow(labels)
+				delete(labels, ManagedByLabel)
+				md["labels"] = labels
 			}
 		}
 	}
@@ -370,8 +405,13 @@ func keyedHash(key []byte, v any) string {
 }
 
 // walk compares desired with live at path p. liveSet says whether live has
-// the field at all.
+// the field at all. A desired null (`annotations:` with nothing under it,
+// as many chart templates render) sets nothing, as server-side apply reads
+// it: whatever live holds there is not drift.
 func (c *comparer) walk(p *node, sc *Schema, desired, live any, liveSet bool) {
+	if desired == nil {
+		return
+	}
 	if !liveSet || live == nil {
 		if isZero(desired) {
 			return
@@ -443,7 +483,7 @@ func (c *comparer) atomicEqual(p *node, sc *Schema, d, l map[string]any) bool {
 // type information the server writes.
 func onlyDefaultsBeyond(sc *Schema, d, l map[string]any) bool {
 	for k, lv := range l {
-		if _, ok := d[k]; ok || isZero(lv) || serverTypeMeta(k, d, l) {
+		if d[k] != nil || isZero(lv) || serverTypeMeta(k, d, l) {
 			continue
 		}
 		if def := sc.Field(k); def == nil || def.Default == nil || !valueEqual(nil, def.Default, lv) {

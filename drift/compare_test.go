@@ -223,6 +223,41 @@ data: {password: aHVudGVyMw==, user: YWRtaW4=}
 				{Path: "spec.selector", Type: Changed, Desired: map[string]any{"app": "a"}, Live: map[string]any{"app": "a", "extra": "b"}},
 			},
 		},
+		{
+			// helm install with a chart that renders `annotations:` and
+			// `labels:` with nothing under them (ingress-nginx's Service).
+			name:    "null maps and lists set nothing: helm's release metadata under them is not drift",
+			desired: "apiVersion: v1\nkind: Service\nmetadata: {name: s, annotations: null, labels: null}\nspec: {selector: null, ports: [{port: 80}], externalIPs: null}\n",
+			live: "apiVersion: v1\nkind: Service\nmetadata: {name: s, annotations: {meta.helm.sh/release-name: edge, meta.helm.sh/release-namespace: ns}, labels: {app.kubernetes.io/managed-by: Helm}}\n" +
+				"spec: {selector: {app: x}, ports: [{port: 80, protocol: TCP}], externalIPs: [1.2.3.4]}\n",
+		},
+		{
+			name:    "null inside a container and a list item sets nothing",
+			desired: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {metadata: {annotations: null}, spec: {containers: [{name: app, image: a, env: null, args: null, resources: null}]}}}\n",
+			live:    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {metadata: {annotations: {kubectl.kubernetes.io/restartedAt: now}}, spec: {containers: [{name: app, image: a, env: [{name: X, value: y}], args: [z], resources: {limits: {cpu: 1}}}]}}}\n",
+		},
+		{
+			name:    "a null field of an atomic map is not set: live's value there is drift",
+			schema:  serviceSchema,
+			desired: "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: a, tier: null}}\n",
+			live:    "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: a, tier: web}}\n",
+			want: []FieldDiff{
+				{Path: "spec.selector", Type: Changed, Desired: map[string]any{"app": "a", "tier": nil}, Live: map[string]any{"app": "a", "tier": "web"}},
+			},
+		},
+		{
+			name:    "helm's release annotations and managed-by label are installer metadata, whatever the chart renders",
+			desired: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {app.kubernetes.io/managed-by: Tiller, app: c}, annotations: {meta.helm.sh/release-name: old, note: n}}\ndata: {k: v}\n",
+			live:    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {app.kubernetes.io/managed-by: Helm, app: c}, annotations: {meta.helm.sh/release-name: edge, meta.helm.sh/release-namespace: ns, note: n}}\ndata: {k: v}\n",
+		},
+		{
+			name:    "managed-by is compared when helm did not install the object",
+			desired: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {app.kubernetes.io/managed-by: kustomize}}\ndata: {k: v}\n",
+			live:    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {app.kubernetes.io/managed-by: Helm}}\ndata: {k: v}\n",
+			want: []FieldDiff{
+				{Path: `metadata.labels["app.kubernetes.io/managed-by"]`, Type: Changed, Desired: "kustomize", Live: "Helm"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
