@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
@@ -401,6 +402,67 @@ func TestAdoptKustomizeImageName(t *testing.T) {
 	golden(t, "kustomize-image-name", diffText(t, r))
 	commentsKept(t, r)
 	rendersLive(t, s, r)
+}
+
+// An image changed in the cluster to a digest, a tag or both is adopted
+// into the images: entry as kustomize reads one (api/filters/imagetag):
+// newTag or digest replaces both the tag and the digest, so the entry
+// must hold exactly the live ones. kubectl set image app=nginx@sha256:...
+// over newTag: "1.25" must remove newTag, or the source renders
+// nginx:1.25@sha256:... and verification refuses it.
+func TestAdoptKustomizeImageDigest(t *testing.T) {
+	const (
+		d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+		d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	)
+	for _, tc := range []struct {
+		name, overlay, live string
+		// entry is the images: entry after adopting.
+		entry map[string]any
+	}{
+		{"digest replaces the tag", "prod", "nginx@" + d2,
+			map[string]any{"name": "nginx", "digest": d2}},
+		{"tag and digest replace the tag", "prod", "nginx:1.27@" + d2,
+			map[string]any{"name": "nginx", "newTag": "1.27", "digest": d2}},
+		{"name and digest replace name and tag", "prod", "registry.example.com/nginx@" + d2,
+			map[string]any{"name": "nginx", "newName": "registry.example.com/nginx", "digest": d2}},
+		{"tag replaces the digest", "digest", "nginx:1.27",
+			map[string]any{"name": "nginx", "newTag": "1.27"}},
+		{"digest replaces the digest", "digest", "nginx@" + d2,
+			map[string]any{"name": "nginx", "digest": d2}},
+		{"tag and digest replace the digest", "digest", "nginx:1.27@" + d2,
+			map[string]any{"name": "nginx", "newTag": "1.27", "digest": d2}},
+		{"digest alone replaces tag and digest", "pinned", "nginx@" + d2,
+			map[string]any{"name": "nginx", "digest": d2}},
+		{"tag alone replaces tag and digest", "pinned", "nginx:1.27",
+			map[string]any{"name": "nginx", "newTag": "1.27"}},
+		{"the same tag, another digest", "pinned", "nginx:1.26@" + d2,
+			map[string]any{"name": "nginx", "newTag": "1.26", "digest": d2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := scenario{
+				root: copyFixtures(t), path: "kustomize/overlays/" + tc.overlay,
+				live: map[string]func(u *unstructured.Unstructured){
+					"Deployment " + tc.overlay + "-web": setContainer("app", func(c map[string]any) { c["image"] = tc.live }),
+				},
+			}
+			r := s.run(t)
+			file := "kustomize/overlays/" + tc.overlay + "/kustomization.yaml"
+			if !r.AllAdopted() || len(r.Changes) != 1 || r.Changes[0].Path != file {
+				t.Fatalf("outcomes %q, %d changes", outcomeLines(r), len(r.Changes))
+			}
+			var k struct {
+				Images []map[string]any `json:"images"`
+			}
+			if err := sigsyaml.Unmarshal(r.Changes[0].New, &k); err != nil || len(k.Images) != 1 {
+				t.Fatalf("%s: %v\n%s", file, err, r.Changes[0].New)
+			}
+			if d := cmp.Diff(tc.entry, k.Images[0]); d != "" {
+				t.Errorf("images: entry (-want +got):\n%s\n%s", d, r.Changes[0].New)
+			}
+			rendersLive(t, s, r)
+		})
+	}
 }
 
 // A generated field has no place: a configMapGenerator's value.

@@ -252,7 +252,14 @@ func splitImage(s string) (name, tag, digest string) {
 
 // images adds the images: entries that give the container its image: an
 // entry whose newName (or, without one, name) is the rendered image's
-// name. The change goes into newName, newTag or digest.
+// name. The change goes into newName, newTag and digest, as kustomize
+// reads them (api/filters/imagetag): an entry's newTag or digest replaces
+// both the image's tag and its digest (newTag alone drops the digest,
+// digest alone drops the tag, both give name:tag@digest); with neither,
+// the image keeps its own and tagSuffix extends its tag. So the entry
+// gets exactly the live tag and digest: a digest pinned by hand
+// (kubectl set image app=name@sha256:...) sets digest and removes
+// newTag, or the image would render name:tag@digest.
 func (w *kwalk) images(k *kustomization) {
 	old, _ := w.old.(string)
 	live, _ := w.e.Live.(string)
@@ -267,32 +274,56 @@ func (w *kwalk) images(k *kustomization) {
 		if newName != oname && (newName != "" || name != oname) {
 			continue
 		}
-		i := i
-		entry := func(f string) drift.Path {
-			return drift.Path{{Field: "images"}, {Index: i}, {Field: f}}
-		}
-		var ops []func(d *yamlDoc) ([]byte, error)
-		if lname != oname {
-			ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.setValue(d.top(), entry("newName"), lname, true) })
-		}
-		switch {
-		case ldigest != "" && ldigest != odigest:
-			ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.setValue(d.top(), entry("digest"), ldigest, true) })
-		case ldigest == "" && (ltag != otag || odigest != ""):
-			if mapValue(entries[i], "digest") != nil {
-				ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.deletePath(d.top(), entry("digest")) })
-			}
-			if ltag != "" {
-				ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.setValue(d.top(), entry("newTag"), ltag, true) })
-			} else if mapValue(entries[i], "newTag") != nil {
-				ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.deletePath(d.top(), entry("newTag")) })
-			}
-		}
+		ops := imageEntryOps(entries[i], i, image{lname, ltag, ldigest}, image{oname, otag, odigest})
 		if len(ops) == 0 {
 			continue
 		}
 		w.set = append(w.set, w.kustomizationEdit(k, ops...))
 	}
+}
+
+// image is an image reference split into its parts; tag and digest may
+// be empty.
+type image struct{ name, tag, digest string }
+
+// imageEntryOps are the edits that make images: entry i (the node entry)
+// render live where it rendered old: none when only the name is the same
+// and nothing else differs.
+func imageEntryOps(entry *kyaml.Node, i int, live, old image) []func(d *yamlDoc) ([]byte, error) {
+	at := func(f string) drift.Path { return drift.Path{{Field: "images"}, {Index: i}, {Field: f}} }
+	var ops []func(d *yamlDoc) ([]byte, error)
+	set := func(f, v string) {
+		if n := mapValue(entry, f); n == nil || scalarOf(n) != v {
+			ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.setValue(d.top(), at(f), v, true) })
+		}
+	}
+	drop := func(f string) {
+		if mapValue(entry, f) != nil {
+			ops = append(ops, func(d *yamlDoc) ([]byte, error) { return d.deletePath(d.top(), at(f)) })
+		}
+	}
+	if live.name != old.name {
+		set("newName", live.name)
+	}
+	if live.tag == old.tag && live.digest == old.digest {
+		return ops
+	}
+	if live.tag != "" {
+		set("newTag", live.tag)
+	} else {
+		drop("newTag")
+	}
+	if live.digest != "" {
+		set("digest", live.digest)
+	} else {
+		drop("digest")
+	}
+	if live.tag == "" && live.digest == "" {
+		// Neither: the image's own tag stays, which verification checks;
+		// a suffix would still be added to it.
+		drop("tagSuffix")
+	}
+	return ops
 }
 
 // kustomizationEdit is a place that edits the kustomization file itself,
