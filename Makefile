@@ -19,7 +19,7 @@ HOSTARCH  ?= $(shell $(GO) env GOARCH)
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image FORCE
+.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image tidy-check helm-golden FORCE
 
 # deps installs git and chromium from Debian's archive when missing.
 deps:
@@ -42,7 +42,7 @@ envtest:
 # test's timeout (DRIFTWATCH_IMAGE_BINARY).
 # It prints the fidelity tally: driftwatch's verdicts against the API
 # server's own (server-side apply dry runs) on testdata/fidelity.
-test: deps $(BIN)/driftwatch-linux-$(HOSTARCH)
+test: deps tidy-check $(BIN)/driftwatch-linux-$(HOSTARCH)
 	@mkdir -p $(BIN) && rm -f $(BIN)/fidelity-tally.txt
 	assets="$$(bash .ci/envtest.sh)" && \
 	KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 \
@@ -93,6 +93,24 @@ bench:
 # checks docs/reference.md is current).
 docs:
 	$(GO) run ./cmd/driftwatch docs > docs/reference.md
+
+# helm-golden writes testdata/helm/golden again with the helm CLI itself
+# (built from source into the cache by .ci/helm.sh, about 5 minutes the
+# first time): the renderings gitsource's TestRenderAgreesWithHelmCLI
+# holds driftwatch's renderer to.
+helm-golden:
+	helm="$$(bash .ci/helm.sh)" && cd testdata/helm && \
+	"$$helm" template shop ./webapp -f webapp/values-prod.yaml -f webapp/values-extra.yaml \
+		--kube-version v1.37.2 --api-versions policy/v1/PodDisruptionBudget --include-crds > golden/webapp.yaml && \
+	"$$helm" template edge ./ingress-nginx -f ingress-values.yaml --namespace helm-ingress \
+		--kube-version v1.37.2 --api-versions autoscaling/v2 > golden/ingress-nginx.yaml
+
+# tidy-check fails when go.mod or go.sum is not what go mod tidy writes
+# (a direct import marked // indirect, a module no longer used), and
+# names the command that fixes it. make test runs it first.
+tidy-check:
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { $(GO) mod tidy -diff; \
+		echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; }
 
 vet:
 	$(GO) vet ./...

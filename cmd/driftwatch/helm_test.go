@@ -9,36 +9,20 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/drift"
-	"github.com/driftwatch/driftwatch/gitsource"
 )
 
-// helmInstall applies a chart's rendering by the helm CLI itself
-// (testdata/helm/golden, written by helm template: see its README) with
-// server-side apply as field manager "helm", the way helm 4 installs: the
-// cluster then holds what Helm would have made, independently of
-// driftwatch's own rendering.
-func helmInstall(t *testing.T, ns, golden string) {
+// helmTestdata is the directory of the test charts.
+var helmTestdata = filepath.Join("..", "..", "testdata", "helm")
+
+// installWebapp installs driftwatch's own test chart as release "shop"
+// with the Helm SDK, as `helm install` does (see helmSDKInstall).
+func installWebapp(t *testing.T, ns string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "helm", "golden", golden))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := gitsource.ParseManifests(golden, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var us []*unstructured.Unstructured
-	for _, o := range objs {
-		if _, hook := o.Object.GetAnnotations()["helm.sh/hook"]; !hook {
-			us = append(us, o.Object)
-		}
-	}
-	if err := kube.Apply(context.Background(), "helm", ns, us...); err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := helmSDKInstall(t, helmRelease{Chart: filepath.Join(helmTestdata, "webapp"), Name: "shop", Namespace: ns,
+		Values: []string{"values-prod.yaml", "values-extra.yaml"}})
+	t.Cleanup(func() { helmSDKUninstall(t, cfg, "shop") })
 }
 
 func checkChart(t *testing.T, ns string, extra ...string) result {
@@ -55,7 +39,7 @@ func TestCheckHelmChart(t *testing.T) {
 	requireAPIServer(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
-	helmInstall(t, ns, "webapp.yaml")
+	installWebapp(t, ns)
 	flags := []string{"--path", "webapp", "--helm-release", "shop", "--values", "webapp/values-prod.yaml", "--values", "webapp/values-extra.yaml"}
 	config := filepath.Join(t.TempDir(), "source.yaml")
 	if err := os.WriteFile(config, []byte("render: helm\nhelm:\n  releaseName: shop\n  valuesFiles: [webapp/values-prod.yaml, webapp/values-extra.yaml]\n"), 0o644); err != nil {
@@ -125,58 +109,85 @@ func TestCheckHelmChart(t *testing.T) {
 	}
 }
 
+// ingressNginxConfigurations are the configurations of ingress-nginx the
+// test installs: its defaults and five of the chart's own ci/ values files,
+// each beside ingress-values.yaml (the admission webhook's failures
+// ignored: nothing serves it here). The chart renders several maps with
+// nothing under them (the controller Service's annotations, the
+// ConfigMap's data) where helm then writes its release annotations.
+// ci/admission-webhooks-cert-manager-values.yaml is left out: it renders
+// cert-manager's Certificate and Issuer, kinds this cluster does not serve.
+var ingressNginxConfigurations = []string{
+	"",
+	"ci/controller-configmap-values.yaml",
+	"ci/controller-daemonset-metrics-values.yaml",
+	"ci/controller-deployment-podannotations-values.yaml",
+	"ci/controller-hpa-values.yaml",
+	"ci/controller-service-internal-values.yaml",
+}
+
 // TestCheckHelmIngressNginx: a real third-party chart (ingress-nginx,
-// Apache-2.0, vendored unchanged) installed as helm would, then an edit.
+// Apache-2.0, vendored unchanged) installed by the Helm SDK's install
+// action as `helm install` does, in six configurations: every object in
+// sync (helm's release metadata under the chart's null maps is no drift),
+// then a hand edit is found.
 func TestCheckHelmIngressNginx(t *testing.T) {
 	requireAPIServer(t)
-	// The golden rendering names its release namespace (in RBAC subjects).
-	ns := "helm-ingress"
-	ctx := context.Background()
-	if err := kube.Apply(ctx, "setup", "", &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	helmInstall(t, ns, "ingress-nginx.yaml")
-	t.Cleanup(func() {
-		for _, o := range []struct {
-			gvk  schema.GroupVersionKind
-			name string
-		}{
-			{schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"}, "edge-ingress-nginx-admission"},
-			{schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass"}, "nginx"},
-		} {
-			_ = kube.Delete(context.Background(), o.gvk, "", o.name)
+	for _, ci := range ingressNginxConfigurations {
+		name := "default"
+		if ci != "" {
+			name = strings.TrimSuffix(filepath.Base(ci), "-values.yaml")
 		}
-	})
-	args := []string{"--path", "ingress-nginx", "--helm-release", "edge", "--values", "ingress-values.yaml"}
-	r := checkChart(t, ns, args...)
-	if r.code != exitInSync {
-		t.Fatalf("exit %d, want 0 (in sync)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-	}
-	rep := parseReport(t, r)
-	if len(rep.Resources) < 10 || rep.Source.Skipped["helm hook pre-install,pre-upgrade"] == 0 {
-		t.Errorf("got %d resources, skipped %v; want the chart's objects and its webhook hooks counted", len(rep.Resources), rep.Source.Skipped)
-	}
-	if err := kube.Edit(ctx, "kubectl-edit", gvkConfigMap, ns, "edge-ingress-nginx-controller", func(u *unstructured.Unstructured) error {
-		return unstructured.SetNestedField(u.Object, "true", "data", "use-forwarded-headers")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	r = checkChart(t, ns, args...)
-	if r.code != exitDrift {
-		t.Fatalf("exit %d, want 1\nstderr: %s", r.code, r.stderr)
-	}
-	var got []string
-	for _, res := range parseReport(t, r).Resources {
-		for _, d := range res.Diffs {
-			got = append(got, res.Kind+" "+res.Name+" "+d.Path+" "+string(d.Type))
-		}
-	}
-	// The chart renders the ConfigMap with no data (null): the hand-made
-	// key shows as data changed.
-	if d := cmp.Diff([]string{"ConfigMap edge-ingress-nginx-controller data Changed"}, got); d != "" {
-		t.Errorf("drift (-want +got):\n%s", d)
+		t.Run(name, func(t *testing.T) {
+			ns := newNamespace(t)
+			ctx := context.Background()
+			values := []string{filepath.Join("..", "ingress-values.yaml")}
+			args := []string{"--path", "ingress-nginx", "--helm-release", "edge", "--helm-namespace", ns, "--values", "ingress-values.yaml"}
+			if ci != "" {
+				values = append(values, ci)
+				args = append(args, "--values", "ingress-nginx/"+ci)
+			}
+			_, cfg := helmSDKInstall(t, helmRelease{Chart: filepath.Join(helmTestdata, "ingress-nginx"), Name: "edge", Namespace: ns, Values: values})
+			// Uninstalled before the next configuration: its cluster-scoped
+			// objects (IngressClass nginx, the webhook) are named alike.
+			t.Cleanup(func() { helmSDKUninstall(t, cfg, "edge") })
+			r := checkChart(t, ns, args...)
+			if r.code != exitInSync {
+				t.Fatalf("exit %d, want 0 (in sync)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			rep := parseReport(t, r)
+			for _, res := range rep.Resources {
+				if res.Status != drift.InSync {
+					t.Errorf("%s: %s, want in sync", res.ID(), res.Status)
+				}
+			}
+			if len(rep.Resources) < 10 || rep.Source.Skipped["helm hook pre-install,pre-upgrade"] == 0 {
+				t.Errorf("got %d resources, skipped %v; want the chart's objects and its webhook hooks counted", len(rep.Resources), rep.Source.Skipped)
+			}
+			if ci != "" {
+				return
+			}
+			if err := kube.Edit(ctx, "kubectl-edit", gvkConfigMap, ns, "edge-ingress-nginx-controller", func(u *unstructured.Unstructured) error {
+				return unstructured.SetNestedField(u.Object, "true", "data", "use-forwarded-headers")
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r = checkChart(t, ns, args...)
+			if r.code != exitDrift {
+				t.Fatalf("exit %d, want 1\nstderr: %s", r.code, r.stderr)
+			}
+			var got []string
+			for _, res := range parseReport(t, r).Resources {
+				for _, d := range res.Diffs {
+					got = append(got, res.Kind+" "+res.Name+" "+d.Path+" "+string(d.Type))
+				}
+			}
+			// The chart renders the ConfigMap's data as null (no opinion):
+			// the key added by hand is found as Added, not the whole map.
+			if d := cmp.Diff([]string{"ConfigMap edge-ingress-nginx-controller data.use-forwarded-headers Added"}, got); d != "" {
+				t.Errorf("drift (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
@@ -216,7 +227,7 @@ func TestCheckHelmBadInput(t *testing.T) {
 func TestWatchHelmChart(t *testing.T) {
 	requireAPIServer(t)
 	ns := newNamespace(t)
-	helmInstall(t, ns, "webapp.yaml")
+	installWebapp(t, ns)
 	d := startWatch(t, "--dir", filepath.Join("..", "..", "testdata", "helm"), "--path", "webapp", "-n", ns,
 		"--helm-release", "shop", "--values", "webapp/values-prod.yaml", "--values", "webapp/values-extra.yaml", "--interval", "200ms")
 	eventually(t, "the chart in sync, hooks counted", d, func() bool {
