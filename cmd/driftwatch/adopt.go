@@ -203,10 +203,19 @@ func adoptRun(ctx context.Context, o *adoptOptions) error {
 			}
 		}
 	}
-	for _, oc := range outcomes {
-		o.logf("%s", oc)
+	// The outcomes say "adopted ... into FILE": they are printed only
+	// once the files are written, committed or shown as a diff. A write
+	// or commit that fails prints its error alone.
+	d, err := o.deliver(ctx, repo, author, committer, src.Auth, res)
+	if d.delivered {
+		for _, oc := range outcomes {
+			o.logf("%s", oc)
+		}
+		for _, line := range d.done {
+			o.logf("%s", line)
+		}
 	}
-	if err := o.deliver(ctx, repo, author, committer, src.Auth, res); err != nil {
+	if err != nil {
 		return err
 	}
 	for _, oc := range outcomes {
@@ -217,35 +226,46 @@ func adoptRun(ctx context.Context, o *adoptOptions) error {
 	return nil
 }
 
-// deliver prints, writes or commits the changes.
-func (o *adoptOptions) deliver(ctx context.Context, repo *adopt.Repository, author, committer adopt.Signature, auth gitsource.Auth, res *adopt.Result) error {
+// delivery is what deliver did: whether the changes reached the place
+// asked for (the diff printed, the files written, the commit made), and a
+// line for each step done.
+type delivery struct {
+	delivered bool
+	done      []string
+}
+
+// deliver prints, writes or commits the changes. A commit that is made
+// and then fails to push is delivered, with the push's error.
+func (o *adoptOptions) deliver(ctx context.Context, repo *adopt.Repository, author, committer adopt.Signature, auth gitsource.Auth, res *adopt.Result) (delivery, error) {
 	switch {
 	case len(res.Changes) == 0:
-		return nil
+		return delivery{delivered: true}, nil
 	case o.Commit:
 		sha, err := repo.Commit(res.Changes, adopt.CommitOptions{
 			Branch: o.Branch, Message: o.commitMessage(res), Author: author, Committer: committer, When: o.Now(),
 		})
 		if err != nil {
-			return err
+			return delivery{}, err
 		}
-		o.logf("committed %s on branch %s (%s)", sha[:12], o.Branch, countFiles(len(res.Changes)))
+		d := delivery{delivered: true, done: []string{fmt.Sprintf("committed %s on branch %s (%s)", sha[:12], o.Branch, countFiles(len(res.Changes)))}}
 		if !o.Push {
-			return nil
+			return d, nil
 		}
 		if err := repo.Push(ctx, o.Branch, auth); err != nil {
-			return err
+			return d, err
 		}
-		o.logf("pushed branch %s to origin", o.Branch)
-		return nil
+		d.done = append(d.done, "pushed branch "+o.Branch+" to origin")
+		return d, nil
 	case o.Write:
 		if err := writeChanges(o.Source.Dir, res.Changes); err != nil {
-			return err
+			return delivery{}, err
 		}
-		o.logf("wrote %s", countFiles(len(res.Changes)))
-		return nil
+		return delivery{delivered: true, done: []string{"wrote " + countFiles(len(res.Changes))}}, nil
 	}
-	return adopt.WriteDiff(o.Out, res.Changes)
+	if err := adopt.WriteDiff(o.Out, res.Changes); err != nil {
+		return delivery{}, err
+	}
+	return delivery{delivered: true}, nil
 }
 
 func countFiles(n int) string {
@@ -288,32 +308,39 @@ func cause(err error) error {
 }
 
 // writeChanges writes every changed file beside itself first and renames
-// them all only when every one is written, so a failure leaves the work
-// tree as it was.
+// them all only when every one is written. If a rename fails, the files
+// already renamed get their old content back, so a failure leaves the
+// work tree as it was; the error names any file it could not restore.
 func writeChanges(dir string, changes []adopt.FileChange) error {
-	type staged struct{ tmp, dst string }
+	type staged struct {
+		tmp, dst string
+		old      []byte
+		mode     os.FileMode
+	}
 	var ready []staged
 	cleanup := func() {
 		for _, s := range ready {
-			os.Remove(s.tmp)
+			if s.tmp != "" {
+				os.Remove(s.tmp)
+			}
 		}
 	}
 	for _, c := range changes {
 		dst := filepath.Join(dir, filepath.FromSlash(c.Path))
-		if c.New == nil {
-			ready = append(ready, staged{dst: dst})
-			continue
-		}
 		mode := os.FileMode(0o644)
 		if st, err := os.Stat(dst); err == nil {
 			mode = st.Mode().Perm()
+		}
+		if c.New == nil {
+			ready = append(ready, staged{dst: dst, old: c.Old, mode: mode})
+			continue
 		}
 		f, err := os.CreateTemp(filepath.Dir(dst), ".driftwatch-adopt-*")
 		if err != nil {
 			cleanup()
 			return fmt.Errorf("work tree %s: cannot write %s: %w", dir, c.Path, cause(err))
 		}
-		ready = append(ready, staged{tmp: f.Name(), dst: dst})
+		ready = append(ready, staged{tmp: f.Name(), dst: dst, old: c.Old, mode: mode})
 		_, werr := f.Write(c.New)
 		cerr := f.Close()
 		if err := errors.Join(werr, cerr, os.Chmod(f.Name(), mode)); err != nil {
@@ -321,17 +348,29 @@ func writeChanges(dir string, changes []adopt.FileChange) error {
 			return fmt.Errorf("work tree %s: cannot write %s: %w", dir, c.Path, err)
 		}
 	}
-	for _, s := range ready {
+	for i, s := range ready {
 		var err error
 		if s.tmp == "" {
 			err = os.Remove(s.dst)
 		} else {
 			err = os.Rename(s.tmp, s.dst)
 		}
-		if err != nil {
-			cleanup()
-			return fmt.Errorf("work tree %s: %w", dir, err)
+		if err == nil {
+			ready[i].tmp = "" // renamed: nothing left to clean up
+			continue
 		}
+		cleanup()
+		err = fmt.Errorf("work tree %s: cannot write %s: %w", dir, changes[i].Path, cause(err))
+		var left []string
+		for j, done := range ready[:i] {
+			if rerr := os.WriteFile(done.dst, done.old, done.mode); rerr != nil {
+				left = append(left, changes[j].Path)
+			}
+		}
+		if len(left) > 0 {
+			err = fmt.Errorf("%w; written and not restored: %s", err, strings.Join(left, ", "))
+		}
+		return err
 	}
 	return nil
 }

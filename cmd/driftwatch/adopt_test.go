@@ -17,6 +17,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/driftwatch/driftwatch/drift/pipeline/adopt"
 	"github.com/driftwatch/driftwatch/gitsource"
 )
 
@@ -463,4 +464,145 @@ func TestAdoptBadInput(t *testing.T) {
 			t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+// kubectlSetImage runs the kubectl that .ci/envtest.sh builds, as a person
+// pinning an image by hand would.
+func kubectlSetImage(t *testing.T, ns, deployment, container, image string) {
+	t.Helper()
+	kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "-n", ns,
+		"set", "image", "deployment/"+deployment, container+"="+image).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl set image: %v\n%s", err, out)
+	}
+}
+
+// An image pinned by digest with kubectl set image is adopted into the
+// overlay's images: entry: digest set and newTag removed, or kustomize
+// renders name:tag@digest and verification refuses the edit.
+func TestAdoptImagePinnedByDigest(t *testing.T) {
+	requireAPIServer(t)
+	path := "kustomize/overlays/prod"
+	ns := adoptNamespace(t, path, gitsource.RenderOptions{})
+	digest := "sha256:" + strings.Repeat("4f", 32)
+	kubectlSetImage(t, ns, "prod-web", "app", "nginx@"+digest)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(adoptFixtures)); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--dir", dir, "--path", path, "--kubeconfig", kubeconfig, "-n", ns}
+	r := runCLI(t, append([]string{"adopt", "--write"}, args...)...)
+	want := "adopted Deployment " + ns + "/prod-web spec.template.spec.containers[name=app].image (nginx:1.25 → " + ("nginx@" + digest)[:57] + "...) into " + path + "/kustomization.yaml\nwrote 1 file\n"
+	if r.code != exitInSync || r.stderr != want {
+		t.Fatalf("adopt --write: exit %d, want 0\nstdout: %s\nstderr: %s\nwant stderr: %s", r.code, r.stdout, r.stderr, want)
+	}
+	if r := runCLI(t, append([]string{"check"}, args...)...); r.code != exitInSync {
+		t.Fatalf("check after adopting: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	k, err := os.ReadFile(filepath.Join(dir, path, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := string(k)[strings.Index(string(k), "images:"):strings.Index(string(k), "replicas:")]
+	if want := "images:\n  - name: nginx\n    digest: " + digest + "\n"; images != want {
+		t.Errorf("images: entry\n%s\nwant\n%s", images, want)
+	}
+}
+
+// A commit or a write that fails prints its error alone: no "adopted ...
+// into FILE" line for a change that was never made, and nothing changes.
+func TestAdoptFailedDeliveryPrintsOnlyTheError(t *testing.T) {
+	requireAPIServer(t)
+	path := "kustomize/overlays/prod"
+	ns := adoptNamespace(t, path, gitsource.RenderOptions{})
+	editDeployment(t, ns, "prod-web", liveField(int64(5), "spec", "replicas"))
+	cluster := []string{"--path", path, "--kubeconfig", kubeconfig, "-n", ns}
+	file := path + "/kustomization.yaml"
+
+	t.Run("commit over uncommitted changes", func(t *testing.T) {
+		_, clone := adoptSource(t)
+		f, err := os.OpenFile(filepath.Join(clone, file), os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.WriteString("# a note not yet committed\n")
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := treeFiles(t, clone)
+		r := runWithEnv(t, adoptAuthor, append([]string{"adopt", "--dir", clone, "--commit", "--branch", "adopt-1"}, cluster...)...)
+		want := "driftwatch: error: file " + file + " has uncommitted changes: commit or stash them first (adopt commits on top of HEAD)\n"
+		if r.code != exitError || r.stderr != want || r.stdout != "" {
+			t.Errorf("exit %d, want 2\nstdout: %s\nstderr: %s\nwant stderr: %s", r.code, r.stdout, r.stderr, want)
+		}
+		repo, err := git.PlainOpen(clone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repo.Reference(plumbing.NewBranchReferenceName("adopt-1"), false); err == nil {
+			t.Error("branch adopt-1 was created")
+		}
+		if d := cmpMaps(before, treeFiles(t, clone)); d != "" {
+			t.Errorf("the work tree changed: %s", d)
+		}
+	})
+
+	t.Run("write into a directory that refuses it", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(adoptFixtures)); err != nil {
+			t.Fatal(err)
+		}
+		// The root takes new files (checked before the cluster is read);
+		// the overlay's directory does not.
+		makeUnwritable(t, filepath.Join(dir, path))
+		before := treeFiles(t, dir)
+		r := runCLI(t, append([]string{"adopt", "--dir", dir, "--write"}, cluster...)...)
+		want := "driftwatch: error: work tree " + dir + ": cannot write " + file + ": "
+		if r.code != exitError || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+			t.Errorf("exit %d, want 2 and one line starting %q\nstdout: %s\nstderr: %s", r.code, want, r.stdout, r.stderr)
+		}
+		if d := cmpMaps(before, treeFiles(t, dir)); d != "" {
+			t.Errorf("the work tree changed: %s", d)
+		}
+	})
+}
+
+// A rename that fails after others succeeded puts those files back: the
+// work tree is as it was, and the error names the file.
+func TestWriteChangesAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"a.yaml": "a: old\n", "c.yaml": "c: old\n", "b/keep.yaml": "x\n"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := treeFiles(t, dir)
+	// b is a directory that is not empty: the file cannot be renamed
+	// over it, after a.yaml was.
+	err := writeChanges(dir, []adopt.FileChange{
+		{Path: "a.yaml", Old: []byte("a: old\n"), New: []byte("a: new\n")},
+		{Path: "b", Old: []byte("b: old\n"), New: []byte("b: new\n")},
+	})
+	if err == nil || !strings.HasPrefix(err.Error(), "work tree "+dir+": cannot write b: ") {
+		t.Fatalf("error %v, want one naming b", err)
+	}
+	if d := cmpMaps(before, treeFiles(t, dir)); d != "" {
+		t.Errorf("the work tree changed: %s", d)
+	}
+	// A deleted file is put back too.
+	err = writeChanges(dir, []adopt.FileChange{
+		{Path: "a.yaml", Old: []byte("a: old\n"), New: nil},
+		{Path: "b", Old: []byte("b: old\n"), New: []byte("b: new\n")},
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if d := cmpMaps(before, treeFiles(t, dir)); d != "" {
+		t.Errorf("the work tree changed: %s", d)
+	}
 }
