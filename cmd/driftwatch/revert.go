@@ -50,7 +50,10 @@ flags), then acts on what it found, and only on that:
            reported. Fields Git does not set stay as they are.
   Added    fields added by hand are removed only with --remove-added, by
            a JSON patch that tests each value before removing it.
-  Missing  created by the same apply.
+  Missing  created by the same apply, as the field manager that applied
+           the source's other objects when they all name the same one
+           (--field-manager overrides), else "driftwatch"; the output
+           says which and why.
   Extra    deleted only with --prune (which needs --detect-extra), if it
            still carries the tracking label and has the UID and
            resourceVersion read.
@@ -173,15 +176,21 @@ func writeRevertText(w io.Writer, r *pipeline.RevertResult) {
 			}
 		case pipeline.RevertCreated:
 			line += verb("created", "would create") + fmt.Sprintf(", applied as %q", rr.FieldManager)
+			var why []string
+			for _, w := range []string{rr.FieldManagerReason, rr.Reason} {
+				if w != "" {
+					why = append(why, w)
+				}
+			}
+			if len(why) > 0 {
+				line += " (" + strings.Join(why, "; ") + ")"
+			}
 		case pipeline.RevertDeleted:
 			line += verb("deleted", "would delete") + " (not in Git)"
 		case pipeline.RevertSkipped:
 			line += "left: " + rr.Reason
 		case pipeline.RevertFailed:
 			line += "failed: " + rr.Error
-		}
-		if rr.Action == pipeline.RevertCreated && rr.Reason != "" {
-			line += " (" + rr.Reason + ")"
 		}
 		if len(rr.Forced) > 0 {
 			var taken []string

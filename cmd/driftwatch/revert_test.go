@@ -25,6 +25,7 @@ import (
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
+	"github.com/driftwatch/driftwatch/gitsource"
 )
 
 // revertManifests is Git's desired state in the revert tests: every object
@@ -237,7 +238,7 @@ func TestRevert(t *testing.T) {
 		`  ~ spec.template.spec.containers[name=app].image: "nginx:1.28" → "nginx:1.27"`,
 		"  - spec.template.spec.containers[name=app].securityContext: removed (added by hand by kubectl-edit)",
 		"  ~ data.password: set to Git's value (sensitive, not shown)",
-		"ConfigMap " + ns + `/settings: would create, applied as "driftwatch"`,
+		"ConfigMap " + ns + `/settings: would create, applied as "gitops" (the manager that applied the source's other 2 objects)`,
 		"ConfigMap " + ns + "/leftover: would delete (not in Git)",
 		"Revert (dry run): 2 reverted, 1 created, 1 deleted, 0 left, 0 failed; 0 already in sync",
 	} {
@@ -277,7 +278,7 @@ func TestRevert(t *testing.T) {
 	want := map[string]string{
 		"Deployment/web":     "Reverted gitops spec.template.spec.containers[name=app].securityContext",
 		"Secret/creds":       "Reverted gitops ",
-		"ConfigMap/settings": "Created driftwatch ",
+		"ConfigMap/settings": "Created gitops ",
 		"ConfigMap/leftover": "Skipped  not in Git; deleted only with --prune",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -548,6 +549,74 @@ func TestRevertBadInput(t *testing.T) {
 			}
 			if !strings.HasPrefix(r.stderr, "driftwatch: error: "+tc.want) || strings.Count(r.stderr, "\n") != 1 {
 				t.Errorf("stderr %q, want one line starting %q", r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+// A Missing object is recreated as the manager that applied the source's
+// other objects, so that it is owned as its siblings are and Git's next
+// apply neither shares nor fights over it; when they were applied by
+// several managers, as driftwatch; --field-manager wins. The output says
+// which and why.
+func TestRevertCreatesAsTheSourceManager(t *testing.T) {
+	requireAPIServer(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// setup changes who applied the other objects.
+		setup func(t *testing.T, ns, dir string)
+		flags []string
+		line  string
+		owner string
+	}{{
+		name: "one manager applied them all",
+		line: `created, applied as "gitops" (the manager that applied the source's other 2 objects)`, owner: "gitops/Apply",
+	}, {
+		name: "two managers",
+		setup: func(t *testing.T, ns, dir string) {
+			// The Secret is another tool's now: deleted, applied again by it.
+			if err := kube.Delete(ctx, gvkSecret, ns, "creds"); err != nil {
+				t.Fatal(err)
+			}
+			objs, err := gitsource.Render(dir, ".")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				if o.Object.GetKind() == "Secret" {
+					if err := kube.Apply(ctx, "argocd-controller", ns, o.Object); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		},
+		line:  `created, applied as "driftwatch" (the source's other 2 objects were applied by 2 managers: argocd-controller, gitops)`,
+		owner: "driftwatch/Apply",
+	}, {
+		name: "--field-manager wins", flags: []string{"--field-manager", "ops"},
+		line: `created, applied as "ops" (given by --field-manager)`, owner: "ops/Apply",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns, dir := revertFixture(t, revertManifests)
+			if tc.setup != nil {
+				tc.setup(t, ns, dir)
+			}
+			if err := kube.Delete(ctx, gvkConfigMap, ns, "settings"); err != nil {
+				t.Fatal(err)
+			}
+			r := runCLI(t, append([]string{"revert", "--dir", dir, "--kubeconfig", kubeconfig, "-n", ns}, tc.flags...)...)
+			want := "ConfigMap " + ns + "/settings: " + tc.line + "\n" +
+				"Revert: 0 reverted, 1 created, 0 deleted, 0 left, 0 failed; 2 already in sync\n"
+			if r.code != exitInSync || r.stdout != want {
+				t.Errorf("revert: exit %d, want 0\nstdout: %s\nwant: %s\nstderr: %s", r.code, r.stdout, want, r.stderr)
+			}
+			settings := getLive(t, gvkConfigMap, ns, "settings")
+			if settings == nil {
+				t.Fatal("settings not recreated")
+			}
+			if diff := cmp.Diff([]string{tc.owner}, ownedBy(settings, "data", "LOG_LEVEL")); diff != "" {
+				t.Errorf("owners of data.LOG_LEVEL (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
+	"github.com/driftwatch/driftwatch/informer"
 )
 
 // Reverting puts Git's desired state back on the objects a check found
@@ -51,9 +52,9 @@ import (
 
 // DefaultRevertFieldManager is the field manager revert applies Git with
 // when the live object names no manager that applied it with server-side
-// apply (a Missing object, one created with kubectl create or applied
-// client-side), and the manager of the JSON patches that remove fields
-// added by hand.
+// apply (one created with kubectl create or applied client-side), or a
+// Missing object's siblings name no single one (creatorOf), and the
+// manager of the JSON patches that remove fields added by hand.
 const DefaultRevertFieldManager = "driftwatch"
 
 // RevertOptions say what a revert may do. The zero value reverts Drifted
@@ -63,7 +64,9 @@ type RevertOptions struct {
 	// FieldManager applies Git as this manager; empty finds, per object,
 	// the manager that applied Git (the one owning most of the fields Git
 	// sets with operation Apply in managedFields), else
-	// DefaultRevertFieldManager.
+	// DefaultRevertFieldManager; a Missing object is created as the
+	// manager that applied the source's other objects when they all name
+	// the same one (creatorOf), else DefaultRevertFieldManager.
 	FieldManager string
 	// RemoveAdded removes the fields added by hand (drift.Added) with a
 	// JSON patch that tests each value first; false leaves them and lists
@@ -115,6 +118,10 @@ type RevertedResource struct {
 	Action RevertAction `json:"action"`
 	// FieldManager is the manager Git was applied as.
 	FieldManager string `json:"fieldManager,omitempty"`
+	// FieldManagerReason says why a Created object was created as
+	// FieldManager: the manager that applied the source's other objects,
+	// or why none was (see creatorOf).
+	FieldManagerReason string `json:"fieldManagerReason,omitempty"`
 	// Changed are the fields that changed (would change, in a dry run):
 	// the drifted fields where the API server's answer differs from the
 	// live object, and the fields added by hand that were removed (Type
@@ -219,6 +226,12 @@ func (rv *Reverter) Revert(ctx context.Context, plan Planned, rep *drift.Report)
 		return r.Status != drift.Extra && (r.Kind == "Namespace" || r.Kind == "CustomResourceDefinition")
 	}
 	sort.SliceStable(order, func(i, j int) bool { return first(order[i]) && !first(order[j]) })
+	// Missing objects are created as the manager that applied the
+	// others, chosen once, from the cluster as the check found it.
+	create := creator{manager: rv.Options.FieldManager, why: "given by --field-manager"}
+	if create.manager == "" && slices.ContainsFunc(order, func(r drift.Resource) bool { return r.Status == drift.Missing }) {
+		create = rv.creatorOf(ctx, plan, rep)
+	}
 	created := map[string]bool{} // namespaces a dry run would create
 	for _, r := range order {
 		switch r.Status {
@@ -237,7 +250,7 @@ func (rv *Reverter) Revert(ctx context.Context, plan Planned, rep *drift.Report)
 				out.add(rr)
 				continue
 			}
-			rr := rv.revertOne(ctx, t, r, created)
+			rr := rv.revertOne(ctx, t, r, create, created)
 			if rr.Action == RevertCreated && r.Kind == "Namespace" && gv.Group == "" {
 				created[r.Name] = true
 			}
@@ -270,9 +283,10 @@ func (rv *Reverter) dryRun() []string {
 }
 
 // revertOne applies Git's object t over a Drifted or Missing resource and,
-// with RemoveAdded, removes the fields added by hand. createdNS names the
+// with RemoveAdded, removes the fields added by hand. create is the
+// manager an object not found is created as; createdNS names the
 // namespaces a dry run would have created before.
-func (rv *Reverter) revertOne(ctx context.Context, t Target, checked drift.Resource, createdNS map[string]bool) RevertedResource {
+func (rv *Reverter) revertOne(ctx context.Context, t Target, checked drift.Resource, create creator, createdNS map[string]bool) RevertedResource {
 	out := revertedOf(checked)
 	fail := func(err error) RevertedResource {
 		out.Action, out.Error = RevertFailed, oneLine(err.Error())
@@ -319,8 +333,12 @@ func (rv *Reverter) revertOne(ctx context.Context, t Target, checked drift.Resou
 	}
 	current := live
 	if live == nil || len(drifted) > 0 {
-		out.FieldManager = rv.Options.FieldManager
-		if out.FieldManager == "" {
+		switch {
+		case live == nil:
+			out.FieldManager, out.FieldManagerReason = create.manager, create.why
+		case rv.Options.FieldManager != "":
+			out.FieldManager = rv.Options.FieldManager
+		default:
 			out.FieldManager = applierOf(live, u, drifted)
 		}
 		applied, forced, err := rv.apply(ctx, ri, t, live, drifted, out.FieldManager)
@@ -631,15 +649,24 @@ func jsonEqual(a, b any) bool {
 	return bytes.Equal(ja, jb)
 }
 
-// applierOf names the manager that applied Git: among live's managedFields
+// applierOf names the manager that applied Git (appliedBy), else
+// DefaultRevertFieldManager.
+func applierOf(live, desired *unstructured.Unstructured, drifted []drift.FieldDiff) string {
+	if m := appliedBy(live, desired, drifted); m != "" {
+		return m
+	}
+	return DefaultRevertFieldManager
+}
+
+// appliedBy names the manager that applied Git: among live's managedFields
 // entries of operation Apply (not for a subresource), the one owning most
 // of the fields desired sets, leaving out the drifted ones (whoever
 // changed them since may own them). Ties go to the name first in sort
-// order, so the choice is stable. DefaultRevertFieldManager when live is
-// nil or no Apply entry owns any of them.
-func applierOf(live, desired *unstructured.Unstructured, drifted []drift.FieldDiff) string {
+// order, so the choice is stable. "" when live is nil or no Apply entry
+// owns any of them (created with kubectl create, applied client-side).
+func appliedBy(live, desired *unstructured.Unstructured, drifted []drift.FieldDiff) string {
 	if live == nil {
-		return DefaultRevertFieldManager
+		return ""
 	}
 	var leaves [][]string
 	var walk func(v any, p []string)
@@ -673,7 +700,7 @@ func applierOf(live, desired *unstructured.Unstructured, drifted []drift.FieldDi
 			}
 		}
 	}
-	best, name := 0, DefaultRevertFieldManager
+	best, name := 0, ""
 	managers := make([]string, 0, len(counts))
 	for m := range counts {
 		managers = append(managers, m)
@@ -685,6 +712,123 @@ func applierOf(live, desired *unstructured.Unstructured, drifted []drift.FieldDi
 		}
 	}
 	return name
+}
+
+// creator is the field manager Missing objects are created as, and why.
+type creator struct{ manager, why string }
+
+// listPageSize bounds the objects of one LIST page creatorOf reads.
+const listPageSize = 500
+
+// creatorOf chooses the manager a Missing object is created as: the one
+// that applied the source's other objects, when every one of them in the
+// cluster was applied by the same (each object's applier as appliedBy
+// finds it: the Apply manager owning most of Git's fields); else
+// DefaultRevertFieldManager. Created as another manager, the object would
+// be owned differently from its siblings: Git's next apply would share its
+// fields with driftwatch, and a field Git later drops would stay, still
+// driftwatch's. When the others disagree (two tools, or one object not
+// applied server-side), no choice is safe, and driftwatch says so.
+//
+// The others are the plan's targets the check found InSync or Drifted; a
+// LIST per scope reads their managedFields (the check's stream keeps none).
+func (rv *Reverter) creatorOf(ctx context.Context, plan Planned, rep *drift.Report) creator {
+	checked := map[string]drift.Resource{}
+	for _, r := range rep.Resources {
+		if r.Status == drift.InSync || r.Status == drift.Drifted {
+			gv, _ := schema.ParseGroupVersion(r.APIVersion)
+			checked[resourceKey(gv.Group, r.Kind, r.Namespace, r.Name)] = r
+		}
+	}
+	type other struct {
+		desired *unstructured.Unstructured
+		diffs   []drift.FieldDiff
+	}
+	byScope := map[informer.Scope]map[string]other{}
+	var scopes []informer.Scope
+	for _, t := range plan.Targets {
+		u := t.Object.Object
+		if t.Err != nil || u == nil {
+			continue
+		}
+		r, ok := checked[resourceKey(u.GroupVersionKind().Group, u.GetKind(), t.Namespace, u.GetName())]
+		if !ok {
+			continue
+		}
+		if byScope[t.Scope] == nil {
+			byScope[t.Scope] = map[string]other{}
+			scopes = append(scopes, t.Scope)
+		}
+		if _, dup := byScope[t.Scope][u.GetName()]; !dup {
+			byScope[t.Scope][u.GetName()] = other{u, r.Diffs}
+		}
+	}
+	counts := map[string]int{} // by manager; "" for not applied server-side
+	total := 0
+	for _, sc := range scopes {
+		names := byScope[sc]
+		ri := rv.resource(sc.GVR, sc.Namespace)
+		for cont := ""; ; {
+			list, err := ri.List(ctx, metav1.ListOptions{Limit: listPageSize, Continue: cont})
+			if err != nil {
+				return creator{DefaultRevertFieldManager, "the managers of the source's other objects could not be read: " + oneLine(err.Error())}
+			}
+			for i := range list.Items {
+				live := &list.Items[i]
+				o, ok := names[live.GetName()]
+				if !ok {
+					continue
+				}
+				delete(names, live.GetName())
+				counts[appliedBy(live, o.desired, o.diffs)]++
+				total++
+			}
+			if cont = list.GetContinue(); cont == "" {
+				break
+			}
+		}
+	}
+	return chooseCreator(counts, total)
+}
+
+// chooseCreator is creatorOf's decision from the count of the source's
+// other live objects by the manager that applied them ("": none did with
+// server-side apply).
+func chooseCreator(counts map[string]int, total int) creator {
+	objects := func(n int) string {
+		if n == 1 {
+			return "1 object"
+		}
+		return strconv.Itoa(n) + " objects"
+	}
+	unapplied := counts[""]
+	var managers []string
+	for m := range counts {
+		if m != "" {
+			managers = append(managers, m)
+		}
+	}
+	sort.Strings(managers)
+	others, were := "the source's other "+objects(total), " were"
+	if total == 1 {
+		others, were = "the source's other object", " was"
+	}
+	switch {
+	case total == 0:
+		return creator{DefaultRevertFieldManager, "no other object of the source is in the cluster to name the manager that applies it"}
+	case len(managers) == 1 && unapplied == 0:
+		return creator{managers[0], "the manager that applied " + others}
+	case len(managers) == 0:
+		return creator{DefaultRevertFieldManager, others + were + " not applied with server-side apply"}
+	}
+	why := others + were + " applied by " + strconv.Itoa(len(managers)) + " managers: " + strings.Join(managers, ", ")
+	if len(managers) == 1 {
+		why = others + were + " not all applied by " + managers[0]
+	}
+	if unapplied > 0 {
+		why += fmt.Sprintf(" (%s not with server-side apply)", objects(unapplied))
+	}
+	return creator{DefaultRevertFieldManager, why}
 }
 
 // ownsFields reports whether a FieldsV1 tree holds the map fields p.

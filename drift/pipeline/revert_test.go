@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,6 +175,8 @@ func TestPointerOrder(t *testing.T) {
 type fakeDynamic struct {
 	live     map[string]*unstructured.Unstructured // by name
 	requests []string
+	// listErr fails every List.
+	listErr error
 	// patch answers a Patch; nil echoes an apply's body as stored.
 	patch func(name string, pt types.PatchType, data []byte, o metav1.PatchOptions) (*unstructured.Unstructured, error)
 }
@@ -194,6 +198,19 @@ func (r fakeResource) Get(_ context.Context, name string, _ metav1.GetOptions, _
 		return u.DeepCopy(), nil
 	}
 	return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "things"}, name)
+}
+
+// List answers every live object in one page, sorted by name.
+func (r fakeResource) List(_ context.Context, _ metav1.ListOptions) (*unstructured.UnstructuredList, error) {
+	r.f.requests = append(r.f.requests, "list")
+	if r.f.listErr != nil {
+		return nil, r.f.listErr
+	}
+	out := &unstructured.UnstructuredList{}
+	for _, name := range slices.Sorted(maps.Keys(r.f.live)) {
+		out.Items = append(out.Items, *r.f.live[name].DeepCopy())
+	}
+	return out, nil
 }
 
 func (r fakeResource) Patch(_ context.Context, name string, pt types.PatchType, data []byte, o metav1.PatchOptions, _ ...string) (*unstructured.Unstructured, error) {
@@ -373,6 +390,118 @@ spec:
 			}
 			if len(got) == 1 {
 				got[0].Requests = fd.requests
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A Missing object is created as the manager that applied the source's
+// other objects, when every one of them in the cluster names the same;
+// else as driftwatch, saying why. The others' managers come from one LIST
+// per scope.
+func TestRevertCreatesAsTheSourceManager(t *testing.T) {
+	configMap := func(name string) *unstructured.Unstructured {
+		return obj(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+name+"}\ndata: {k: v}\n")
+	}
+	live := func(name string, entries ...map[string]any) *unstructured.Unstructured {
+		u := configMap(name)
+		u.SetNamespace("ns")
+		return withManagedFields(u, entries...)
+	}
+	owns := `{"f:data":{"f:k":{}}}`
+	gitops, argocd := managedFields("gitops", "Apply", owns), managedFields("argocd-controller", "Apply", owns)
+	created := managedFields("kubectl-create", "Update", owns)
+	scope := informer.Scope{GVR: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Namespace: "ns"}
+	var plan Planned
+	for _, name := range []string{"a", "b", "gone"} {
+		plan.Targets = append(plan.Targets, Target{Object: gitsource.Object{Object: configMap(name)}, Namespace: "ns", Scope: scope})
+	}
+	report := func(a, b drift.Status) *drift.Report {
+		var rs []drift.Resource
+		for _, r := range []struct {
+			name   string
+			status drift.Status
+		}{{"a", a}, {"b", b}, {"gone", drift.Missing}} {
+			rs = append(rs, drift.Resource{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: r.name, Status: r.status})
+		}
+		return drift.NewReport(metav1.Now().Time, drift.Source{}, drift.Cluster{}, rs)
+	}
+	applied := func(manager string) []string {
+		return []string{"get gone", "patch gone application/apply-patch+yaml manager=" + manager + " dry-run", "patch gone application/apply-patch+yaml manager=" + manager}
+	}
+	type outcome struct {
+		Manager, Why string
+		Requests     []string
+	}
+	for _, tc := range []struct {
+		name    string
+		live    []*unstructured.Unstructured
+		report  *drift.Report
+		opts    RevertOptions
+		listErr error
+		want    outcome
+	}{{
+		name: "every other object applied by gitops", live: []*unstructured.Unstructured{live("a", gitops), live("b", gitops, created)},
+		report: report(drift.InSync, drift.Drifted),
+		want:   outcome{"gitops", "the manager that applied the source's other 2 objects", append([]string{"list"}, applied("gitops")...)},
+	}, {
+		name: "two managers", live: []*unstructured.Unstructured{live("a", gitops), live("b", argocd)},
+		report: report(drift.InSync, drift.InSync),
+		want: outcome{DefaultRevertFieldManager, "the source's other 2 objects were applied by 2 managers: argocd-controller, gitops",
+			append([]string{"list"}, applied(DefaultRevertFieldManager)...)},
+	}, {
+		name: "one other object not applied server-side", live: []*unstructured.Unstructured{live("a", gitops), live("b", created)},
+		report: report(drift.InSync, drift.InSync),
+		want: outcome{DefaultRevertFieldManager, "the source's other 2 objects were not all applied by gitops (1 object not with server-side apply)",
+			append([]string{"list"}, applied(DefaultRevertFieldManager)...)},
+	}, {
+		name: "none applied server-side", live: []*unstructured.Unstructured{live("a", created), live("b")},
+		report: report(drift.InSync, drift.InSync),
+		want: outcome{DefaultRevertFieldManager, "the source's other 2 objects were not applied with server-side apply",
+			append([]string{"list"}, applied(DefaultRevertFieldManager)...)},
+	}, {
+		name: "an object not checked does not count", live: []*unstructured.Unstructured{live("a", gitops), live("b", argocd)},
+		report: report(drift.InSync, drift.Error),
+		want:   outcome{"gitops", "the manager that applied the source's other object", append([]string{"list"}, applied("gitops")...)},
+	}, {
+		name: "no other object in the cluster", report: report(drift.Missing, drift.Missing),
+		want: outcome{DefaultRevertFieldManager, "no other object of the source is in the cluster to name the manager that applies it", applied(DefaultRevertFieldManager)},
+	}, {
+		name: "the others cannot be listed", live: []*unstructured.Unstructured{live("a", gitops)}, report: report(drift.InSync, drift.Missing),
+		listErr: apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "", fmt.Errorf("no list")),
+		want: outcome{DefaultRevertFieldManager, `the managers of the source's other objects could not be read: configmaps is forbidden: no list`,
+			append([]string{"list"}, applied(DefaultRevertFieldManager)...)},
+	}, {
+		name: "--field-manager wins", live: []*unstructured.Unstructured{live("a", gitops), live("b", gitops)},
+		report: report(drift.InSync, drift.InSync), opts: RevertOptions{FieldManager: "ops"},
+		want: outcome{"ops", "given by --field-manager", applied("ops")},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd := &fakeDynamic{live: map[string]*unstructured.Unstructured{}, listErr: tc.listErr}
+			for _, u := range tc.live {
+				fd.live[u.GetName()] = u
+			}
+			rv := &Reverter{Client: fd, Evaluator: &Evaluator{}, Resolver: fakeResolver{}, Options: tc.opts}
+			res := rv.Revert(context.Background(), plan, tc.report)
+			var got outcome
+			for _, r := range res.Resources {
+				if r.Name == "gone" {
+					if r.Action != RevertCreated {
+						t.Fatalf("gone: %s %s", r.Action, r.Error)
+					}
+					got = outcome{r.FieldManager, r.FieldManagerReason, nil}
+				}
+			}
+			// Only the requests of the list and of the Missing object: the
+			// others drifted in name only (the fake's live objects are in
+			// sync, so they are skipped after a get).
+			for _, req := range fd.requests {
+				if req == "list" || strings.Contains(req, "gone") {
+					got.Requests = append(got.Requests, req)
+				}
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("outcome (-want +got):\n%s", diff)
