@@ -17,15 +17,23 @@ import (
 // CronJob "in sync" for them.
 const Added DiffType = "Added"
 
-// DefaultInteractiveManagers are the field managers kubectl uses when a
-// person changes an object by hand: edit, patch, set, label, annotate,
-// scale, replace, create, rollout and client-side apply. Server-side
-// apply (manager "kubectl", operation Apply) is not among them: that is
-// how Git is applied.
+// DefaultInteractiveManagers are the field managers kubectl (v1.37) names
+// when a person changes an object by hand: edit, patch, set, label,
+// annotate, replace, create, rollout and client-side apply, as
+// cmd/driftwatch's TestKubectlManagers records them. kubectl scale names
+// none: see KubectlManager.
 var DefaultInteractiveManagers = []string{
 	"kubectl-edit", "kubectl-patch", "kubectl-set", "kubectl-label", "kubectl-annotate",
-	"kubectl-scale", "kubectl-replace", "kubectl-create", "kubectl-rollout", "kubectl-client-side-apply",
+	"kubectl-replace", "kubectl-create", "kubectl-rollout", "kubectl-client-side-apply",
 }
+
+// KubectlManager is the field manager the API server derives from
+// kubectl's user agent, for the commands that name none of their own:
+// kubectl scale writes as "kubectl", operation Update, through the scale
+// subresource. With operation Apply the same name is kubectl apply
+// --server-side, how Git is often applied, so only its Update entries are
+// interactive.
+const KubectlManager = "kubectl"
 
 // AddedPolicy decides which fields that Git does not set are drift. A
 // field counts when it is present live and owned, in managedFields, by an
@@ -36,14 +44,20 @@ var DefaultInteractiveManagers = []string{
 // server's defaults, webhook mutations made when Git was applied).
 type AddedPolicy struct {
 	// Managers are globs (path.Match) naming interactive managers; empty
-	// means DefaultInteractiveManagers.
+	// means DefaultInteractiveManagers. KubectlManager's Update entries
+	// are interactive whatever they say.
 	Managers []string
 	// Metadata reports labels and annotations added by hand too; off by
 	// default, since many tools label objects.
 	Metadata bool
 }
 
-func (p *AddedPolicy) interactive(manager string) bool {
+// interactive reports whether a managedFields entry, by its manager and
+// operation, is a person's change.
+func (p *AddedPolicy) interactive(manager, operation string) bool {
+	if manager == KubectlManager && operation == "Update" {
+		return true
+	}
 	managers := p.Managers
 	if len(managers) == 0 {
 		managers = DefaultInteractiveManagers
@@ -56,15 +70,16 @@ func (p *AddedPolicy) interactive(manager string) bool {
 	return false
 }
 
-// interactiveEntries returns the indexes of live's managedFields entries
-// whose manager is interactive, reading only the manager names: an object
+// interactiveEntries reports whether any of live's managedFields entries
+// is interactive, reading only their names and operations: an object
 // nobody touched by hand (almost all) costs no parsing.
 func (p *AddedPolicy) interactiveEntries(live *unstructured.Unstructured) bool {
 	md, _ := live.Object["metadata"].(map[string]any)
 	mfs, _ := md["managedFields"].([]any)
 	for _, e := range mfs {
 		if m, ok := e.(map[string]any); ok {
-			if name, _ := m["manager"].(string); p.interactive(name) {
+			name, _ := m["manager"].(string)
+			if op, _ := m["operation"].(string); p.interactive(name, op) {
 				if sub, _ := m["subresource"].(string); sub == "" || sub == "scale" {
 					return true
 				}
@@ -85,7 +100,7 @@ func (c *comparer) findAdded(desired map[string]any, live *unstructured.Unstruct
 	applier := own.applier(desired, c.diffs)
 	for i := range own {
 		o := &own[i]
-		if !pol.interactive(o.Manager) || o.Manager == applier {
+		if !pol.interactive(o.Manager, o.Operation) || o.entry() == applier {
 			continue
 		}
 		cb := o.ChangedBy
@@ -303,9 +318,11 @@ func (c *comparer) addAdded(n *node, live any, by *ChangedBy) {
 	c.diffs = append(c.diffs, fd)
 }
 
-// applier names the manager that applied Git: the one owning the most of
-// the fields desired sets (their leaves) that are in sync; drifted fields
-// belong to whoever changed them since. "" when nobody owns any.
+// applier names the managedFields entry (ChangedBy.entry) that applied
+// Git: the one owning the most of the fields desired sets (their leaves)
+// that are in sync; drifted fields belong to whoever changed them since.
+// An entry, not a manager name: kubectl apply --server-side and kubectl
+// scale share the name "kubectl". "" when nobody owns any.
 func (os owners) applier(desired map[string]any, drifted []FieldDiff) string {
 	counts := make([]int, len(os))
 	isDrifted := func(p Path) bool {
@@ -341,7 +358,7 @@ func (os owners) applier(desired map[string]any, drifted []FieldDiff) string {
 	best, name := 0, ""
 	for i, n := range counts {
 		if n > best {
-			best, name = n, os[i].Manager
+			best, name = n, os[i].entry()
 		}
 	}
 	return name

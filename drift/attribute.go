@@ -9,16 +9,30 @@ import (
 )
 
 // ChangedBy names the field manager that owns a live value: who set it last,
-// with which operation and when, as the object's managedFields record it.
+// with which operation, through which subresource and when, as the
+// object's managedFields record it.
 type ChangedBy struct {
-	Manager   string     `json:"manager"`
-	Operation string     `json:"operation"`
-	Time      *time.Time `json:"time,omitempty"`
+	Manager   string `json:"manager"`
+	Operation string `json:"operation"`
+	// Subresource is the subresource the change was made through ("scale",
+	// "status"); empty for the object itself. It tells kubectl scale
+	// (manager "kubectl", Update through "scale") from server-side apply by
+	// kubectl (manager "kubectl", Apply).
+	Subresource string `json:"subresource,omitempty"`
+	// Time is nil when the entry records none, as some do (kubectl
+	// v1.37's scale entries, say).
+	Time *time.Time `json:"time,omitempty"`
 	// Applier is set when Manager is the manager that applied Git (the
 	// one owning most of the fields Git sets): nobody changed the value
 	// after Git was applied; the applier itself stored it (a default or a
 	// webhook's mutation at apply time, say).
 	Applier bool `json:"applier,omitempty"`
+}
+
+// entry identifies c's managedFields entry: the API server keeps one per
+// manager, operation and subresource.
+func (c ChangedBy) entry() string {
+	return c.Manager + "\x00" + c.Operation + "\x00" + c.Subresource
 }
 
 // owners is the parsed managedFields of one live object.
@@ -59,6 +73,7 @@ func parseOwners(live *unstructured.Unstructured) owners {
 		o := owner{fields: fields}
 		o.Manager, _ = m["manager"].(string)
 		o.Operation, _ = m["operation"].(string)
+		o.Subresource, _ = m["subresource"].(string)
 		if ts, ok := m["time"].(string); ok {
 			if t, err := time.Parse(time.RFC3339, ts); err == nil {
 				o.Time = &t

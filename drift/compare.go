@@ -201,7 +201,7 @@ func compare(desired, live *unstructured.Unstructured, opts Options) []FieldDiff
 			if !known {
 				applier, known = own.applier(d, c.diffs), true
 			}
-			cb.Applier = cb.Manager == applier
+			cb.Applier = cb.entry() == applier
 		}
 		c.diffs[i].ChangedBy = cb
 	}

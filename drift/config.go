@@ -156,12 +156,14 @@ func (r *rawRule) UnmarshalYAML(n *yaml.Node) error {
 // rawSeverityRule is a rule of the severity section: a rule's selectors
 // and a level.
 type rawSeverityRule struct {
-	Match    *rawMatch   `yaml:"match"`
-	Paths    []yaml.Node `yaml:"paths"`
-	Managers []yaml.Node `yaml:"managers"`
-	Types    []yaml.Node `yaml:"types"`
-	Level    yaml.Node   `yaml:"level"`
-	line     int
+	Match        *rawMatch   `yaml:"match"`
+	Paths        []yaml.Node `yaml:"paths"`
+	Managers     []yaml.Node `yaml:"managers"`
+	Operations   []yaml.Node `yaml:"operations"`
+	Subresources []yaml.Node `yaml:"subresources"`
+	Types        []yaml.Node `yaml:"types"`
+	Level        yaml.Node   `yaml:"level"`
+	line         int
 }
 
 // UnmarshalYAML keeps the rule's line and rejects unknown fields, in the
@@ -169,7 +171,7 @@ type rawSeverityRule struct {
 func (r *rawSeverityRule) UnmarshalYAML(n *yaml.Node) error {
 	type plain rawSeverityRule
 	r.line = n.Line
-	if err := knownKeys(n, "severity rule", "match", "paths", "managers", "types", "level"); err != nil {
+	if err := knownKeys(n, "severity rule", "match", "paths", "managers", "operations", "subresources", "types", "level"); err != nil {
 		return err
 	}
 	if n.Kind == yaml.MappingNode {
@@ -373,8 +375,20 @@ func (rr rawSeverityRule) build(file string) (SeverityRule, error) {
 		}
 		r.Managers = append(r.Managers, n.Value)
 	}
-	if len(r.Statuses) > 0 && len(r.Paths)+len(r.Managers) > 0 {
-		return r, &ConfigError{File: file, Line: rr.line, Err: errors.New("types Missing and Extra select whole resources, which paths and managers never match")}
+	for _, n := range rr.Operations {
+		if n.Kind != yaml.ScalarNode || (n.Value != "Apply" && n.Value != "Update") {
+			return r, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("unknown operation %q (want Apply or Update)", n.Value)}
+		}
+		r.Operations = append(r.Operations, n.Value)
+	}
+	for _, n := range rr.Subresources {
+		if _, err := path.Match(n.Value, ""); err != nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+			return r, &ConfigError{File: file, Line: n.Line, Err: fmt.Errorf("bad subresource glob %q", n.Value)}
+		}
+		r.Subresources = append(r.Subresources, n.Value)
+	}
+	if len(r.Statuses) > 0 && (len(r.Paths) > 0 || r.selectsByOwner()) {
+		return r, &ConfigError{File: file, Line: rr.line, Err: errors.New("types Missing and Extra select whole resources, which paths, managers, operations and subresources never match")}
 	}
 	return r, nil
 }

@@ -103,7 +103,8 @@ added:
 	if prod.Added == nil || !prod.Added.Metadata || dev.Added.Metadata {
 		t.Errorf("metadata: prod %+v, dev %+v", prod.Added, dev.Added)
 	}
-	if !prod.Added.interactive("lens-desktop") || !prod.Added.interactive("kubectl-edit") || prod.Added.interactive("kube-controller-manager") {
+	if !prod.Added.interactive("lens-desktop", "Update") || !prod.Added.interactive("kubectl-edit", "Update") || prod.Added.interactive("kube-controller-manager", "Update") ||
+		!prod.Added.interactive("kubectl", "Update") || prod.Added.interactive("kubectl", "Apply") {
 		t.Errorf("managers %v", prod.Added.Managers)
 	}
 	suspend := FieldDiff{Path: "spec.suspend", Type: Added, path: Path{fieldStep("spec"), fieldStep("suspend")}}

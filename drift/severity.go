@@ -132,18 +132,28 @@ func (g FieldGlob) holds(p Path, v any, budget *int) bool {
 
 // SeverityRule gives Level to the drift it selects: the diffs of the
 // resources Match selects whose path one of Paths selects, whose live
-// value one of Managers owns, and whose type is one of Types; each of
-// Paths, Managers and Types that is set must match. A critical rule also
-// selects a diff whose value holds a field its Paths select (a container
-// added by hand holds an image). A rule without Paths and Managers
-// selects the resource as a whole too, when it is Missing or Extra and
-// Statuses is empty or holds its status. A rule with Statuses but no
-// Types selects no diffs.
+// value one of Managers owns, written with one of Operations through one
+// of Subresources, and whose type is one of Types; each of Paths,
+// Managers, Operations, Subresources and Types that is set must match. A
+// critical rule also selects a diff whose value holds a field its Paths
+// select (a container added by hand holds an image). A rule without
+// Paths, Managers, Operations and Subresources selects the resource as a
+// whole too, when it is Missing or Extra and Statuses is empty or holds
+// its status. A rule with Statuses but no Types selects no diffs.
 type SeverityRule struct {
 	Match    Match
 	Paths    []FieldGlob
 	Managers []string
-	Types    []DiffType
+	// Operations select by the operation of the managedFields entry
+	// owning the live value, Apply or Update: "kubectl" with Update is
+	// kubectl scale (or another kubectl command naming no manager), with
+	// Apply kubectl apply --server-side.
+	Operations []string
+	// Subresources are globs selecting by the subresource the owning
+	// entry wrote through ("scale", "status"); a value written to the
+	// object itself matches none.
+	Subresources []string
+	Types        []DiffType
 	// Statuses are the whole-resource types Missing and Extra.
 	Statuses []Status
 	Level    Severity
@@ -157,10 +167,8 @@ func (r SeverityRule) selectsDiff(id resourceID, p Path, d FieldDiff) bool {
 	if (len(r.Types) > 0 || len(r.Statuses) > 0) && !slices.Contains(r.Types, d.Type) {
 		return false
 	}
-	if len(r.Managers) > 0 {
-		if d.ChangedBy == nil || !slices.ContainsFunc(r.Managers, func(g string) bool { return glob(g, d.ChangedBy.Manager) }) {
-			return false
-		}
+	if !r.selectsOwner(d.ChangedBy) {
+		return false
 	}
 	if len(r.Paths) == 0 {
 		return true
@@ -182,9 +190,36 @@ func (r SeverityRule) selectsDiff(id resourceID, p Path, d FieldDiff) bool {
 	return false
 }
 
+// selectsOwner reports whether r's Managers, Operations and Subresources,
+// those that are set, select the managedFields entry owning a live value.
+func (r SeverityRule) selectsOwner(c *ChangedBy) bool {
+	if !r.selectsByOwner() {
+		return true
+	}
+	if c == nil {
+		return false
+	}
+	if len(r.Managers) > 0 && !slices.ContainsFunc(r.Managers, func(g string) bool { return glob(g, c.Manager) }) {
+		return false
+	}
+	if len(r.Operations) > 0 && !slices.Contains(r.Operations, c.Operation) {
+		return false
+	}
+	if len(r.Subresources) > 0 && (c.Subresource == "" || !slices.ContainsFunc(r.Subresources, func(g string) bool { return glob(g, c.Subresource) })) {
+		return false
+	}
+	return true
+}
+
+// selectsByOwner reports whether r selects diffs by who owns the live
+// value, which a whole resource has not.
+func (r SeverityRule) selectsByOwner() bool {
+	return len(r.Managers)+len(r.Operations)+len(r.Subresources) > 0
+}
+
 // selectsWhole reports whether r selects resource id as a whole.
 func (r SeverityRule) selectsWhole(id resourceID, st Status) bool {
-	return len(r.Paths) == 0 && len(r.Managers) == 0 && r.Match.matchesID(id) &&
+	return len(r.Paths) == 0 && !r.selectsByOwner() && r.Match.matchesID(id) &&
 		(len(r.Types)+len(r.Statuses) == 0 || slices.Contains(r.Statuses, st))
 }
 

@@ -22,7 +22,9 @@ type sevCase struct {
 	typ        DiffType // Changed when empty
 	live       any
 	manager    string
-	want       Severity
+	// operation is Update when empty; subresource is the object itself.
+	operation, subresource string
+	want                   Severity
 }
 
 // classify runs cfg.Classify on the case's resource and returns the
@@ -38,7 +40,10 @@ func (c sevCase) classify(cfg *Config) Severity {
 			d.Type = Changed
 		}
 		if c.manager != "" {
-			d.ChangedBy = &ChangedBy{Manager: c.manager, Operation: "Update"}
+			d.ChangedBy = &ChangedBy{Manager: c.manager, Operation: c.operation, Subresource: c.subresource}
+			if d.ChangedBy.Operation == "" {
+				d.ChangedBy.Operation = "Update"
+			}
 		}
 		res.Diffs = []FieldDiff{d}
 	}
@@ -154,9 +159,9 @@ severity:
 		return sevCase{name: name, apiVersion: "apps/v1", kind: "Deployment", namespace: ns, path: path, typ: typ, manager: manager, want: want}
 	}
 	runSevCases(t, cfg, []sevCase{
-		deploy("replicas scaled by kubectl in prod", "prod", "spec.replicas", Changed, "kubectl-scale", SeverityCritical),
+		deploy("replicas edited with kubectl in prod", "prod", "spec.replicas", Changed, "kubectl-edit", SeverityCritical),
 		deploy("replicas set by the HPA in prod: the default", "prod", "spec.replicas", Changed, "kube-controller-manager", SeverityInfo),
-		deploy("replicas scaled by kubectl elsewhere: the default", "staging", "spec.replicas", Changed, "kubectl-scale", SeverityInfo),
+		deploy("replicas edited with kubectl elsewhere: the default", "staging", "spec.replicas", Changed, "kubectl-edit", SeverityInfo),
 		{name: "ConfigMap in prod: the first match", apiVersion: "v1", kind: "ConfigMap", namespace: "prod", path: "data.A", want: SeverityInfo},
 		{name: "ConfigMap elsewhere", apiVersion: "v1", kind: "ConfigMap", namespace: "staging", path: "data.A", want: SeverityCritical},
 		{name: "ConfigMap label: no user rule, the default", apiVersion: "v1", kind: "ConfigMap", namespace: "staging", path: "metadata.labels.a", want: SeverityInfo},
@@ -187,6 +192,81 @@ severity:
 		deploy("replicas, by the user's rule", "prod", "spec.replicas", Changed, "", SeverityCritical),
 		deploy("image without the defaults", "prod", "spec.template.spec.containers[name=app].image", Changed, "", SeverityWarning),
 		{name: "NetworkPolicy missing without the defaults", apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", status: Missing, want: SeverityWarning},
+	})
+}
+
+// TestSeverityOwnerSelectors: operations and subresources select a diff by
+// the managedFields entry owning its live value, beside managers; the
+// value of a whole resource has no owner, so they never select one.
+func TestSeverityOwnerSelectors(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte(`apiVersion: driftwatch.dev/v1alpha1
+kind: Config
+severity:
+  # kubectl by hand, kubectl scale included, not kubectl apply --server-side.
+  - match: {namespace: prod}
+    managers: ["kubectl", "kubectl-*"]
+    operations: [Update]
+    level: critical
+  # Anything written through a subresource elsewhere.
+  - match: {namespace: staging}
+    subresources: ["*"]
+    level: critical
+  - match: {namespace: qa}
+    subresources: [scale]
+    level: info
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale := func(name, ns, manager, op, sub string, want Severity) sevCase {
+		return sevCase{name: name, apiVersion: "apps/v1", kind: "Deployment", namespace: ns, path: "spec.minReadySeconds",
+			manager: manager, operation: op, subresource: sub, want: want}
+	}
+	runSevCases(t, cfg, []sevCase{
+		scale("kubectl scale in prod", "prod", "kubectl", "Update", "scale", SeverityCritical),
+		scale("kubectl edit in prod", "prod", "kubectl-edit", "Update", "", SeverityCritical),
+		scale("kubectl apply --server-side in prod: Apply", "prod", "kubectl", "Apply", "", SeverityWarning),
+		scale("the HPA in prod: not kubectl", "prod", "kube-controller-manager", "Update", "scale", SeverityWarning),
+		scale("the HPA in staging, through scale", "staging", "kube-controller-manager", "Update", "scale", SeverityCritical),
+		scale("a status write in staging", "staging", "kubectl-patch", "Update", "status", SeverityCritical),
+		scale("the object itself in staging: no subresource", "staging", "kubectl-edit", "Update", "", SeverityWarning),
+		scale("through status in qa: not scale", "qa", "kubectl-patch", "Update", "status", SeverityWarning),
+		scale("through scale in qa", "qa", "kubectl", "Update", "scale", SeverityInfo),
+		scale("no owner known in staging", "staging", "", "", "", SeverityWarning),
+		{name: "a missing resource has no owner", apiVersion: "apps/v1", kind: "Deployment", namespace: "staging", status: Missing, want: SeverityWarning},
+	})
+}
+
+// TestSeverityREADMEExample: the README's severity example does what its
+// comment says with what kubectl v1.37 writes (cmd/driftwatch's
+// TestKubectlManagers records it): kubectl scale ("kubectl", Update,
+// through scale) and kubectl edit in prod are critical; the HPA, and
+// kubectl apply --server-side (how Git may be applied), stay info.
+func TestSeverityREADMEExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(b), "\n### Severity")
+	_, example, ok := strings.Cut(section, "```yaml\n")
+	example, _, _ = strings.Cut(example, "```")
+	if !ok || !strings.Contains(example, "spec.replicas") {
+		t.Fatalf("README's Severity section has no example with spec.replicas:\n%s", example)
+	}
+	cfg, err := ParseConfig("README.md", []byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := func(name, manager, op, sub string, want Severity) sevCase {
+		return sevCase{name: name, apiVersion: "apps/v1", kind: "Deployment", namespace: "prod-eu", path: "spec.replicas",
+			manager: manager, operation: op, subresource: sub, want: want}
+	}
+	runSevCases(t, cfg, []sevCase{
+		replicas("kubectl scale", "kubectl", "Update", "scale", SeverityCritical),
+		replicas("kubectl edit", "kubectl-edit", "Update", "", SeverityCritical),
+		replicas("kubectl patch", "kubectl-patch", "Update", "", SeverityCritical),
+		replicas("the HPA", "kube-controller-manager", "Update", "scale", SeverityInfo),
+		replicas("kubectl apply --server-side", "kubectl", "Apply", "", SeverityInfo),
 	})
 }
 
@@ -302,7 +382,10 @@ func TestSeverityConfigErrors(t *testing.T) {
 		{"severity:\n  - paths: [spec.replicas]\n    level: hgh\n", `c.yaml:5: unknown severity level "hgh" (want critical, warning or info)`},
 		{"severity:\n  - paths: [spec.replicas]\n    level: [critical]\n", `c.yaml:5: unknown severity level ""`},
 		{"severity:\n  - paths: [spec.replicas]\n", "c.yaml:4: severity rule needs a level: critical, warning or info"},
-		{"severity:\n  - paths: [spec.replicas]\n    lvl: info\n", `c.yaml:5: unknown field "lvl" in severity rule (want match, paths, managers, types, level)`},
+		{"severity:\n  - paths: [spec.replicas]\n    lvl: info\n", `c.yaml:5: unknown field "lvl" in severity rule (want match, paths, managers, operations, subresources, types, level)`},
+		{"severity:\n  - operations: [update]\n    level: info\n", `c.yaml:4: unknown operation "update" (want Apply or Update)`},
+		{"severity:\n  - subresources: [\"[\"]\n    level: info\n", `c.yaml:4: bad subresource glob "["`},
+		{"severity:\n  - types: [Extra]\n    subresources: [scale]\n    level: info\n", "c.yaml:4: types Missing and Extra select whole resources"},
 		{"severity:\n  - match: {knd: Deployment}\n    level: info\n", `c.yaml:4: unknown field "knd" in match (want group, kind, namespace, name)`},
 		{"severity:\n  - types: [Edited]\n    level: info\n", `c.yaml:4: unknown type "Edited" (want Changed, Removed, Reordered, Added, Missing or Extra)`},
 		{"severity:\n  - types: [Missing]\n    paths: [spec]\n    level: info\n", "c.yaml:4: types Missing and Extra select whole resources"},

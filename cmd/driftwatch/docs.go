@@ -79,9 +79,9 @@ const configReference = "## Configuration file (`--config`)\n\n" +
 	"| `ignore[].managers[]` | globs of field managers: changed fields whose live value they own are ignored |\n" +
 	"| `ignore[].types[]` | restricts the rule to these diff types: `Changed`, `Removed`, `Reordered`, `Added`; a rule with types only ignores every field of those types |\n" +
 	"| `added.enabled` | `false` turns off `Added` (fields Git does not set, added by hand); default `true` |\n" +
-	"| `added.managers[]` | globs of more interactive field managers, besides kubectl's (`kubectl-edit`, `kubectl-patch`, `kubectl-set`, `kubectl-label`, `kubectl-annotate`, `kubectl-scale`, `kubectl-replace`, `kubectl-create`, `kubectl-rollout`, `kubectl-client-side-apply`) |\n" +
+	"| `added.managers[]` | globs of more interactive field managers, besides kubectl's (`kubectl-edit`, `kubectl-patch`, `kubectl-set`, `kubectl-label`, `kubectl-annotate`, `kubectl-replace`, `kubectl-create`, `kubectl-rollout`, `kubectl-client-side-apply`, and `kubectl` with operation `Update`, as kubectl scale writes) |\n" +
 	"| `added.metadata[].match` | resources whose labels and annotations added by hand are `Added` too (off by default) |\n" +
-	"| `severity[]` | rules giving drift a `level` (`critical`, `warning`, `info`), the first match winning, before the built-in rules (README, Severity); `paths` may start with `**.` (any depth), `types` may hold `Missing` and `Extra` (whole resources); each selector given must match |\n" +
+	"| `severity[]` | rules giving drift a `level` (`critical`, `warning`, `info`), the first match winning, before the built-in rules (README, Severity); `paths` may start with `**.` (any depth), `types` may hold `Missing` and `Extra` (whole resources), `managers`, `operations` (`Apply`, `Update`) and `subresources` (globs: `scale`, `status`) select by the managedFields entry owning the live value; each selector given must match |\n" +
 	"| `severityDefaults` | `false` leaves the built-in severity rules out: what no rule matches is `warning` |\n\n" +
 	"The annotation `driftwatch.dev/ignore: \"path, path\"` on an object in Git ignores those paths for that object.\n"
 

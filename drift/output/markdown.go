@@ -220,17 +220,20 @@ func mdValues(d drift.FieldDiff) (desired, live string) {
 	return desired, live
 }
 
-// mdOwner renders ChangedBy as "manager (Operation, time)".
+// mdOwner renders ChangedBy as "manager (Operation subresource, time)":
+// "kubectl (Update scale, no time recorded)".
 func mdOwner(c *drift.ChangedBy) string {
 	if c == nil {
 		return ""
 	}
 	var detail []string
-	if c.Operation != "" {
-		detail = append(detail, mdText(c.Operation))
+	if op := changerOperation(c); op != "" {
+		detail = append(detail, mdText(op))
 	}
 	if c.Time != nil {
 		detail = append(detail, fmtTime(*c.Time))
+	} else {
+		detail = append(detail, noTimeRecorded)
 	}
 	s := mdText(c.Manager)
 	if len(detail) > 0 {
@@ -333,17 +336,33 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// describeChanger names the owner of the live value: "kubectl-edit Update
-// 2026-11-24 10:42:00 UTC"; "" when unknown.
+// noTimeRecorded is what every format says of a managedFields entry that
+// records no time (kubectl v1.37's scale entries can lack one), rather than
+// leaving the reader to wonder whether the time was dropped.
+const noTimeRecorded = "no time recorded"
+
+// describeChanger names the owner of the live value, with the subresource
+// the change went through: "kubectl-edit Update 2026-11-24 10:42:00 UTC",
+// "kubectl Update scale, no time recorded"; "" when unknown.
 func describeChanger(c *drift.ChangedBy) string {
 	if c == nil {
 		return ""
 	}
-	s := strings.TrimSpace(c.Manager + " " + c.Operation)
+	s := changerOperation(c)
+	if c.Manager != "" {
+		s = strings.TrimSpace(c.Manager + " " + s)
+	}
 	if c.Time != nil {
 		s += " " + fmtTime(*c.Time)
+	} else {
+		s += ", " + noTimeRecorded
 	}
 	return oneLine(s)
+}
+
+// changerOperation is c's operation and subresource: "Update scale".
+func changerOperation(c *drift.ChangedBy) string {
+	return strings.TrimSpace(c.Operation + " " + c.Subresource)
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }

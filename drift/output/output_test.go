@@ -89,7 +89,8 @@ func formatFixtures() map[string]*drift.Report {
 				{Path: "metadata.annotations.note", Type: drift.Changed,
 					Desired: "a | b `c` <b>bold</b> & @team #12", Live: longValue,
 					ChangedBy: &drift.ChangedBy{Manager: "helm_<x>", Operation: "Apply"}},
-				{Path: "spec.replicas", Type: drift.Changed, Desired: int64(2), Live: int64(5), ChangedBy: edit},
+				{Path: "spec.replicas", Type: drift.Changed, Desired: int64(2), Live: int64(5),
+					ChangedBy: &drift.ChangedBy{Manager: "kubectl", Operation: "Update", Subresource: "scale", Time: fixedTime(10, 42, 0)}},
 				{Path: "spec.template.spec.containers[name=app].env", Type: drift.Reordered,
 					Desired: []any{"[name=LOG_LEVEL]", "[name=LOG_FORMAT]"}, Live: []any{"[name=LOG_FORMAT]", "[name=LOG_LEVEL]"}},
 				{Path: "spec.template.spec.containers[name=app].image", Type: drift.Changed,
@@ -234,11 +235,11 @@ func TestFormatsMarkdown(t *testing.T) {
 		"\nDrifted, missing and extra resources by severity: 2 critical, 2 warning, 0 info.\n",
 		"<summary><b>Drifted</b> <code>apps/v1 Deployment prod/web</code> (critical)</summary>\n\nFrom `clusters/prod/web.yaml:12`.",
 		"| Path | Severity | Change | Desired | Live | Changed by |\n",
-		"| `spec.replicas` | info | changed | `2` | `5` | kubectl-edit (Update, 2026-11-24 10:42:00 UTC) |\n",
+		"| `spec.replicas` | info | changed | `2` | `5` | kubectl (Update scale, 2026-11-24 10:42:00 UTC) |\n",
 		"| `spec.template.spec.containers[name=app].image` | **critical** | changed | `\"nginx:1.27\"` | `\"nginx:1.28\"` |",
 		"| `spec.template.spec.containers[name=app].resources.limits.memory` | warning | removed | `\"512Mi\"` | *(absent)* |  |\n",
 		// Pipes escaped, backticks fenced, HTML inert in a code span.
-		"| `metadata.annotations.note` | info | changed | ``\"a \\| b `c` <b>bold</b> & @team #12\"`` | `\"" + strings.Repeat("0123456789", 11) + "012345678…` | helm\\_&lt;x&gt; (Apply) |\n",
+		"| `metadata.annotations.note` | info | changed | ``\"a \\| b `c` <b>bold</b> & @team #12\"`` | `\"" + strings.Repeat("0123456789", 11) + "012345678…` | helm\\_&lt;x&gt; (Apply, no time recorded) |\n",
 		"| `data.password` | **critical** | changed | (secret value, not shown) `hmac:0b1d8f3c2a77` | (secret value, not shown) `hmac:e4a90c6b1f52` |",
 		"| `data.api-token` | **critical** | removed | (secret value, not shown) `hmac:5c2b7a1e9d04` | *(absent)* |",
 		"<summary><b>Missing</b> <code>v1 ConfigMap prod/app-config</code> (warning)</summary>\n\nFrom `clusters/prod/overlays/prod/kustomization.yaml`. Not found in the cluster.\n",
@@ -407,7 +408,7 @@ func TestFormatsJUnit(t *testing.T) {
 		}
 	}
 	for _, line := range []string{
-		"spec.replicas: desired 2, live 5 [kubectl-edit Update 2026-11-24 10:42:00 UTC] (info)\n",
+		"spec.replicas: desired 2, live 5 [kubectl Update scale 2026-11-24 10:42:00 UTC] (info)\n",
 		"spec.template.spec.containers[name=app].image: desired \"nginx:1.27\", live \"nginx:1.28\" [kubectl-edit Update 2026-11-24 10:42:00 UTC] (critical)\n",
 	} {
 		if web.Failure == nil || !strings.Contains(web.Failure.Text, line) {
@@ -649,7 +650,7 @@ func TestFormatsSARIF(t *testing.T) {
 		t.Errorf("locations (-want +got):\n%s", d)
 	}
 	for _, text := range []string{
-		"apps/v1 Deployment prod/web: spec.replicas: desired 2, live 5 (changed by kubectl-edit Update 2026-11-24 10:42:00 UTC)",
+		"apps/v1 Deployment prod/web: spec.replicas: desired 2, live 5 (changed by kubectl Update scale 2026-11-24 10:42:00 UTC)",
 		"v1 Secret prod/db-credentials: data.password: secret value differs (not shown; desired hmac:0b1d8f3c2a77, live hmac:e4a90c6b1f52) (changed by kubectl-edit Update 2026-11-24 09:15:30 UTC)",
 		"v1 ConfigMap prod/app-config: not found in the cluster",
 	} {

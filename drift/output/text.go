@@ -258,15 +258,14 @@ func hashes(d drift.FieldDiff) string {
 	return s
 }
 
-// describeOwner says who set the live value: "  [kubectl-edit Update 2026-11-24 10:42:00 UTC]".
+// describeOwner says who set the live value, as describeChanger does:
+// "  [kubectl-edit Update 2026-11-24 10:42:00 UTC]", "  [kubectl Update
+// scale, no time recorded]".
 func describeOwner(c *drift.ChangedBy) string {
 	if c == nil {
 		return ""
 	}
-	s := "  [" + c.Manager + " " + c.Operation
-	if c.Time != nil {
-		s += " " + c.Time.UTC().Format("2006-01-02 15:04:05 MST")
-	}
+	s := "  [" + describeChanger(c)
 	if c.Applier {
 		// Nobody changed it after Git was applied: the applier itself
 		// stored this value (a default, a webhook's mutation).

@@ -114,7 +114,27 @@ func TestTextColor(t *testing.T) {
 			want: []string{
 				drifted,
 				`  ~ data.k: desired ` + tGreen + `"x"` + tReset + `, live ` + tRed + `"y"` + tReset +
-					tDim + "  [helm: desired a, live b  [c] Apply]" + tReset,
+					tDim + "  [helm: desired a, live b  [c] Apply, no time recorded]" + tReset,
+			},
+		},
+		{
+			name: "a change through a subresource, with no time recorded",
+			res: cm(drift.FieldDiff{Path: "data.k", Type: drift.Changed, Desired: "x", Live: "y",
+				ChangedBy: &drift.ChangedBy{Manager: "kubectl", Operation: "Update", Subresource: "scale"}}),
+			want: []string{
+				drifted,
+				`  ~ data.k: desired ` + tGreen + `"x"` + tReset + `, live ` + tRed + `"y"` + tReset +
+					tDim + "  [kubectl Update scale, no time recorded]" + tReset,
+			},
+		},
+		{
+			name: "Git's applier, with no time recorded",
+			res: cm(drift.FieldDiff{Path: "data.k", Type: drift.Changed, Desired: "x", Live: "y",
+				ChangedBy: &drift.ChangedBy{Manager: "gitops", Operation: "Apply", Applier: true}}),
+			want: []string{
+				drifted,
+				`  ~ data.k: desired ` + tGreen + `"x"` + tReset + `, live ` + tRed + `"y"` + tReset +
+					tDim + "  [gitops Apply, no time recorded, Git's own applier: not a later change]" + tReset,
 			},
 		},
 		{
@@ -243,7 +263,7 @@ func TestTextBySeverity(t *testing.T) {
 	}
 	for _, want := range []string{
 		`  ~ spec.template.spec.containers[name=app].image: desired "nginx:1.27", live "nginx:1.28"  [kubectl-edit Update 2026-11-24 10:42:00 UTC]  (critical)` + "\n",
-		"  ~ spec.replicas: desired 2, live 5  [kubectl-edit Update 2026-11-24 10:42:00 UTC]  (info)\n",
+		"  ~ spec.replicas: desired 2, live 5  [kubectl Update scale 2026-11-24 10:42:00 UTC]  (info)\n",
 		"  - not found in the cluster  (warning)\n",
 		"  + in the cluster with the tracking label, not in Git  (warning)\n",
 		"\nBy severity: 2 critical, 2 warning, 0 info\n6 resources: 1 in sync, 2 drifted, 1 missing, 1 errors, 1 extra;",

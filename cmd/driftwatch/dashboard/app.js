@@ -92,7 +92,10 @@ function diffRow(d) {
     desired = show(d.desired);
     live = d.type === "Removed" ? "absent" : show(d.live);
   }
-  const who = d.changedBy ? d.changedBy.manager + " (" + d.changedBy.operation + ", " + fmtTime(d.changedBy.time) + ")" : "";
+  // As the text report says it: "kubectl (Update scale, no time recorded)".
+  const cb = d.changedBy;
+  const who = cb ? cb.manager + " (" + [cb.operation, cb.subresource].filter(Boolean).join(" ") + ", " +
+    (cb.time ? fmtTime(cb.time) : "no time recorded") + ")" : "";
   return el("tr", {},
     el("td", {}, el("code", {}, d.path)),
     el("td", {}, d.type, d.severity ? " " : null, severityBadge(d.severity)),
