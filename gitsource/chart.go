@@ -55,7 +55,11 @@ func renderChart(ctx context.Context, cfs *confinedFS, dir string, ro RenderOpti
 	if ho.ValuesFiles, err = valuesFiles(cfs, cfs.root, ro.Helm.ValuesFiles); err != nil {
 		return err
 	}
+	sealed := unopenedValues(cfs, ho.ValuesFiles)
 	res, err := helmchart.Render(ctx, files, ho)
+	if err != nil && sealed != nil {
+		return fmt.Errorf("helm chart %s: values file %s is encrypted (SOPS) and no age key opens it: %w", rel, sealed.rel, err)
+	}
 	if err != nil {
 		return fmt.Errorf("helm chart %s: %w", rel, err)
 	}
@@ -65,8 +69,17 @@ func renderChart(ctx context.Context, cfs *confinedFS, dir string, ro RenderOpti
 	}
 	for i := range objs {
 		objs[i].DefaultNamespace = ho.Namespace
+		if sealed != nil {
+			// Rendered from ciphertext: any field may hold it, or a hash
+			// of it (a checksum annotation). Not compared at all.
+			o := unopenedOf(objs[i].Object, sealed, UnopenedValues)
+			o.DefaultNamespace = ho.Namespace
+			out.Unopened = append(out.Unopened, o)
+		}
 	}
-	out.Objects = append(out.Objects, objs...)
+	if sealed == nil {
+		out.Objects = append(out.Objects, objs...)
+	}
 	for _, h := range res.Hooks {
 		reason := "helm hook " + strings.Join(h.Events, ",")
 		if slices.Contains(h.Events, "test") || slices.Contains(h.Events, "test-success") {
@@ -400,21 +413,71 @@ func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.He
 	default:
 		return fmt.Errorf("valuesMerge %q: want override, merge or replace", hc.ValuesMerge)
 	}
+	sealed := unopenedValues(cfs, ho.ValuesFiles)
 	res, err := helmchart.Render(ctx, files, ho)
+	if err != nil && sealed != nil {
+		return fmt.Errorf("values file %s is encrypted (SOPS) and no age key opens it: %w", sealed.rel, err)
+	}
 	if err != nil {
 		return err
 	}
-	for _, m := range res.Manifests {
-		fmt.Fprintf(w, "---\n# Source: %s\n%s\n", m.Template, m.Content)
-	}
-	if hc.SkipHooks {
-		return nil
-	}
-	for _, h := range res.Hooks {
-		if hc.SkipTests && slices.Contains(h.Events, "test") {
-			continue
+	manifests := slices.Clone(res.Manifests)
+	if !hc.SkipHooks {
+		for _, h := range res.Hooks {
+			if !hc.SkipTests || !slices.Contains(h.Events, "test") {
+				manifests = append(manifests, helmchart.Manifest{Template: h.Template, Content: h.Content})
+			}
 		}
-		fmt.Fprintf(w, "---\n# Source: %s\n%s\n", h.Template, h.Content)
+	}
+	for _, m := range manifests {
+		content := m.Content
+		if sealed != nil {
+			if content, err = markUnopenedValues(m, sealed.rel); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(w, "---\n# Source: %s\n%s\n", m.Template, content)
 	}
 	return nil
+}
+
+// unopenedValues returns the first of files that is SOPS-encrypted with
+// no key that opens it, or nil.
+func unopenedValues(cfs *confinedFS, files []helmchart.ValuesFile) *unopenedFile {
+	if cfs.sops == nil {
+		return nil
+	}
+	for _, f := range files {
+		if u := cfs.sops.unopenedNamed(f.Name); u != nil {
+			return u
+		}
+	}
+	return nil
+}
+
+// markUnopenedValues writes a manifest rendered with the encrypted values
+// file rel with each object annotated unopenedValuesAnnotation, so that
+// it is known after kustomize's transformers (finish takes it out).
+func markUnopenedValues(m helmchart.Manifest, rel string) (string, error) {
+	objs, err := ParseManifests(m.Template, []byte(m.Content))
+	if err != nil {
+		return "", fmt.Errorf("rendered %w", err)
+	}
+	var b strings.Builder
+	for _, o := range objs {
+		a := o.Object.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[unopenedValuesAnnotation] = rel
+		o.Object.SetAnnotations(a)
+		js, err := o.Object.MarshalJSON()
+		if err != nil {
+			return "", fmt.Errorf("rendered %s: %w", m.Template, err)
+		}
+		b.WriteString("---\n")
+		b.Write(js)
+		b.WriteString("\n")
+	}
+	return b.String(), nil
 }

@@ -26,8 +26,15 @@ type Object struct {
 	// rendered from, relative to the repository root.
 	Origin string
 	// NotCompared names the fields Git holds encrypted (SOPS) that could
-	// not be decrypted: they are left out of Object, so not compared.
+	// not be decrypted: they are left out of Object, so not compared. It
+	// also names the fields that hold the hashed name of an object a
+	// kustomize generator made from such a file (see Unopened): Git's value
+	// there is a hash of ciphertext.
 	NotCompared []string
+	// NotComparedWhy says why, for the paths of NotCompared that Git does
+	// not hold encrypted itself (the references to a hashed name); nil when
+	// every one is an encrypted value.
+	NotComparedWhy map[string]string
 	// Sensitive names the fields whose values were decrypted from SOPS:
 	// they are compared, but their values are never shown (as Secret data
 	// is not), in the same path syntax as drift.Path.String.

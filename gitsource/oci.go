@@ -83,7 +83,7 @@ func loadOCI(ctx context.Context, opts Options) (*Desired, error) {
 	if t, ok := ref.(name.Tag); ok {
 		rev.Ref = t.TagStr()
 	}
-	return &Desired{Revision: rev, Objects: r.Objects, Skipped: r.Skipped, Warnings: r.Warnings}, nil
+	return &Desired{Revision: rev, Objects: r.Objects, Skipped: r.Skipped, Unopened: r.Unopened, Warnings: r.Warnings}, nil
 }
 
 // describeArtifact says which source revision an artifact was built from,

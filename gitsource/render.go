@@ -48,6 +48,9 @@ type Rendered struct {
 	Skipped []Skipped
 	// Warnings are worth telling the user but not errors.
 	Warnings []string
+	// Unopened are the objects a SOPS file no key opens makes unknowable,
+	// left out of Objects (see Unopened).
+	Unopened []Unopened
 }
 
 // Render turns the tree under root/path into desired objects, detecting how
@@ -77,7 +80,9 @@ func Render(root, path string) ([]Object, error) {
 // SOPS-encrypted files are decrypted as they are read, with
 // ro.Decryption's keys; decrypted values are named in Object.Sensitive.
 // Without a key that opens a file, its encrypted values are left out and
-// named in Object.NotCompared.
+// named in Object.NotCompared; an object that cannot be known without it
+// (encrypted whole, generated from it, rendered with it as Helm values) is
+// left out and listed in Rendered.Unopened.
 func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rendered, error) {
 	cfs, err := newConfinedFS(root)
 	if err != nil {
@@ -137,7 +142,9 @@ func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rend
 	if err != nil {
 		return nil, err
 	}
-	out.Warnings = append(out.Warnings, sops.finish(out.Objects)...)
+	objs, unopened, warnings := sops.finish(out.Objects)
+	out.Objects, out.Warnings = objs, append(out.Warnings, warnings...)
+	out.Unopened = append(out.Unopened, unopened...)
 	if ro.Pack {
 		// What is left as maps: a kustomization's or a chart's output (built
 		// whole by kustomize and Helm) and SOPS documents.

@@ -131,14 +131,17 @@ type sopsState struct {
 	mu sync.Mutex
 	// plaintexts are the text forms of every value decrypted.
 	plaintexts map[string]struct{}
-	// unopened are the files no key opens, relative to the root.
-	unopened map[string]struct{}
+	// unopened are the SOPS files no key opens (none given, or none that
+	// matches), by their path relative to the root; ciphers maps each of
+	// their ciphertexts to that path.
+	unopened map[string]*unopenedFile
+	ciphers  map[string]string
 }
 
 // newSOPSState parses the keys; an error names what is wrong with them,
 // never their text.
 func newSOPSState(d Decryption) (*sopsState, error) {
-	s := &sopsState{plaintexts: map[string]struct{}{}, unopened: map[string]struct{}{}}
+	s := &sopsState{plaintexts: map[string]struct{}{}, unopened: map[string]*unopenedFile{}, ciphers: map[string]string{}}
 	if strings.TrimSpace(d.AgeKeys) == "" {
 		return s, nil
 	}
@@ -200,14 +203,22 @@ func sopsFormatOf(rel string, data []byte) sopsFormat {
 // verify is an error wrapping ErrSOPSIntegrity; one no key opens is
 // returned as it is and named in finish's warnings.
 func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
-	if len(s.identities) == 0 {
-		return data, nil
-	}
 	format := sopsFormatOf(rel, data)
 	if format == notSOPS {
 		return data, nil
 	}
 	f, err := loadSOPSFile(format, data)
+	if len(s.identities) == 0 {
+		// Nothing to decrypt with: the file is remembered (with its
+		// recipients when its metadata reads) for what finish makes of it.
+		var meta *sopsMetadata
+		if err == nil {
+			meta = &f.meta
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.remember(rel, data, meta), nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sops: %s: %w", rel, err)
 	}
@@ -217,9 +228,8 @@ func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
 	}
 	if key == nil {
 		s.mu.Lock()
-		s.unopened[rel] = struct{}{}
-		s.mu.Unlock()
-		return data, nil
+		defer s.mu.Unlock()
+		return s.remember(rel, data, &f.meta), nil
 	}
 	mac, values, err := f.decrypt(key)
 	if err != nil {
@@ -382,11 +392,14 @@ func (s *sopsState) sensitivePaths(obj map[string]any, embedded []string) []stri
 }
 
 // finish marks decrypted values in objs as Sensitive, strips what stayed
-// encrypted into NotCompared, and returns warnings (a file no key opens),
-// sorted. Values are matched by content, not by file: kustomize and Helm
-// move, rename and relabel what they read, and a value equal to a secret
-// one is hidden wherever it appears, which is safe.
-func (s *sopsState) finish(objs []Object) []string {
+// encrypted into NotCompared, takes out the objects a file no key opens
+// makes unknowable (see Unopened) and the references to their hashed
+// names, and returns the objects kept, those taken out and warnings (a
+// file no key opens, when keys were given), sorted. Values are matched by
+// content, not by file: kustomize and Helm move, rename and relabel what
+// they read, and a value equal to a secret one is hidden wherever it
+// appears, which is safe.
+func (s *sopsState) finish(objs []Object) ([]Object, []Unopened, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var embedded []string
@@ -395,30 +408,65 @@ func (s *sopsState) finish(objs []Object) []string {
 			embedded = append(embedded, v)
 		}
 	}
-	for i := range objs {
-		u := objs[i].Object
-		if u == nil {
+	var unopened []Unopened
+	hashed := map[string]string{} // generated names hashed from ciphertext: why a reference is not compared
+	kept := objs[:0]
+	for _, obj := range objs {
+		if o, ok := s.standInOf(obj); ok {
+			// Encrypted whole: which object it is is a secret too.
+			unopened = append(unopened, o)
+			continue
+		}
+		u := obj.Object
+		switch {
+		case u == nil:
 			// Packed while parsing, so not a SOPS document (those are left
 			// as maps); it may still hold a decrypted value.
 			if len(s.plaintexts) == 0 {
+				kept = append(kept, obj)
 				continue
 			}
-			o, err := objs[i].Unpack()
+			o, err := obj.Unpack()
 			if err != nil {
+				kept = append(kept, obj)
 				continue // its Pack made this JSON; it decodes
 			}
 			u = o.Object
-		} else {
-			objs[i].NotCompared = stripSOPS(u.Object)
+		case valuesMark(u) != "":
+			// A kustomization's chart rendered with encrypted values.
+			f := s.unopened[valuesMark(u)]
+			if f == nil {
+				f = &unopenedFile{rel: valuesMark(u)}
+			}
+			unopened = append(unopened, unopenedOf(u, f, UnopenedValues))
+			continue
+		case isSOPS(u.Object):
+			obj.NotCompared = stripSOPS(u.Object)
+		case len(s.unopened) > 0:
+			if f := s.generatedFrom(u); f != nil {
+				o := unopenedOf(u, f, UnopenedGenerator)
+				if base, ok := hashedName(u); ok {
+					o.Name = base + "-*"
+					hashed[u.GetName()] = referenceReason(o)
+				}
+				unopened = append(unopened, o)
+				continue
+			}
 		}
 		if len(s.plaintexts) > 0 {
-			objs[i].Sensitive = s.sensitivePaths(u.Object, embedded)
+			obj.Sensitive = s.sensitivePaths(u.Object, embedded)
 		}
+		kept = append(kept, obj)
 	}
-	warnings := make([]string, 0, len(s.unopened))
-	for rel := range s.unopened {
-		warnings = append(warnings, fmt.Sprintf("sops: %s: no age key opens it; its encrypted values are not compared", rel))
+	if len(hashed) > 0 {
+		markReferences(kept, hashed)
 	}
-	sort.Strings(warnings)
-	return warnings
+	var warnings []string
+	if len(s.identities) > 0 {
+		for rel := range s.unopened {
+			warnings = append(warnings, fmt.Sprintf("sops: %s: no age key opens it; its encrypted values are not compared", rel))
+		}
+		sort.Strings(warnings)
+	}
+	return kept, dedupeUnopened(unopened), warnings
 }

@@ -191,7 +191,8 @@ func readerDecrypt(t *testing.T, rel, data, identity string) ([]byte, []string, 
 		texts = append(texts, v)
 	}
 	sort.Strings(texts)
-	return plain, texts, s.finish(nil), err
+	_, _, warnings := s.finish(nil)
+	return plain, texts, warnings, err
 }
 
 // uniqueSorted sorts and deduplicates texts.

@@ -82,6 +82,9 @@ type Desired struct {
 	// Skipped are rendered objects that are not desired state (Helm hooks
 	// and test Pods), left out of Objects and counted in the report.
 	Skipped []Skipped
+	// Unopened are the objects a SOPS file no key opens makes unknowable,
+	// left out of Objects and listed in the report as not compared.
+	Unopened []Unopened
 }
 
 // RenderError marks a failure to render fetched manifests (as opposed to
@@ -112,7 +115,7 @@ func Load(ctx context.Context, opts Options) (*Desired, error) {
 		return nil, fmt.Errorf("%s@%s: %w", co.rev.URL, short(co.rev.Commit), &RenderError{Err: err})
 	}
 	co.rev.Path = opts.Path
-	return &Desired{Revision: co.rev, Objects: r.Objects, Skipped: r.Skipped, Warnings: append(co.warnings, r.Warnings...)}, nil
+	return &Desired{Revision: co.rev, Objects: r.Objects, Skipped: r.Skipped, Unopened: r.Unopened, Warnings: append(co.warnings, r.Warnings...)}, nil
 }
 
 func loadDir(ctx context.Context, opts Options) (*Desired, error) {
@@ -133,7 +136,7 @@ func loadDir(ctx context.Context, opts Options) (*Desired, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.Dir, &RenderError{Err: err})
 	}
-	return &Desired{Revision: rev, Objects: r.Objects, Skipped: r.Skipped, Warnings: r.Warnings}, nil
+	return &Desired{Revision: rev, Objects: r.Objects, Skipped: r.Skipped, Unopened: r.Unopened, Warnings: r.Warnings}, nil
 }
 
 func defaultCacheDir() string {
