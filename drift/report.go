@@ -47,8 +47,15 @@ type Resource struct {
 	// IgnoredFields counts drifted fields that ignore rules dropped.
 	IgnoredFields int `json:"ignoredFields,omitempty"`
 	// NotCompared names fields Git holds encrypted (SOPS) that could not
-	// be decrypted: they were not compared.
+	// be decrypted: they were not compared. It also names the fields that
+	// hold the hashed name of an object generated from such a file (a
+	// Deployment's envFrom naming a kustomize secretGenerator's Secret).
 	NotCompared []string `json:"notCompared,omitempty"`
+	// NotComparedWhy says why a path of NotCompared was not compared when
+	// Git does not hold it encrypted itself ("names Secret
+	// prod-app-env-*, generated from app.env, ..."); absent for encrypted
+	// fields.
+	NotComparedWhy map[string]string `json:"notComparedWhy,omitempty"`
 	// Confirmed is true when a server-side dry run confirmed the diffs
 	// (--confirm=server).
 	Confirmed bool `json:"confirmed,omitempty"`
@@ -86,6 +93,9 @@ type Summary struct {
 	// Excluded counts desired objects left out by targeting flags
 	// (--selector, --names, --namespaces, --kinds and their exclusions).
 	Excluded int `json:"excluded"`
+	// NotCompared counts the desired objects not compared at all
+	// (Report.NotCompared); they are not among Total.
+	NotCompared int `json:"notCompared,omitempty"`
 	// Critical, Warning and Info count the Drifted, Missing and Extra
 	// resources by severity; absent when zero.
 	Critical int `json:"critical,omitempty"`
@@ -150,6 +160,10 @@ type Report struct {
 	Cluster       Cluster    `json:"cluster"`
 	Summary       Summary    `json:"summary"`
 	Resources     []Resource `json:"resources"`
+	// NotCompared are the desired objects that could not be compared at
+	// all, because Git holds them (or what they are made from) encrypted
+	// and no key given opens the file; they are not among Resources.
+	NotCompared []NotComparedObject `json:"notCompared,omitempty"`
 	// Stale is set (watch only) while Git cannot be read: the report shows
 	// the last good desired state.
 	Stale *Stale `json:"stale,omitempty"`
@@ -157,6 +171,66 @@ type Report struct {
 	// listed or watched for some of the resources: their live state is the
 	// last one seen, and changes made meanwhile show up once it is back.
 	Disconnected *Stale `json:"disconnected,omitempty"`
+}
+
+// How a NotComparedObject depends on its encrypted file.
+const (
+	// ViaFile: the object is in the file, encrypted whole (its kind or
+	// name too).
+	ViaFile = "file"
+	// ViaGenerator: a kustomize secretGenerator or configMapGenerator made
+	// it from the file.
+	ViaGenerator = "generator"
+	// ViaValues: a Helm chart rendered it with the file as values.
+	ViaValues = "values"
+)
+
+// NotComparedObject is a desired object that could not be compared at
+// all: Git holds it, or what it is made from, encrypted with SOPS, and no
+// key given opens the file. Comparing what Git shows of it would be a
+// guess (its data is ciphertext, its name may be a hash of ciphertext).
+type NotComparedObject struct {
+	// APIVersion, Kind, Namespace and Name are what Git shows of the object
+	// in clear; empty where encrypted. A name kustomize hashed from the
+	// file's ciphertext ends in "-*": the cluster's is the plaintext's hash.
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	// File is the encrypted file, relative to the source's root.
+	File string `json:"file"`
+	// Via says how the object depends on File: ViaFile, ViaGenerator or
+	// ViaValues.
+	Via string `json:"via"`
+	// Reason says it in words, as the text report does ("generated from
+	// app.env, encrypted in Git (SOPS), no key opens it").
+	Reason string `json:"reason"`
+}
+
+// Label names the object: Kind namespace/name when Git shows them in
+// clear, else its file.
+func (o NotComparedObject) Label() string {
+	if o.Kind == "" || o.Name == "" {
+		return o.File
+	}
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + o.Namespace + "/" + o.Name
+}
+
+// Describe says how the object depends on its file, for Reason.
+func (o NotComparedObject) Describe() string {
+	const sealed = "encrypted in Git (SOPS), no key opens it"
+	switch {
+	case o.Via == ViaGenerator:
+		return "generated from " + o.File + ", " + sealed
+	case o.Via == ViaValues:
+		return "rendered with values file " + o.File + ", " + sealed
+	case o.Label() == o.File:
+		return "kind and name " + sealed
+	}
+	return "in " + o.File + ", " + sealed
 }
 
 // Stale says why and since when part of a report is not current.

@@ -136,12 +136,24 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 		}
 		if res.Status != drift.Error && res.Status != drift.Missing {
 			for _, p := range res.NotCompared {
+				if why := res.NotComparedWhy[p]; why != "" {
+					b.WriteString("  ? " + p + ": " + why + ": not compared\n")
+					continue
+				}
 				b.WriteString("  ? " + p + ": encrypted in Git (SOPS), not compared\n")
 			}
 		}
 		if res.IgnoredFields > 0 {
 			fmt.Fprintf(b, "  (%d drifted fields ignored by rules)\n", res.IgnoredFields)
 		}
+	}
+	// Objects no key could open are listed apart: they have no status.
+	for _, o := range r.NotCompared {
+		reason := o.Reason
+		if reason == "" {
+			reason = o.Describe()
+		}
+		b.WriteString("? " + o.Label() + ": " + reason + ": not compared\n")
 	}
 	s := r.Summary
 	if b.Len() > 0 && b.Bytes()[b.Len()-1] == '\n' && !bytes.HasSuffix(b.Bytes(), []byte("\n\n")) {
@@ -153,6 +165,9 @@ func writeText(b *bytes.Buffer, r *drift.Report, p palette) {
 	fmt.Fprintf(b, "%d %s: %d in sync, %d drifted, %d missing, %d errors", s.Total, pluralWord(s.Total, "resource", "resources"), s.InSync, s.Drifted, s.Missing, s.Errors)
 	if s.Extra > 0 {
 		fmt.Fprintf(b, ", %d extra", s.Extra)
+	}
+	if s.NotCompared > 0 {
+		fmt.Fprintf(b, "; %d not compared (SOPS, no key)", s.NotCompared)
 	}
 	if s.Excluded > 0 {
 		fmt.Fprintf(b, "; %d excluded by targeting", s.Excluded)

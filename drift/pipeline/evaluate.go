@@ -158,7 +158,7 @@ func (e *Evaluator) EvaluateOne(ctx context.Context, t Target, scopeErr error) d
 	// per object for as long as it runs.
 	res := drift.Resource{
 		APIVersion: t.Object.GetAPIVersion(), Kind: t.Object.GetKind(), Namespace: t.Namespace, Name: t.Object.GetName(),
-		Origin: t.Object.Origin, NotCompared: t.Object.NotCompared,
+		Origin: t.Object.Origin, NotCompared: t.Object.NotCompared, NotComparedWhy: t.Object.NotComparedWhy,
 	}
 	if t.Object.Object == nil {
 		o, err := t.Object.Unpack()

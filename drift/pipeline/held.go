@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/driftwatch/driftwatch/gitsource"
@@ -123,5 +124,6 @@ func (h heldTarget) sameAs(n heldTarget) bool {
 	return h.err == nil && n.err == nil && h.place != nil && n.place != nil && *h.place == *n.place &&
 		a.Packed != nil && b.Packed != nil && a.Packed.Sum() == b.Packed.Sum() &&
 		a.Origin == b.Origin && a.DefaultNamespace == b.DefaultNamespace &&
-		slices.Equal(a.NotCompared, b.NotCompared) && slices.Equal(a.Sensitive, b.Sensitive)
+		slices.Equal(a.NotCompared, b.NotCompared) && maps.Equal(a.NotComparedWhy, b.NotComparedWhy) &&
+		slices.Equal(a.Sensitive, b.Sensitive)
 }

@@ -116,8 +116,10 @@ type Monitor struct {
 
 	mu          sync.RWMutex
 	revision    gitsource.Revision
-	skipped     []gitsource.Skipped // rendered, not desired state (Helm hooks)
-	objects     []gitsource.Object  // all desired objects, packed, before the filter
+	skipped     []gitsource.Skipped  // rendered, not desired state (Helm hooks)
+	unopened    []gitsource.Unopened // not compared: a SOPS file no key opens
+	notCompared []drift.NotComparedObject
+	objects     []gitsource.Object // all desired objects, packed, before the filter
 	fingerprint string
 	targets     map[string]heldTarget
 	order       []string
@@ -265,9 +267,10 @@ func (m *Monitor) Report() *drift.Report {
 		}
 	}
 	sortExtra(extra)
-	res = append(res, extra...)
+	res = append(res, withoutUnopenedExtra(extra, m.notCompared)...)
 	r := drift.NewReport(m.clock.Now(), SourceOf(m.revision, m.skipped), m.opts.Cluster, res)
 	r.Summary.Excluded = m.excluded
+	r.NotCompared, r.Summary.NotCompared = m.notCompared, len(m.notCompared)
 	if m.stale != nil {
 		s := *m.stale
 		r.Stale = &s
@@ -474,10 +477,10 @@ func fingerprint(d *gitsource.Desired) string {
 			h.Write(b)
 		}
 		// What rendering says about the object besides its content.
-		b, _ := json.Marshal([]any{o.NotCompared, o.Sensitive, o.DefaultNamespace})
+		b, _ := json.Marshal([]any{o.NotCompared, o.NotComparedWhy, o.Sensitive, o.DefaultNamespace})
 		h.Write(b)
 	}
-	b, _ := json.Marshal(d.Skipped)
+	b, _ := json.Marshal([]any{d.Skipped, d.Unopened})
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -500,10 +503,10 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		return
 	}
 	m.mu.RLock()
-	rev, held, skipped := m.revision, m.objects, m.skipped
+	rev, held, skipped, unopened := m.revision, m.objects, m.skipped, m.unopened
 	m.mu.RUnlock()
 	if d != nil {
-		rev, skipped = d.Revision, d.Skipped
+		rev, skipped, unopened = d.Revision, d.Skipped, d.Unopened
 		var err error
 		if held, err = holdObjects(d.Objects); err != nil {
 			m.log.Error("desired state not usable", "error", err.Error())
@@ -513,6 +516,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 	// Targets share the held objects' packed content.
 	targets := resolve(ctx, m.opts.Resolver, held, m.opts.DefaultNamespace)
 	m.keepResolved(targets)
+	nc := notCompared(ctx, m.opts.Resolver, unopened, m.opts.DefaultNamespace, m.opts.Filter)
 	targets, scopes, excluded := m.opts.Filter.Apply(targets)
 
 	want := map[informer.Scope]bool{CRDScope: true}
@@ -613,6 +617,7 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 		now[sc] = append(now[sc], k)
 	}
 	m.revision, m.objects, m.skipped, m.excluded = rev, held, skipped, excluded
+	m.unopened, m.notCompared = unopened, nc
 	m.targets, m.order = byKey, keys
 	m.scopes = map[informer.Scope]bool{}
 	for _, s := range scopes {

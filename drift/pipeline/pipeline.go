@@ -176,6 +176,10 @@ func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now 
 			progress(format, args...)
 		}
 	}
+	if len(desired.Objects) == 0 && len(desired.Unopened) > 0 {
+		// Not an empty source (--allow-empty): a missing key.
+		return nil, nothingCompared(desired.Unopened)
+	}
 	if len(desired.Objects) == 0 && !p.AllowEmpty {
 		return nil, fmt.Errorf("source %s rendered no objects (pass --allow-empty if that is expected)", describe(desired.Revision))
 	}
@@ -183,6 +187,7 @@ func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now 
 	if plan.Unmatched != nil && !p.AllowEmpty {
 		return nil, plan.Unmatched
 	}
+	unopened := notCompared(ctx, p.Resolver, desired.Unopened, p.Cluster.Namespace, p.Filter)
 	rev, skipped := desired.Revision, desired.Skipped
 	var resources []drift.Resource
 	if p.Streamer != nil {
@@ -207,9 +212,11 @@ func (p *Pipeline) compare(ctx context.Context, desired *gitsource.Desired, now 
 			resources = append(resources, FindExtra(plan.Targets, plan.Scopes, p.Manager, p.Tracking, scopeErrs)...)
 		}
 	}
+	resources = withoutUnopenedExtra(resources, unopened)
 	p.Evaluator.ClassifyExtra(resources)
 	report := drift.NewReport(now, SourceOf(rev, skipped), p.Cluster.Info, resources)
 	report.Summary.Excluded = plan.Excluded
+	report.NotCompared, report.Summary.NotCompared = unopened, len(unopened)
 	return report, nil
 }
 

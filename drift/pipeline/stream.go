@@ -189,7 +189,7 @@ func countTargets(names map[string][]int) int {
 // from the verdict its live object had before the LIST failed.
 func listFailed(r drift.Resource, err error) drift.Resource {
 	return drift.Resource{APIVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name,
-		Origin: r.Origin, NotCompared: r.NotCompared, Status: drift.Error, Error: err.Error()}
+		Origin: r.Origin, NotCompared: r.NotCompared, NotComparedWhy: r.NotComparedWhy, Status: drift.Error, Error: err.Error()}
 }
 
 // oneObject is the live state of one target, as the stream delivered it
