@@ -98,7 +98,11 @@ func chartObjects(rel string, res *helmchart.Result, ms []helmchart.Manifest) ([
 	var out []Object
 	for _, m := range ms {
 		origin := filepath.Join(rel, helmchart.Origin(res.Chart, m.Template))
-		objs, err := ParseManifests(origin, []byte(m.Content))
+		// Helm writes each manifest followed by a newline and parses what
+		// it installs from that text (the release manifest): a block
+		// scalar ending a template ("data: {x: |\n  ...}") then keeps its
+		// final newline, and so must the desired value.
+		objs, err := ParseManifests(origin, []byte(m.Content+"\n"))
 		if err != nil {
 			return nil, fmt.Errorf("helm chart %s: rendered %w", rel, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // TestRenderAgreesWithHelmCLI: where driftwatch's in-process rendering and
@@ -70,5 +71,29 @@ func TestRenderAgreesWithHelmCLI(t *testing.T) {
 				t.Errorf("driftwatch's rendering differs from the helm CLI's (-helm +driftwatch):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestRenderChartTrailingBlockScalar: a template that ends on a block
+// scalar with no newline after it (velero's repository-maintenance
+// ConfigMap, kyverno's CA certificates) keeps the final newline helm's
+// install gives it: helm writes every manifest followed by a newline and
+// installs what it parses from that text.
+func TestRenderChartTrailingBlockScalar(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+		"c/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  global: |\n" +
+			"    {{- dict \"keep\" 3 | toPrettyJson | nindent 4 }}",
+	})
+	r, err := RenderWith(context.Background(), dir, "c", RenderOptions{Capabilities: caps("v1.37.2", "v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Objects) != 1 {
+		t.Fatalf("rendered %d objects, want 1", len(r.Objects))
+	}
+	got, _, _ := unstructured.NestedString(r.Objects[0].Object.Object, "data", "global")
+	if want := "{\n  \"keep\": 3\n}\n"; got != want {
+		t.Errorf("data.global = %q, want %q (as helm installs it)", got, want)
 	}
 }
