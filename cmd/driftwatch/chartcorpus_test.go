@@ -355,13 +355,13 @@ func corpusInstall(t *testing.T, dc discovery.DiscoveryInterface, c corpusCase) 
 	install.Timeout = 2 * time.Minute
 	t.Cleanup(func() { corpusUninstall(t, dc, cfg, c, inst) })
 	r, err := install.RunWithContext(context.Background(), charter, vals)
+	// A failed install is recorded and uninstalled too (its objects may be
+	// half made).
+	inst.release, _ = r.(*release.Release)
 	if err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
-	switch r := r.(type) {
-	case *release.Release:
-		inst.release = r
-	default:
+	if inst.release == nil {
 		t.Fatalf("helm install returned a %T", r)
 	}
 	return inst
@@ -374,8 +374,13 @@ func corpusInstall(t *testing.T, dc discovery.DiscoveryInterface, c corpusCase) 
 // without the namespace controller they would never finish terminating.
 func corpusUninstall(t *testing.T, dc discovery.DiscoveryInterface, cfg *action.Configuration, c corpusCase, inst *corpusInstalled) {
 	ctx := context.Background()
+	began := time.Now()
+	defer func() { t.Logf("uninstalled in %s", time.Since(began).Round(time.Millisecond)) }()
 	var kept []*unstructured.Unstructured
 	if inst.release != nil {
+		if err := inParallel(slices.Concat(inst.crds, inst.manifestCRDs()), warmCRDStorage); err != nil {
+			t.Errorf("before helm uninstall: %v", err)
+		}
 		u := action.NewUninstall(cfg)
 		u.DisableHooks = true
 		u.WaitStrategy = helmkube.HookOnlyStrategy
@@ -419,18 +424,77 @@ func corpusUninstall(t *testing.T, dc discovery.DiscoveryInterface, cfg *action.
 			// protection finalizer without the controller that removes it).
 			return nil
 		}
-		return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 			_, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
 			return apierrors.IsNotFound(err), nil
-		})
+		}); err != nil {
+			return fmt.Errorf("%s %s still there: %w", gvk.Kind, u.GetName(), err)
+		}
+		return nil
 	}
 	// The release's objects first, then the CRDs their kinds may need.
 	if err := inParallel(kept, remove); err != nil {
 		t.Errorf("after helm uninstall: %v", err)
 	}
+	if err := inParallel(inst.crds, warmCRDStorage); err != nil {
+		t.Errorf("after helm uninstall: %v", err)
+	}
 	if err := inParallel(inst.crds, remove); err != nil {
 		t.Errorf("after helm uninstall: %v", err)
 	}
+}
+
+// manifestCRDs are the CRDs the release's templates render.
+func (inst *corpusInstalled) manifestCRDs() []*unstructured.Unstructured {
+	objs, _ := gitsource.ParseManifests("manifest", []byte(inst.release.Manifest))
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.Object.GroupVersionKind() == gvkCRD {
+			out = append(out, o.Object)
+		}
+	}
+	return out
+}
+
+// warmCRDStorage lists a CRD's custom resources from the API server's
+// watch cache until it answers. The API server builds a CRD's storage on
+// first use (and again after a spec change): a CRD deleted before that
+// has its finalizer meet "storage is (re)initializing", and the finalizer's
+// retries back off for minutes before the CRD goes away.
+func warmCRDStorage(_ int, crd *unstructured.Unstructured) error {
+	ctx := context.Background()
+	ri, err := kube.Resource(gvkCRD, "")
+	if err != nil {
+		return err
+	}
+	live, err := ri.Get(ctx, crd.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	group, _, _ := unstructured.NestedString(live.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(live.Object, "spec", "names", "plural")
+	versions, _, _ := unstructured.NestedSlice(live.Object, "spec", "versions")
+	var version string
+	for _, v := range versions {
+		if m, _ := v.(map[string]any); m["served"] == true {
+			version, _ = m["name"].(string)
+			break
+		}
+	}
+	if version == "" {
+		return nil
+	}
+	crs := kube.Dynamic.Resource(schema.GroupVersionResource{Group: group, Version: version, Resource: plural})
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := crs.List(ctx, metav1.ListOptions{ResourceVersion: "0", Limit: 1})
+		return err == nil, nil
+	}); err != nil {
+		return fmt.Errorf("custom resources of %s not served: %w", crd.GetName(), err)
+	}
+	return nil
 }
 
 // corpusObjects are the objects helm installed (its manifest, hooks left
