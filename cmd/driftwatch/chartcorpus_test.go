@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -378,7 +380,7 @@ func corpusUninstall(t *testing.T, dc discovery.DiscoveryInterface, cfg *action.
 	defer func() { t.Logf("uninstalled in %s", time.Since(began).Round(time.Millisecond)) }()
 	var kept []*unstructured.Unstructured
 	if inst.release != nil {
-		if err := inParallel(slices.Concat(inst.crds, inst.manifestCRDs()), warmCRDStorage); err != nil {
+		if err := allInParallel(slices.Concat(inst.crds, inst.manifestCRDs()), warmCRDStorage); err != nil {
 			t.Errorf("before helm uninstall: %v", err)
 		}
 		u := action.NewUninstall(cfg)
@@ -433,15 +435,27 @@ func corpusUninstall(t *testing.T, dc discovery.DiscoveryInterface, cfg *action.
 		return nil
 	}
 	// The release's objects first, then the CRDs their kinds may need.
-	if err := inParallel(kept, remove); err != nil {
+	if err := allInParallel(kept, remove); err != nil {
 		t.Errorf("after helm uninstall: %v", err)
 	}
-	if err := inParallel(inst.crds, warmCRDStorage); err != nil {
+	if err := allInParallel(inst.crds, warmCRDStorage); err != nil {
 		t.Errorf("after helm uninstall: %v", err)
 	}
-	if err := inParallel(inst.crds, remove); err != nil {
+	if err := allInParallel(inst.crds, remove); err != nil {
 		t.Errorf("after helm uninstall: %v", err)
 	}
+}
+
+// allInParallel calls f on every item at once (most of the time is spent
+// waiting for the API server) and returns the errors.
+func allInParallel[T any](items []T, f func(int, T) error) error {
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { errs[i] = f(i, it) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // manifestCRDs are the CRDs the release's templates render.
@@ -612,4 +626,63 @@ func corpusEdits(objs []*rwObject) []rwEdit {
 		break
 	}
 	return es
+}
+
+// TestReadCorpusChart: a corpus.yaml accounts for every ci/ values file
+// of its chart, and a mistake in it is one error naming the file.
+func TestReadCorpusChart(t *testing.T) {
+	tests := []struct {
+		name    string
+		corpus  string
+		ci      []string
+		wantErr string
+	}{
+		{name: "every ci file installed or skipped", ci: []string{"a-values.yaml", "b-values.yaml"},
+			corpus: "release: r\nconfigurations:\n- {name: default, values: []}\n- {name: a, values: [ci/a-values.yaml]}\nskipped: {ci/b-values.yaml: needs a cloud}\n"},
+		{name: "no ci folder, one configuration with --set",
+			corpus: "release: r\nconfigurations:\n- {name: default, values: [], set: [kind=Deployment]}\n"},
+		{name: "a ci file neither installed nor skipped", ci: []string{"a-values.yaml", "b-values.yaml"},
+			corpus:  "release: r\nconfigurations:\n- {name: default, values: []}\n- {name: a, values: [ci/a-values.yaml]}\n",
+			wantErr: "ci/b-values.yaml is neither installed by a configuration nor skipped with a reason"},
+		{name: "a ci folder wants two configurations", ci: []string{"a-values.yaml"},
+			corpus:  "release: r\nconfigurations:\n- {name: a, values: [ci/a-values.yaml]}\n",
+			wantErr: "the chart ships a ci/ folder: want 2 configurations or more"},
+		{name: "a values file that is not there",
+			corpus:  "release: r\nconfigurations:\n- {name: default, values: [ci/gone.yaml]}\n",
+			wantErr: "configuration default: stat"},
+		{name: "a misspelt field",
+			corpus:  "release: r\nconfigurations:\n- {name: default, valuse: []}\n",
+			wantErr: `unknown field "valuse"`},
+		{name: "a repeated configuration name",
+			corpus:  "release: r\nconfigurations:\n- {name: a}\n- {name: a}\n",
+			wantErr: `configuration name "a" empty or repeated`},
+		{name: "no release",
+			corpus:  "configurations:\n- {name: a}\n",
+			wantErr: "a release name and a configuration are required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "chart", "ci"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tt.ci {
+				if err := os.WriteFile(filepath.Join(dir, "chart", "ci", f), []byte("{}\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, "corpus.yaml"), []byte(tt.corpus), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := readCorpusChart(dir)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+			case err != nil && !strings.Contains(err.Error(), filepath.Join(dir, "corpus.yaml")):
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
 }
