@@ -67,6 +67,19 @@ func renderChart(ctx context.Context, cfs *confinedFS, dir string, ro RenderOpti
 	if err != nil {
 		return err
 	}
+	if sealed == nil {
+		// Rendered again to find what the chart generates on each render
+		// (a random password, a self-signed certificate): not compared.
+		again, err := helmchart.Render(ctx, files, ho)
+		if err != nil {
+			return fmt.Errorf("helm chart %s: %w", rel, err)
+		}
+		againObjs, err := chartObjects(rel, again, again.Manifests)
+		if err != nil {
+			return err
+		}
+		markGenerated(objs, againObjs)
+	}
 	for i := range objs {
 		objs[i].DefaultNamespace = ho.Namespace
 		if sealed != nil {
