@@ -89,10 +89,12 @@ bench:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./gitsource/
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-bench --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) --noise-factor $(BENCH_NOISE) --out bench/
 
-# docs regenerates the configuration reference from the code (a test
-# checks docs/reference.md is current).
+# docs regenerates the configuration reference from the code: the
+# //go:generate step in cmd/driftwatch/docs.go, so `go generate
+# ./cmd/driftwatch` does the same (a test checks docs/reference.md is
+# current).
 docs:
-	$(GO) run ./cmd/driftwatch docs > docs/reference.md
+	$(GO) generate -run 'docs --out' ./cmd/driftwatch
 
 # helm-golden writes testdata/helm/golden again with the helm CLI itself
 # (built from source into the cache by .ci/helm.sh, about 5 minutes the
