@@ -51,7 +51,7 @@ const (
 	serviceAccount = "system:serviceaccount:driftwatch:driftwatch"
 )
 
-var overlays = []string{"overlays/cronjob", "overlays/daemon", "overlays/helm"}
+var overlays = []string{"overlays/cronjob", "overlays/daemon", "overlays/helm", "overlays/example"}
 
 var env *apiservertest.Env
 
@@ -223,7 +223,7 @@ func TestOverlaysServerDryRun(t *testing.T) {
 			// Pods as their controllers would create them.
 			var pod corev1.PodTemplateSpec
 			switch dir {
-			case "overlays/cronjob", "overlays/helm":
+			case "overlays/cronjob", "overlays/helm", "overlays/example":
 				var cj batchv1.CronJob
 				find(t, objs, "CronJob", "driftwatch", &cj)
 				pod = cj.Spec.JobTemplate.Spec.Template
@@ -464,6 +464,30 @@ func TestCronJob(t *testing.T) {
 	c := checkPod(t, js.Template.Spec)
 	if want := []string{"check", "--config", "/etc/driftwatch/driftwatch.yaml", "-o", "json"}; !slices.Equal(c.Args, want) {
 		t.Errorf("args = %q, want %q", c.Args, want)
+	}
+}
+
+// TestExampleOverlay: the overlay docs/getting-started.md has readers copy
+// is the CronJob with their image and their repository, nothing else.
+func TestExampleOverlay(t *testing.T) {
+	objs := build(t, "overlays/example")
+	var cj batchv1.CronJob
+	find(t, objs, "CronJob", "driftwatch", &cj)
+	if got, want := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image, "registry.example.com/platform/driftwatch:dev"; got != want {
+		t.Errorf("image = %q, want %q", got, want)
+	}
+	cm := findConfigMap(t, objs, "driftwatch-config")
+	for k, want := range map[string]string{
+		"DRIFTWATCH_REPO": "https://github.com/acme/deploy.git",
+		"DRIFTWATCH_PATH": "overlays/prod",
+		"DRIFTWATCH_REF":  "main",
+	} {
+		if got := cm.Data[k]; got != want {
+			t.Errorf("driftwatch-config %s = %q, want %q", k, got, want)
+		}
+	}
+	if refs := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].EnvFrom; len(refs) == 0 || refs[0].ConfigMapRef == nil || refs[0].ConfigMapRef.Name != cm.Name {
+		t.Errorf("the CronJob does not read the merged driftwatch-config %q: %+v", cm.Name, refs)
 	}
 }
 
