@@ -19,7 +19,7 @@ HOSTARCH  ?= $(shell $(GO) env GOARCH)
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image tidy-check helm-golden FORCE
+.PHONY: all build deps envtest test test-unit demo vet fmt clean bench docs fuzz image dist tidy-check helm-golden FORCE
 
 # deps installs git and chromium from Debian's archive when missing.
 deps:
@@ -123,6 +123,16 @@ vet:
 IMAGE ?= ghcr.io/driftwatch/driftwatch
 image: $(BIN)/driftwatch-linux-amd64
 	$(GO) run ./cmd/driftwatch-image --binary $(BIN)/driftwatch-linux-amd64 --out dist/driftwatch-image.tar --tag $(IMAGE):$(VERSION)
+
+# dist builds the release files into dist/ with cmd/driftwatch-dist: for
+# linux and darwin on amd64 and arm64, driftwatch_$(VERSION)_<os>_<arch>.tar.gz
+# (the static binary, README.md, LICENSE when there is one) and its SPDX
+# SBOM, the krew plugin manifest driftwatch.yaml and checksums.txt
+# (docs/install.md). Two runs give the same bytes: every time in them is
+# SOURCE_DATE_EPOCH, by default the HEAD commit's.
+dist:
+	SOURCE_DATE_EPOCH="$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)}" \
+		$(GO) run ./cmd/driftwatch-dist --version $(VERSION) --out dist --readme README.md --license "$(wildcard LICENSE)"
 
 # bin/driftwatch-linux-<arch> is the static binary the image packs. go build
 # runs every time (FORCE) and its cache decides what to recompile.
