@@ -184,9 +184,9 @@ func (g *packageGraph) forbidDeps(t *testing.T, from *listedPackage, rule string
 }
 
 // harnessNames are the last path elements of the module's test harness
-// packages (gitsource/gittest, informer/apiservertest,
+// packages (gitsource/gittest, gitsource/sopstest, informer/apiservertest,
 // informer/informertest); a new harness is added here.
-var harnessNames = []string{"gittest", "apiservertest", "informertest"}
+var harnessNames = []string{"gittest", "sopstest", "apiservertest", "informertest"}
 
 // isHarness reports whether ip is a test harness package of the module.
 func (g *packageGraph) isHarness(ip string) bool {
@@ -244,6 +244,33 @@ func TestArchitecture(t *testing.T) {
 					return g.inModule(dep) && !underPath(dep, root)
 				})
 			}
+		}
+	})
+
+	t.Run("the SOPS reader stands alone", func(t *testing.T) {
+		reader := g.pkg(t, "gitsource/sopsfile")
+		gitsource := g.module + "/gitsource"
+		g.forbidDeps(t, reader, "the SOPS reader imports no driftwatch package but gitsource/internal", func(ip string) bool {
+			return g.inModule(ip) && ip != reader.ImportPath && !underPath(ip, gitsource+"/internal")
+		})
+		for _, ip := range g.own {
+			if ip != gitsource && slices.Contains(g.pkgs[ip].Imports, reader.ImportPath) {
+				t.Errorf("%s imports %s: only %s reads SOPS files; the rest get its rendered objects", ip, reader.ImportPath, gitsource)
+			}
+		}
+	})
+
+	t.Run("the sops library stays in tests", func(t *testing.T) {
+		// Its key services link every cloud SDK (AWS, Azure, GCP, Vault,
+		// gRPC); driftwatch decrypts with its own reader, and only the
+		// harness that encrypts test files uses the library.
+		for _, ip := range g.own {
+			if g.isHarness(ip) {
+				continue
+			}
+			g.forbidDeps(t, g.pkgs[ip], "of the sops library, only its shamir package is linked", func(dep string) bool {
+				return underPath(dep, "github.com/getsops/sops/v3") && dep != "github.com/getsops/sops/v3/shamir"
+			})
 		}
 	})
 

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/gitsource/helmchart"
+	"github.com/driftwatch/driftwatch/gitsource/sopsfile"
 )
 
 // maxChartSize bounds the files of one chart read from the source, as
@@ -58,7 +59,7 @@ func renderChart(ctx context.Context, cfs *confinedFS, dir string, ro RenderOpti
 	sealed := unopenedValues(cfs, ho.ValuesFiles)
 	res, err := helmchart.Render(ctx, files, ho)
 	if err != nil && sealed != nil {
-		return fmt.Errorf("helm chart %s: values file %s is encrypted (SOPS) and no age key opens it: %w", rel, sealed.rel, err)
+		return fmt.Errorf("helm chart %s: values file %s is encrypted (SOPS) and no age key opens it: %w", rel, sealed.Name(), err)
 	}
 	if err != nil {
 		return fmt.Errorf("helm chart %s: %w", rel, err)
@@ -85,7 +86,7 @@ func renderChart(ctx context.Context, cfs *confinedFS, dir string, ro RenderOpti
 		if sealed != nil {
 			// Rendered from ciphertext: any field may hold it, or a hash
 			// of it (a checksum annotation). Not compared at all.
-			o := unopenedOf(objs[i].Object, sealed, UnopenedValues)
+			o := sealed.Unopened(objs[i].Object, UnopenedValues)
 			o.DefaultNamespace = ho.Namespace
 			out.Unopened = append(out.Unopened, o)
 		}
@@ -433,7 +434,7 @@ func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.He
 	sealed := unopenedValues(cfs, ho.ValuesFiles)
 	res, err := helmchart.Render(ctx, files, ho)
 	if err != nil && sealed != nil {
-		return fmt.Errorf("values file %s is encrypted (SOPS) and no age key opens it: %w", sealed.rel, err)
+		return fmt.Errorf("values file %s is encrypted (SOPS) and no age key opens it: %w", sealed.Name(), err)
 	}
 	if err != nil {
 		return err
@@ -449,7 +450,7 @@ func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.He
 	for _, m := range manifests {
 		content := m.Content
 		if sealed != nil {
-			if content, err = markUnopenedValues(m, sealed.rel); err != nil {
+			if content, err = markUnopenedValues(m, sealed.Name()); err != nil {
 				return err
 			}
 		}
@@ -460,12 +461,12 @@ func inflateOne(ctx context.Context, cfs *confinedFS, inf inflation, hc types.He
 
 // unopenedValues returns the first of files that is SOPS-encrypted with
 // no key that opens it, or nil.
-func unopenedValues(cfs *confinedFS, files []helmchart.ValuesFile) *unopenedFile {
+func unopenedValues(cfs *confinedFS, files []helmchart.ValuesFile) *sopsfile.Sealed {
 	if cfs.sops == nil {
 		return nil
 	}
 	for _, f := range files {
-		if u := cfs.sops.unopenedNamed(f.Name); u != nil {
+		if u := cfs.sops.Sealed(f.Name); u != nil {
 			return u
 		}
 	}
@@ -473,8 +474,8 @@ func unopenedValues(cfs *confinedFS, files []helmchart.ValuesFile) *unopenedFile
 }
 
 // markUnopenedValues writes a manifest rendered with the encrypted values
-// file rel with each object annotated unopenedValuesAnnotation, so that
-// it is known after kustomize's transformers (finish takes it out).
+// file rel with each object marked (sopsfile.MarkValues), so that it is
+// known after kustomize's transformers (finishSOPS takes it out).
 func markUnopenedValues(m helmchart.Manifest, rel string) (string, error) {
 	objs, err := ParseManifests(m.Template, []byte(m.Content))
 	if err != nil {
@@ -482,12 +483,7 @@ func markUnopenedValues(m helmchart.Manifest, rel string) (string, error) {
 	}
 	var b strings.Builder
 	for _, o := range objs {
-		a := o.Object.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
-		a[unopenedValuesAnnotation] = rel
-		o.Object.SetAnnotations(a)
+		sopsfile.MarkValues(o.Object, rel)
 		js, err := o.Object.MarshalJSON()
 		if err != nil {
 			return "", fmt.Errorf("rendered %s: %w", m.Template, err)

@@ -3,6 +3,8 @@ package gitsource
 import (
 	"reflect"
 	"sort"
+
+	"github.com/driftwatch/driftwatch/gitsource/internal/fieldpath"
 )
 
 // GeneratedWhy is the reason given, in Object.NotComparedWhy, for a field
@@ -39,17 +41,7 @@ func markGenerated(objs, again []Object) {
 		}
 		var paths []string
 		leaveOutDiffering(o.Object.Object, other, "", &paths)
-		if len(paths) == 0 {
-			continue
-		}
-		o.NotCompared = append(o.NotCompared, paths...)
-		sort.Strings(o.NotCompared)
-		if o.NotComparedWhy == nil {
-			o.NotComparedWhy = map[string]string{}
-		}
-		for _, p := range paths {
-			o.NotComparedWhy[p] = GeneratedWhy
-		}
+		o.notCompare(paths, func(string) string { return GeneratedWhy })
 	}
 }
 
@@ -62,7 +54,7 @@ func leaveOutDiffering(a, b map[string]any, path string, paths *[]string) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		p := fieldPath(path, k)
+		p := fieldpath.Join(path, k)
 		av := a[k]
 		bv, ok := b[k]
 		am, aMap := av.(map[string]any)

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/driftwatch/driftwatch/gitsource/sopsfile"
 )
 
 // ErrOutsideRoot is returned for any path that leaves the repository root,
@@ -23,7 +25,7 @@ type confinedFS struct {
 	root string // absolute, symlinks evaluated
 	disk filesys.FileSystem
 	// sops decrypts SOPS files as they are read; nil reads them as they are.
-	sops *sopsState
+	sops *sopsfile.Reader
 	// overlay holds files rendering made up (a kustomization with its
 	// helmCharts: replaced by the rendered charts), by absolute path.
 	overlay map[string][]byte
@@ -166,7 +168,7 @@ func (c *confinedFS) ReadFile(path string) ([]byte, error) {
 	if err != nil || c.sops == nil {
 		return data, err
 	}
-	return c.sops.file(c.rel(path), data)
+	return c.sops.Read(c.rel(path), data)
 }
 
 // MaxManifestSize bounds one manifest file: etcd stores objects of at most

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/gitsource/internal/yamlstream"
+	"github.com/driftwatch/driftwatch/gitsource/sopsfile"
 )
 
 // Object is one desired Kubernetes object together with where it came from.
@@ -45,6 +49,22 @@ type Object struct {
 	DefaultNamespace string
 }
 
+// notCompare names paths in o.NotCompared, kept sorted, each with its
+// reason why(path) in o.NotComparedWhy; nothing when paths is empty.
+func (o *Object) notCompare(paths []string, why func(path string) string) {
+	if len(paths) == 0 {
+		return
+	}
+	o.NotCompared = append(o.NotCompared, paths...)
+	sort.Strings(o.NotCompared)
+	if o.NotComparedWhy == nil {
+		o.NotComparedWhy = map[string]string{}
+	}
+	for _, p := range paths {
+		o.NotComparedWhy[p] = why(p)
+	}
+}
+
 // ManifestError is a problem in one manifest file. Line is 1-based; zero when
 // the position is unknown.
 type ManifestError struct {
@@ -65,34 +85,6 @@ func (e *ManifestError) Unwrap() error { return e.Err }
 // yamlLine finds the line number a go-yaml error message carries.
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// document is one YAML document of a multi-document stream and the 1-based
-// line of the file it starts on.
-type document struct {
-	data []byte
-	line int
-}
-
-// splitDocuments splits a YAML stream on "---" separator lines, remembering
-// where each document starts so errors can name the file's own line.
-func splitDocuments(data []byte) []document {
-	var docs []document
-	var cur bytes.Buffer
-	start := 1
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	for i, l := range lines {
-		trimmed := bytes.TrimRight(l, "\r\n")
-		if bytes.Equal(trimmed, []byte("---")) || bytes.HasPrefix(trimmed, []byte("--- ")) {
-			docs = append(docs, document{data: bytes.Clone(cur.Bytes()), line: start})
-			cur.Reset()
-			start = i + 2
-			continue
-		}
-		cur.Write(l)
-	}
-	docs = append(docs, document{data: cur.Bytes(), line: start})
-	return docs
-}
-
 // ParseManifests decodes every object of a YAML or JSON stream. Lists
 // (kind: List or any *List with items) are expanded. file is used in errors
 // and as each object's origin.
@@ -101,45 +93,46 @@ func ParseManifests(file string, data []byte) ([]Object, error) {
 }
 
 // parseManifests is ParseManifests; with pack, each object but SOPS
-// documents (finish still has to strip those) is packed as soon as it is
-// decoded, from the document's JSON text when the document is the object.
+// documents (finishSOPS still has to strip those) is packed as soon as it
+// is decoded, from the document's JSON text when the document is the
+// object.
 func parseManifests(file string, data []byte, pack bool) ([]Object, error) {
 	var out []Object
-	for _, doc := range splitDocuments(data) {
-		if isBlank(doc.data) {
+	for _, doc := range yamlstream.Split(data) {
+		if isBlank(doc.Data) {
 			continue
 		}
-		js, err := yaml.YAMLToJSON(doc.data)
+		js, err := yaml.YAMLToJSON(doc.Data)
 		if err != nil {
-			return nil, &ManifestError{File: file, Line: docLine(doc.line, err), Err: cleanYAMLError(err)}
+			return nil, &ManifestError{File: file, Line: docLine(doc.Line, err), Err: cleanYAMLError(err)}
 		}
 		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
 			continue
 		}
 		var raw any
 		if err := utiljson.Unmarshal(js, &raw); err != nil {
-			return nil, &ManifestError{File: file, Line: doc.line, Err: err}
+			return nil, &ManifestError{File: file, Line: doc.Line, Err: err}
 		}
 		m, ok := raw.(map[string]any)
 		if !ok {
-			return nil, &ManifestError{File: file, Line: doc.line, Err: fmt.Errorf("document is a %T, not a Kubernetes object", raw)}
+			return nil, &ManifestError{File: file, Line: doc.Line, Err: fmt.Errorf("document is a %T, not a Kubernetes object", raw)}
 		}
 		objs, err := expand(m)
 		if err != nil {
-			return nil, &ManifestError{File: file, Line: doc.line, Err: err}
+			return nil, &ManifestError{File: file, Line: doc.Line, Err: err}
 		}
-		origin := fmt.Sprintf("%s:%d", file, doc.line)
+		origin := fmt.Sprintf("%s:%d", file, doc.Line)
 		for _, o := range objs {
 			obj := Object{Object: o, Origin: origin}
 			switch {
-			case !pack || isSOPS(o.Object):
+			case !pack || sopsfile.IsSOPS(o.Object):
 			case !isList(m):
 				// The document is the object: its JSON text is the packed
 				// form (json.Marshal's output, compact and exactly sized).
 				obj.Object, obj.Packed = nil, packedFrom(o, js)
 			default:
 				if obj, err = obj.Pack(); err != nil {
-					return nil, &ManifestError{File: file, Line: doc.line, Err: err}
+					return nil, &ManifestError{File: file, Line: doc.Line, Err: err}
 				}
 			}
 			out = append(out, obj)

@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
+
+	"github.com/driftwatch/driftwatch/gitsource/sopsfile"
 )
 
 // ErrPathNotFound is returned when the requested path is not in the tree.
@@ -88,7 +90,7 @@ func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rend
 	if err != nil {
 		return nil, fmt.Errorf("repository root: %w", err)
 	}
-	sops, err := newSOPSState(ro.Decryption)
+	sops, err := sopsfile.NewReader(ro.Decryption.AgeKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +144,7 @@ func RenderWith(ctx context.Context, root, path string, ro RenderOptions) (*Rend
 	if err != nil {
 		return nil, err
 	}
-	objs, unopened, warnings := sops.finish(out.Objects)
+	objs, unopened, warnings := finishSOPS(sops, out.Objects)
 	out.Objects, out.Warnings = objs, append(out.Warnings, warnings...)
 	out.Unopened = append(out.Unopened, unopened...)
 	if ro.Pack {
@@ -222,7 +224,7 @@ func readFiles(cfs *confinedFS, files []string, pack bool) ([]Object, error) {
 	// Files are parsed in parallel (YAML decoding is most of rendering a
 	// large tree); results and the error reported keep the files' order.
 	// With pack, each file's objects are packed as soon as it is parsed,
-	// except SOPS documents: finish still has to strip them.
+	// except SOPS documents: finishSOPS still has to strip them.
 	type result struct {
 		objs []Object
 		err  error

@@ -4,7 +4,7 @@
 // therefore available under the MPL-2.0: a copy of the licence is at
 // https://mozilla.org/MPL/2.0/.
 
-package gitsource
+package sopsfile
 
 import (
 	"errors"
@@ -20,9 +20,9 @@ import (
 // writes them, byte for byte, so that rendering reads the same text as
 // with the library. The behaviour is that of sops v3.13.3's stores/yaml,
 // stores/json, stores/dotenv, stores/metadata.go and stores/flatten.go
-// (MPL-2.0), one file here per format (sopsyaml.go, sopsjson.go,
-// sopsdotenv.go); sopsfile_test.go holds the two side by side on files the
-// library encrypts.
+// (MPL-2.0), one file here per format (yaml.go, json.go, dotenv.go);
+// reader_test.go holds the two side by side on files the library
+// encrypts.
 
 // sopsComment is a comment in a SOPS tree: a YAML or dotenv comment line,
 // without its "#". Its fields are exported and in this order so that a

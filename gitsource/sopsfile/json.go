@@ -4,7 +4,7 @@
 // therefore available under the MPL-2.0: a copy of the licence is at
 // https://mozilla.org/MPL/2.0/.
 
-package gitsource
+package sopsfile
 
 import (
 	"bytes"

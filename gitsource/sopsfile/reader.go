@@ -1,4 +1,22 @@
-package gitsource
+// Package sopsfile reads SOPS-encrypted files as rendering reads them.
+//
+// SOPS-encrypted manifests (Flux's convention: values encrypted in place,
+// a top-level "sops" block with the keys and the MAC) cannot be compared
+// as they are: the ciphertext never equals the live value. With age keys,
+// a Reader decrypts files as rendering reads them, as Flux's
+// kustomize-controller does, and the decrypted fields are compared but
+// never shown (Verdict.Sensitive). Without a key that opens a file, each
+// encrypted value is left out of the desired object and named as not
+// compared (Verdict.NotCompared): never a false drift, never an error for
+// the whole run; an object that cannot be known at all without it is left
+// out and listed (Unopened).
+//
+// Files are read by the package's own reader (file.go, yaml.go, json.go,
+// dotenv.go, metadata.go, mac.go), not the sops library, which links every
+// cloud key service into the binary; reader_test.go holds the two side by
+// side. gitsource is its one user: rendering reads files through
+// Reader.Read and hands the rendered objects to Finish.
+package sopsfile
 
 import (
 	"bytes"
@@ -16,24 +34,19 @@ import (
 	"filippo.io/age"
 	"github.com/getsops/sops/v3/shamir"
 	yamlv3 "go.yaml.in/yaml/v3"
+
+	"github.com/driftwatch/driftwatch/gitsource/internal/fieldpath"
 )
 
-// SOPS-encrypted manifests (Flux's convention: values encrypted in place,
-// a top-level "sops" block with the keys and the MAC) cannot be compared
-// as they are: the ciphertext never equals the live value. With age keys,
-// files are decrypted as rendering reads them, as Flux's kustomize-controller
-// does, and the decrypted fields are compared but never shown. Without a key
-// that opens a file, each encrypted value is left out of the desired object
-// and named in Object.NotCompared: never a false drift, never an error for
-// the whole run.
-
-// ErrSOPSIntegrity is wrapped by the error for a SOPS file whose MAC or
+// ErrIntegrity is wrapped by the error for a SOPS file whose MAC or
 // ciphertext does not verify: it was changed after it was encrypted, and
 // `sops decrypt` refuses it too.
-var ErrSOPSIntegrity = errors.New("the file was changed after it was encrypted")
+var ErrIntegrity = errors.New("the file was changed after it was encrypted")
 
-// isSOPS reports whether a manifest carries SOPS metadata.
-func isSOPS(obj map[string]any) bool {
+// IsSOPS reports whether a decoded manifest carries SOPS metadata: a
+// top-level sops map with a mac or a version. Such a manifest holds
+// ciphertext until Finish has seen it.
+func IsSOPS(obj map[string]any) bool {
 	m, ok := obj["sops"].(map[string]any)
 	if !ok {
 		return false
@@ -54,7 +67,7 @@ func isEncrypted(v any) bool {
 // what it removed, sorted (data.password, spec.items[0].token). A manifest
 // without SOPS metadata is left alone.
 func stripSOPS(obj map[string]any) []string {
-	if !isSOPS(obj) {
+	if !IsSOPS(obj) {
 		return nil
 	}
 	delete(obj, "sops")
@@ -64,7 +77,7 @@ func stripSOPS(obj map[string]any) []string {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
-				p := fieldPath(path, k)
+				p := fieldpath.Join(path, k)
 				if isEncrypted(e) || holdsEncryptedItem(e) {
 					// A list with an encrypted item goes whole: dropping
 					// one item would make the list differ.
@@ -85,22 +98,6 @@ func stripSOPS(obj map[string]any) []string {
 	return paths
 }
 
-// plainField matches map keys that a path prints without quoting; it is
-// drift.Path's rule, which gitsource may not import.
-var plainField = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$-]*$`)
-
-// fieldPath extends path by map key k in drift.Path.String's syntax:
-// spec.replicas, metadata.labels["app.kubernetes.io/name"].
-func fieldPath(path, k string) string {
-	if !plainField.MatchString(k) {
-		return path + "[" + strconv.Quote(k) + "]"
-	}
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
 // holdsEncryptedItem reports whether v is a list with an encrypted item.
 func holdsEncryptedItem(v any) bool {
 	l, ok := v.([]any)
@@ -115,16 +112,18 @@ func holdsEncryptedItem(v any) bool {
 	return false
 }
 
-// sopsState decrypts SOPS files as rendering reads them and remembers what
-// it decrypted, so that rendered objects can name their sensitive fields.
-// One is made per render; it is safe for concurrent use.
+// Reader decrypts SOPS files as rendering reads them and remembers what
+// it decrypted and which files no key opened, so that the rendered
+// objects can name their sensitive fields and what cannot be known
+// (Finish). One is made per render; Read is safe for concurrent use, and
+// Finish is called once every file has been read.
 //
-// Only the age identities given are used: files are read by our own
-// reader (sopsfile.go), not the sops library, so sops' lookups
+// Only the age identities given are used: files are read by the
+// package's own reader (file.go), not the sops library, so sops' lookups
 // (SOPS_AGE_KEY*, ~/.config/sops, SSH keys, SOPS_AGE_KEY_CMD, key
 // services, cloud KMS) do not exist here: nothing is read from the
 // environment and nothing is executed.
-type sopsState struct {
+type Reader struct {
 	// identities open age-encrypted data keys; empty means no decryption.
 	identities []age.Identity
 
@@ -134,21 +133,23 @@ type sopsState struct {
 	// unopened are the SOPS files no key opens (none given, or none that
 	// matches), by their path relative to the root; ciphers maps each of
 	// their ciphertexts to that path.
-	unopened map[string]*unopenedFile
+	unopened map[string]*Sealed
 	ciphers  map[string]string
 }
 
-// newSOPSState parses the keys; an error names what is wrong with them,
-// never their text.
-func newSOPSState(d Decryption) (*sopsState, error) {
-	s := &sopsState{plaintexts: map[string]struct{}{}, unopened: map[string]*unopenedFile{}, ciphers: map[string]string{}}
-	if strings.TrimSpace(d.AgeKeys) == "" {
+// NewReader parses ageKeys, the text of one or more age identities
+// (AGE-SECRET-KEY-1...), one per line, comments allowed; empty means no
+// decryption: every SOPS file is read as no key opens it. An error names
+// what is wrong with the keys, never their text.
+func NewReader(ageKeys string) (*Reader, error) {
+	s := &Reader{plaintexts: map[string]struct{}{}, unopened: map[string]*Sealed{}, ciphers: map[string]string{}}
+	if strings.TrimSpace(ageKeys) == "" {
 		return s, nil
 	}
 	// age wants each identity at the start of its line; key files pasted
 	// into an environment variable are often indented.
 	var text strings.Builder
-	for _, l := range strings.Split(d.AgeKeys, "\n") {
+	for _, l := range strings.Split(ageKeys, "\n") {
 		text.WriteString(strings.TrimSpace(l) + "\n")
 	}
 	ids, err := age.ParseIdentities(strings.NewReader(text.String()))
@@ -189,7 +190,7 @@ func sopsFormatOf(rel string, data []byte) sopsFormat {
 		return notSOPS
 	}
 	var first map[string]any
-	if err := yamlv3.NewDecoder(bytes.NewReader(data)).Decode(&first); err != nil || !isSOPS(first) {
+	if err := yamlv3.NewDecoder(bytes.NewReader(data)).Decode(&first); err != nil || !IsSOPS(first) {
 		return notSOPS
 	}
 	if ext == ".json" {
@@ -198,11 +199,14 @@ func sopsFormatOf(rel string, data []byte) sopsFormat {
 	return sopsYAML
 }
 
-// file returns data decrypted when it is a SOPS file a key opens, or
-// unchanged. rel names the file in errors. A file whose integrity does not
-// verify is an error wrapping ErrSOPSIntegrity; one no key opens is
-// returned as it is and named in finish's warnings.
-func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
+// Read returns data, the file rel (relative to the repository root; it
+// names the file in errors, warnings and Unopened), decrypted when it is a
+// SOPS file a key opens, or unchanged when it is no SOPS file. A file
+// whose integrity does not verify is an error wrapping ErrIntegrity. One
+// no key opens is remembered (see Sealed) and returned as rendering is to
+// read it: as it is, but with each document encrypted whole replaced by a
+// stand-in of as many lines, which Finish recognises.
+func (s *Reader) Read(rel string, data []byte) ([]byte, error) {
 	format := sopsFormatOf(rel, data)
 	if format == notSOPS {
 		return data, nil
@@ -210,7 +214,7 @@ func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
 	f, err := loadSOPSFile(format, data)
 	if len(s.identities) == 0 {
 		// Nothing to decrypt with: the file is remembered (with its
-		// recipients when its metadata reads) for what finish makes of it.
+		// recipients when its metadata reads) for what Finish makes of it.
 		var meta *sopsMetadata
 		if err == nil {
 			meta = &f.meta
@@ -236,13 +240,13 @@ func (s *sopsState) file(rel string, data []byte) ([]byte, error) {
 		// AES-GCM authenticates each value with its path: a value edited,
 		// moved or replaced by a plain one does not decrypt. The cause is
 		// left out: it may quote the ciphertext.
-		return nil, fmt.Errorf("sops: %s: a value does not decrypt (%w)", rel, ErrSOPSIntegrity)
+		return nil, fmt.Errorf("sops: %s: a value does not decrypt (%w)", rel, ErrIntegrity)
 	}
 	// Verify the MAC as sops decrypt does: over every value (or only the
 	// encrypted ones, mac_only_encrypted), keyed by the data key, with
 	// lastmodified as additional data.
 	if !f.macMatches(key, mac) {
-		return nil, fmt.Errorf("sops: %s: MAC mismatch (%w)", rel, ErrSOPSIntegrity)
+		return nil, fmt.Errorf("sops: %s: MAC mismatch (%w)", rel, ErrIntegrity)
 	}
 	plain, err := f.emit()
 	if err != nil {
@@ -265,7 +269,7 @@ var errNotOpened = errors.New("no age identity matches")
 // returns nil and no error when no key opens the file; an error only when
 // an age stanza is unreadable or a matching one does not decrypt (a
 // damaged or tampered header).
-func (s *sopsState) dataKey(md sopsMetadata) ([]byte, error) {
+func (s *Reader) dataKey(md sopsMetadata) ([]byte, error) {
 	var parts [][]byte
 	for _, group := range md.keyGroups {
 		part, err := s.openGroup(group)
@@ -299,7 +303,7 @@ func (s *sopsState) dataKey(md sopsMetadata) ([]byte, error) {
 
 // openGroup decrypts a key group's data key with the first age master key
 // an identity opens.
-func (s *sopsState) openGroup(group []sopsAgeKey) ([]byte, error) {
+func (s *Reader) openGroup(group []sopsAgeKey) ([]byte, error) {
 	var failed error
 	for _, k := range group {
 		key, err := openAgeKey(k.enc, s.identities)
@@ -340,133 +344,4 @@ func scalarText(v any) (string, bool) {
 		return x.Format(time.RFC3339Nano), true
 	}
 	return "", false
-}
-
-// minEmbedded is the shortest decrypted value looked for inside longer
-// strings (a password a Helm template puts into a connection URL); shorter
-// ones would mark unrelated fields.
-const minEmbedded = 6
-
-// identityFields are shown in every report anyway: never marked.
-var identityFields = map[string]bool{"apiVersion": true, "kind": true, "metadata.name": true, "metadata.namespace": true}
-
-// sensitivePaths returns the sorted paths of the scalars in obj whose text
-// is a decrypted value or, for a string, holds one of embedded (the
-// decrypted values of at least minEmbedded bytes).
-func (s *sopsState) sensitivePaths(obj map[string]any, embedded []string) []string {
-	var paths []string
-	var walk func(v any, path string)
-	walk = func(v any, path string) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				walk(e, fieldPath(path, k))
-			}
-		case []any:
-			for i, e := range x {
-				walk(e, path+"["+strconv.Itoa(i)+"]")
-			}
-		default:
-			t, ok := scalarText(v)
-			if !ok || identityFields[path] {
-				return
-			}
-			if _, hit := s.plaintexts[t]; hit {
-				paths = append(paths, path)
-				return
-			}
-			if _, isString := v.(string); !isString {
-				return
-			}
-			for _, e := range embedded {
-				if strings.Contains(t, e) {
-					paths = append(paths, path)
-					return
-				}
-			}
-		}
-	}
-	walk(obj, "")
-	sort.Strings(paths)
-	return paths
-}
-
-// finish marks decrypted values in objs as Sensitive, strips what stayed
-// encrypted into NotCompared, takes out the objects a file no key opens
-// makes unknowable (see Unopened) and the references to their hashed
-// names, and returns the objects kept, those taken out and warnings (a
-// file no key opens, when keys were given), sorted. Values are matched by
-// content, not by file: kustomize and Helm move, rename and relabel what
-// they read, and a value equal to a secret one is hidden wherever it
-// appears, which is safe.
-func (s *sopsState) finish(objs []Object) ([]Object, []Unopened, []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var embedded []string
-	for v := range s.plaintexts {
-		if len(v) >= minEmbedded {
-			embedded = append(embedded, v)
-		}
-	}
-	var unopened []Unopened
-	hashed := map[string]string{} // generated names hashed from ciphertext: why a reference is not compared
-	kept := objs[:0]
-	for _, obj := range objs {
-		if o, ok := s.standInOf(obj); ok {
-			// Encrypted whole: which object it is is a secret too.
-			unopened = append(unopened, o)
-			continue
-		}
-		u := obj.Object
-		switch {
-		case u == nil:
-			// Packed while parsing, so not a SOPS document (those are left
-			// as maps); it may still hold a decrypted value.
-			if len(s.plaintexts) == 0 {
-				kept = append(kept, obj)
-				continue
-			}
-			o, err := obj.Unpack()
-			if err != nil {
-				kept = append(kept, obj)
-				continue // its Pack made this JSON; it decodes
-			}
-			u = o.Object
-		case valuesMark(u) != "":
-			// A kustomization's chart rendered with encrypted values.
-			f := s.unopened[valuesMark(u)]
-			if f == nil {
-				f = &unopenedFile{rel: valuesMark(u)}
-			}
-			unopened = append(unopened, unopenedOf(u, f, UnopenedValues))
-			continue
-		case isSOPS(u.Object):
-			obj.NotCompared = stripSOPS(u.Object)
-		case len(s.unopened) > 0:
-			if f := s.generatedFrom(u); f != nil {
-				o := unopenedOf(u, f, UnopenedGenerator)
-				if base, ok := hashedName(u); ok {
-					o.Name = base + "-*"
-					hashed[u.GetName()] = referenceReason(o)
-				}
-				unopened = append(unopened, o)
-				continue
-			}
-		}
-		if len(s.plaintexts) > 0 {
-			obj.Sensitive = s.sensitivePaths(u.Object, embedded)
-		}
-		kept = append(kept, obj)
-	}
-	if len(hashed) > 0 {
-		markReferences(kept, hashed)
-	}
-	var warnings []string
-	if len(s.identities) > 0 {
-		for rel := range s.unopened {
-			warnings = append(warnings, fmt.Sprintf("sops: %s: no age key opens it; its encrypted values are not compared", rel))
-		}
-		sort.Strings(warnings)
-	}
-	return kept, dedupeUnopened(unopened), warnings
 }

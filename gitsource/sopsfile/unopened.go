@@ -1,4 +1,4 @@
-package gitsource
+package sopsfile
 
 import (
 	"bytes"
@@ -15,6 +15,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/gitsource/internal/fieldpath"
+	"github.com/driftwatch/driftwatch/gitsource/internal/yamlstream"
 )
 
 // A SOPS file that no key opens leaves some objects unknowable, not just
@@ -27,7 +30,7 @@ import (
 // any of them would be a guess, and a wrong one: they are left out of the
 // desired objects and listed as Unopened, with the file that holds their
 // truth. A reference elsewhere to a generated object's hashed name (a
-// Deployment's envFrom) is not compared either (Object.NotCompared).
+// Deployment's envFrom) is not compared either (Finisher.References).
 
 // UnopenedVia says how an Unopened object depends on its encrypted file.
 type UnopenedVia string
@@ -53,7 +56,8 @@ type Unopened struct {
 	// Labels are the object's labels in clear, for targeting.
 	Labels map[string]string
 	// DefaultNamespace is the release namespace of a Helm chart's object
-	// that names none (as Object.DefaultNamespace).
+	// that names none (as gitsource's Object.DefaultNamespace); the
+	// renderer of the chart sets it.
 	DefaultNamespace string
 	// File is the encrypted file, relative to the repository root.
 	File string
@@ -64,8 +68,9 @@ type Unopened struct {
 	Recipients []string
 }
 
-// unopenedFile is a SOPS file no key opened, as rendering read it.
-type unopenedFile struct {
+// Sealed is a SOPS file no key opened, as rendering read it (see
+// Reader.Sealed). Every object rendered from it is unknowable.
+type Sealed struct {
 	rel        string
 	text       string
 	recipients []string
@@ -78,12 +83,12 @@ var ciphertext = regexp.MustCompile(`ENC\[AES256_GCM,[^\]]*\]`)
 // reads of it: the file, its documents encrypted whole replaced by
 // stand-ins. That text and the file's ciphertexts identify what rendering
 // makes of it. meta is nil when it was not read. The caller holds s.mu.
-func (s *sopsState) remember(rel string, data []byte, meta *sopsMetadata) []byte {
+func (s *Reader) remember(rel string, data []byte, meta *sopsMetadata) []byte {
 	read := data
 	if !strings.EqualFold(filepath.Ext(rel), ".env") {
 		read = standIn(rel, data)
 	}
-	f := &unopenedFile{rel: rel, text: string(read)}
+	f := &Sealed{rel: rel, text: string(read)}
 	if meta != nil {
 		for _, g := range meta.keyGroups {
 			for _, k := range g {
@@ -101,8 +106,10 @@ func (s *sopsState) remember(rel string, data []byte, meta *sopsMetadata) []byte
 	return read
 }
 
-// unopenedNamed returns the record of a file no key opened, or nil.
-func (s *sopsState) unopenedNamed(rel string) *unopenedFile {
+// Sealed returns the file rel (relative to the repository root) when it
+// was read and no key opened it, or nil. A Helm chart rendered with it as
+// values is rendered from ciphertext: its objects are all Unopened.
+func (s *Reader) Sealed(rel string) *Sealed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.unopened[rel]
@@ -133,8 +140,11 @@ func clearIdentity(u *unstructured.Unstructured) (apiVersion, kind, namespace, n
 	return clear(u.Object["apiVersion"]), clear(u.Object["kind"]), clear(md["namespace"]), clear(md["name"])
 }
 
-// unopenedOf describes u, made unknowable by file f.
-func unopenedOf(u *unstructured.Unstructured, f *unopenedFile, via UnopenedVia) Unopened {
+// Name is the file's path relative to the repository root.
+func (f *Sealed) Name() string { return f.rel }
+
+// Unopened describes u, an object the file makes unknowable, as via says.
+func (f *Sealed) Unopened(u *unstructured.Unstructured, via UnopenedVia) Unopened {
 	o := Unopened{File: f.rel, Via: via, Recipients: f.recipients}
 	o.APIVersion, o.Kind, o.Namespace, o.Name = clearIdentity(u)
 	if md, ok := u.Object["metadata"].(map[string]any); ok {
@@ -157,7 +167,7 @@ func unopenedOf(u *unstructured.Unstructured, f *unopenedFile, via UnopenedVia) 
 // identity (it keeps previous names in comma-separated annotations). As
 // rendering reads a file no key opens, each such document is replaced by
 // a stand-in that names the file, which every renderer carries through
-// and finish lists as unopened. The stand-in takes as many lines as the
+// and Finish lists as unopened. The stand-in takes as many lines as the
 // document, so that errors elsewhere in the file keep their line numbers.
 const (
 	standInAPIVersion = "driftwatch.dev/v1"
@@ -172,13 +182,13 @@ const (
 // standIn returns data with every document whose identity is encrypted
 // replaced by a stand-in; data itself when there is none.
 func standIn(rel string, data []byte) []byte {
-	docs := splitDocuments(data)
+	docs := yamlstream.Split(data)
 	replaced := false
 	parts := make([][]byte, len(docs))
 	for i, doc := range docs {
-		parts[i] = doc.data
+		parts[i] = doc.Data
 		var m map[string]any
-		if err := yaml.Unmarshal(doc.data, &m); err != nil || !isSOPS(m) || !identityEncrypted(m) {
+		if err := yaml.Unmarshal(doc.Data, &m); err != nil || !IsSOPS(m) || !identityEncrypted(m) {
 			continue
 		}
 		replaced = true
@@ -194,7 +204,7 @@ func standIn(rel string, data []byte) []byte {
 				"annotations": map[string]any{standInFile: rel, standInIdentity: string(identity)},
 			},
 		})
-		lines := max(1, bytes.Count(doc.data, []byte("\n")))
+		lines := max(1, bytes.Count(doc.Data, []byte("\n")))
 		parts[i] = append(text, bytes.Repeat([]byte("\n"), lines)...)
 	}
 	if !replaced {
@@ -203,19 +213,17 @@ func standIn(rel string, data []byte) []byte {
 	return bytes.Join(parts, []byte("---\n"))
 }
 
+// isStandIn reports whether an object of apiVersion and kind may be a
+// stand-in: its annotations tell (standInOf).
+func isStandIn(apiVersion, kind string) bool {
+	return kind == standInKind && apiVersion == standInAPIVersion
+}
+
 // standInOf returns what a stand-in says of the document it replaced,
-// and false when obj is no stand-in.
-func (s *sopsState) standInOf(obj Object) (Unopened, bool) {
-	if obj.GetKind() != standInKind || obj.GetAPIVersion() != standInAPIVersion {
+// and false when u is no stand-in. The caller holds s.mu.
+func (s *Reader) standInOf(u *unstructured.Unstructured) (Unopened, bool) {
+	if !isStandIn(u.GetAPIVersion(), u.GetKind()) {
 		return Unopened{}, false
-	}
-	u := obj.Object
-	if u == nil {
-		o, err := obj.Unpack()
-		if err != nil {
-			return Unopened{}, false
-		}
-		u = o.Object
 	}
 	a := u.GetAnnotations()
 	f := s.unopened[a[standInFile]]
@@ -234,7 +242,7 @@ func (s *sopsState) standInOf(obj Object) (Unopened, bool) {
 // from: a value of its data, binaryData or stringData (base64-decoded or
 // not) is one of that file's ciphertexts, or its whole text (files:).
 // The caller holds s.mu.
-func (s *sopsState) generatedFrom(u *unstructured.Unstructured) *unopenedFile {
+func (s *Reader) generatedFrom(u *unstructured.Unstructured) *Sealed {
 	for _, field := range []string{"data", "binaryData", "stringData"} {
 		m, _ := u.Object[field].(map[string]any)
 		for _, v := range m {
@@ -278,49 +286,34 @@ func hashedName(u *unstructured.Unstructured) (string, bool) {
 	return name[:loc[0]], true
 }
 
-// markReferences names, in NotCompared, every string field of objs that
-// holds one of names (the hashed names of objects that are not
-// compared): a Deployment's envFrom, a volume's secretName. Git's value
-// there is a hash of ciphertext; the cluster's, of the plaintext.
-func markReferences(objs []Object, names map[string]string) {
-	for i := range objs {
-		if objs[i].Object == nil {
-			continue
-		}
-		var paths []string
-		why := map[string]string{}
-		var walk func(v any, path string)
-		walk = func(v any, path string) {
-			switch x := v.(type) {
-			case map[string]any:
-				for k, e := range x {
-					walk(e, fieldPath(path, k))
-				}
-			case []any:
-				for j, e := range x {
-					walk(e, path+"["+strconv.Itoa(j)+"]")
-				}
-			case string:
-				if shown, ok := names[x]; ok && path != "metadata.name" {
-					paths = append(paths, path)
-					why[path] = shown
-				}
+// references returns the paths of the string fields of obj that hold one
+// of names (the hashed names of objects that are not compared, each with
+// why a reference to it is not compared), and why for each: a
+// Deployment's envFrom, a volume's secretName. Git's value there is a hash
+// of ciphertext; the cluster's, of the plaintext.
+func references(obj map[string]any, names map[string]string) ([]string, map[string]string) {
+	var paths []string
+	why := map[string]string{}
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(e, fieldpath.Join(path, k))
+			}
+		case []any:
+			for j, e := range x {
+				walk(e, path+"["+strconv.Itoa(j)+"]")
+			}
+		case string:
+			if shown, ok := names[x]; ok && path != "metadata.name" {
+				paths = append(paths, path)
+				why[path] = shown
 			}
 		}
-		walk(objs[i].Object.Object, "")
-		if len(paths) == 0 {
-			continue
-		}
-		o := &objs[i]
-		o.NotCompared = append(o.NotCompared, paths...)
-		sort.Strings(o.NotCompared)
-		if o.NotComparedWhy == nil {
-			o.NotComparedWhy = map[string]string{}
-		}
-		for p, w := range why {
-			o.NotComparedWhy[p] = w
-		}
 	}
+	walk(obj, "")
+	return paths, why
 }
 
 // referenceReason says why a reference to o's name is not compared.
@@ -347,6 +340,19 @@ func dedupeUnopened(list []Unopened) []Unopened {
 // objects of a kustomization's helmCharts: entry rendered with a values
 // file no key opens; its value is the file.
 const unopenedValuesAnnotation = "driftwatch.dev/unopened-sops-values"
+
+// MarkValues annotates u, an object of a kustomization's helmCharts:
+// entry rendered with rel as values, rel a file no key opens (Sealed), so
+// that a Finisher still knows it after kustomize's transformers and lists
+// it as Unopened.
+func MarkValues(u *unstructured.Unstructured, rel string) {
+	a := u.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[unopenedValuesAnnotation] = rel
+	u.SetAnnotations(a)
+}
 
 // valuesMark returns u's unopenedValuesAnnotation, or "".
 func valuesMark(u *unstructured.Unstructured) string {

@@ -1,4 +1,4 @@
-package gitsource
+package sopsfile
 
 import (
 	cryptoaes "crypto/aes"
@@ -27,7 +27,7 @@ import (
 	"github.com/driftwatch/driftwatch/gitsource/sopstest"
 )
 
-// The reader (sopsfile.go, sopsmeta.go, sopsmac.go) is checked against
+// The reader (file.go, metadata.go, mac.go) is checked against
 // the sops library itself: every file here is encrypted by the library,
 // as `sops encrypt` does, and decrypted by both; the plaintext must be the
 // same bytes, the MAC must verify in both or in neither, and the values
@@ -177,21 +177,21 @@ func libTexts(enc, dec any, out *[]string) {
 	}
 }
 
-// readerDecrypt decrypts a file with the reader, through sopsState as
-// rendering does, and returns the plaintext and the sensitive texts.
+// readerDecrypt decrypts a file with a Reader, as rendering does, and
+// returns the plaintext and the sensitive texts.
 func readerDecrypt(t *testing.T, rel, data, identity string) ([]byte, []string, []string, error) {
 	t.Helper()
-	s, err := newSOPSState(Decryption{AgeKeys: identity})
+	s, err := NewReader(identity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := s.file(rel, []byte(data))
+	plain, err := s.Read(rel, []byte(data))
 	texts := make([]string, 0, len(s.plaintexts))
 	for v := range s.plaintexts {
 		texts = append(texts, v)
 	}
 	sort.Strings(texts)
-	_, _, warnings := s.finish(nil)
+	_, warnings := s.Finish().Done()
 	return plain, texts, warnings, err
 }
 
@@ -657,8 +657,8 @@ func TestSOPSReaderRefuses(t *testing.T) {
 				t.Fatalf("no error, want %q\n%s", tt.wantErr, tt.text)
 			case err != nil && (!strings.HasPrefix(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n")):
 				t.Errorf("error %q, want one line starting %q", err, tt.wantErr)
-			case err != nil && strings.Contains(tt.wantErr, "changed after") && !errors.Is(err, ErrSOPSIntegrity):
-				t.Errorf("error %v does not wrap ErrSOPSIntegrity", err)
+			case err != nil && strings.Contains(tt.wantErr, "changed after") && !errors.Is(err, ErrIntegrity):
+				t.Errorf("error %v does not wrap ErrIntegrity", err)
 			case err != nil && strings.Contains(err.Error(), "hunter2"):
 				t.Errorf("error %q shows a secret", err)
 			}
