@@ -102,7 +102,7 @@ func fetchInto(ctx context.Context, dir string, opts Options) (*checkout, error)
 	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
 	if err != nil {
 		if auth != nil && errors.Is(err, transport.ErrAuthenticationRequired) {
-			return nil, fmt.Errorf("credentials were refused: %w", err)
+			return nil, &causeError{"credentials were refused", err}
 		}
 		return nil, remoteError(err)
 	}
@@ -331,6 +331,17 @@ func httpStatus(err error) (string, bool) {
 	return herr.Response.Status, true
 }
 
+// causeError says what went wrong in words of its own where the error it
+// wraps would only repeat them ("repository not found: repository not
+// found"); errors.Is still sees the wrapped error.
+type causeError struct {
+	msg string
+	err error
+}
+
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.err }
+
 // remoteError turns go-git's transport errors into a short cause.
 func remoteError(err error) error {
 	var nerr net.Error
@@ -341,11 +352,11 @@ func remoteError(err error) error {
 	}
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired):
-		return fmt.Errorf("authentication required (set DRIFTWATCH_GIT_TOKEN, DRIFTWATCH_GIT_PASSWORD or an SSH key): %w", err)
+		return &causeError{"authentication required: set DRIFTWATCH_GIT_TOKEN or DRIFTWATCH_GIT_PASSWORD (or --git-token-file), or use an SSH URL with a key", err}
 	case errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("credentials were refused: %w", err)
+		return &causeError{"credentials were refused", err}
 	case errors.Is(err, transport.ErrRepositoryNotFound):
-		return fmt.Errorf("repository not found: %w", err)
+		return &causeError{"repository not found (or not visible to these credentials)", err}
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("repository is empty: %w", err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -178,7 +178,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown sha", func(o *Options) { o.Ref = "deadbeef" }, `"deadbeef" is no branch, tag or commit`},
 		{"wrong password", func(o *Options) { o.Auth.Password = "wrong" }, "credentials were refused"},
 		{"no credentials", func(o *Options) { o.Auth = Auth{} }, "authentication required"},
-		{"unknown repository", func(o *Options) { o.URL = f.srv.RepoURL("absent") }, "repository not found"},
+		{"unknown repository", func(o *Options) { o.URL = f.srv.RepoURL("absent") }, "repository not found (or not visible to these credentials)"},
 		{"unreachable", func(o *Options) { o.URL = "http://127.0.0.1:1/x.git" }, "repository unreachable"},
 		{"path not in repo", func(o *Options) { o.Path = "overlays/staging" }, `path "overlays/staging": path not found`},
 		{"url and dir", func(o *Options) { o.Dir = "." }, "exactly one of"},
@@ -190,6 +190,9 @@ func TestLoadErrors(t *testing.T) {
 			_, err := Load(context.Background(), opts)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+			if msg := err.Error(); strings.Count(msg, "repository not found")+strings.Count(msg, "authentication required")+strings.Count(msg, "credentials were refused") > 1 {
+				t.Errorf("error repeats its cause: %v", err)
 			}
 			if strings.Contains(err.Error(), gitPass) {
 				t.Errorf("error leaks the password: %v", err)

@@ -57,8 +57,8 @@ func TestRenderLargeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Render(dir, "")
-	if err == nil || !strings.Contains(err.Error(), "big.yaml: file is larger than 32 MiB") {
-		t.Fatalf("plain YAML: error = %v", err)
+	if err == nil || err.Error() != "manifest big.yaml: file is larger than 32 MiB" {
+		t.Fatalf("plain YAML: error = %v, want the file named once", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("resources: [big.yaml]\n"), 0o644); err != nil {
 		t.Fatal(err)

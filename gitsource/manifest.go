@@ -115,7 +115,7 @@ func parseManifests(file string, data []byte, pack bool) ([]Object, error) {
 		}
 		m, ok := raw.(map[string]any)
 		if !ok {
-			return nil, &ManifestError{File: file, Line: doc.Line, Err: fmt.Errorf("document is a %T, not a Kubernetes object", raw)}
+			return nil, &ManifestError{File: file, Line: doc.Line, Err: fmt.Errorf("document is %s, not a Kubernetes object (a mapping with apiVersion and kind)", yamlKind(raw))}
 		}
 		objs, err := expand(m)
 		if err != nil {
@@ -225,4 +225,21 @@ func cleanYAMLError(err error) error {
 	msg = yamlLine.ReplaceAllString(msg, "")
 	msg = strings.Replace(msg, "yaml: : ", "yaml: ", 1)
 	return fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// yamlKind names what a YAML document holds, in YAML's words, for errors.
+func yamlKind(v any) string {
+	switch v.(type) {
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int64, uint64, float64:
+		return "a number"
+	case nil:
+		return "empty"
+	}
+	return fmt.Sprintf("a %T", v)
 }

@@ -261,6 +261,9 @@ func readFiles(cfs *confinedFS, files []string, pack bool) ([]Object, error) {
 func readFile(cfs *confinedFS, f string, pack bool) ([]Object, error) {
 	rel := cfs.rel(f)
 	data, err := cfs.ReadFile(f)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("manifest %w", err) // the error names the file
+	}
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", rel, err)
 	}

@@ -142,7 +142,8 @@ func TestParseManifestsLines(t *testing.T) {
 		name, in, wantErr string
 	}{
 		{"tab indentation", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n", "f.yaml:4: invalid YAML"},
-		{"scalar document", "just a string\n", "f.yaml:1: document is a string"},
+		{"scalar document", "just a string\n", "f.yaml:1: document is a string, not a Kubernetes object"},
+		{"list document", "- a\n- b\n", "f.yaml:1: document is a list, not a Kubernetes object (a mapping with apiVersion and kind)"},
 		{"generateName", "apiVersion: v1\nkind: Pod\nmetadata:\n  generateName: x-\n", "uses generateName"},
 		{"second document", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: [}\n", "f.yaml:"},
 	}

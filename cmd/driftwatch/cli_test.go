@@ -176,3 +176,18 @@ func TestKubectlPlugin(t *testing.T) {
 		t.Errorf("plugin help does not say kubectl drift:\n%s", help)
 	}
 }
+
+// With no kubeconfig anywhere, the error names driftwatch's ways to give
+// one, not client-go's KUBERNETES_MASTER.
+func TestConnectWithoutKubeconfig(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	_, err := connect(t.Context(), clusterOptions{})
+	want := "kubeconfig: no cluster configured: pass --kubeconfig or --context, set $KUBECONFIG, or write ~/.kube/config (in a Pod, its service account is used)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("connect() error = %v, want %q", err, want)
+	}
+}

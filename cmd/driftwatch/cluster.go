@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,6 +35,11 @@ func connect(ctx context.Context, o clusterOptions) (*pipeline.Cluster, error) {
 	}
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 	cfg, err := cc.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		// client-go's own advice names KUBERNETES_MASTER, which is not how
+		// driftwatch is told where the cluster is.
+		return nil, errors.New("kubeconfig: no cluster configured: pass --kubeconfig or --context, set $KUBECONFIG, or write ~/.kube/config (in a Pod, its service account is used)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
