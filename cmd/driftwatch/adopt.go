@@ -40,35 +40,13 @@ func newCmdAdopt(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "adopt --dir DIR [--path PATH] [--field PATH]... [--write | --commit --branch NAME [--push]]",
 		Short: "Write the cluster's values of drifted fields back into the source",
-		Long: `adopt runs the same comparison as check and, for each drifted field (all of
-them, or those the targeting flags and --field choose), writes the live value
-back into the source, in the file and place the value came from: a plain
-manifest, a kustomize base, the overlay patch (strategic merge or JSON 6902)
-that set it, a kustomization's images: (newName, newTag, digest) or replicas:,
-or the Helm values file (values.yaml, or the last --values file) holding the
-value a chart's field is a plain reference to. Edits are made in the text, so
-comments and formatting stay. Each edit is verified by rendering the edited
-source again: it must give the live value and change nothing else, or the
-field is reported as not adoptable, with why.
+		Long: `adopt runs the same comparison as check and writes the live value of each drifted field
+(or of those --field and the targeting flags choose) back into the source, in the file and place
+it came from: a manifest, a kustomize base or patch, a kustomization's images:, a Helm values
+file. Each edit is verified by rendering again. By default it prints a diff; --write changes the
+files; --commit --branch NAME commits on a new branch, which --push pushes.
 
-A Missing object is removed from the source only with --prune (its document,
-or its file and resources: entry). Extra objects are not added. Secret values
-are never written in clear; a SOPS-encrypted file is never edited (re-encrypt
-by hand). A field the renderer makes (a configMapGenerator, a template
-expression) has no place to write to.
-
-The source is --dir, a local directory or Git work tree. By default adopt
-prints a unified diff on stdout and changes nothing; --write changes the
-files; --commit --branch NAME commits on a new branch at HEAD with go-git and
-leaves the work tree, the index and the checked-out branch as they are (the
-files of the work tree must be as HEAD has them); --push then pushes that
-branch to origin, with the Git credentials check uses. The author comes from
-GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL, or user.name and user.email in the
-repository's or the global Git config. One line per field goes to stderr.
-
-Exit codes: 0 every chosen field adopted (or nothing drifted), 1 some could
-not be, 2 error, including a field chosen with --field that the renderer
-generates.`,
+Exit codes: 0 every chosen field adopted, 1 some could not be, 2 error.`,
 		Example: `  driftwatch adopt --dir . --path overlays/prod                # print the diff
   driftwatch adopt --dir . --path overlays/prod --field spec.replicas --write
   driftwatch adopt --dir . --path overlays/prod --commit --branch adopt-hotfix --push`,

@@ -39,23 +39,14 @@ func newCmdCheck(s streams, runF func(context.Context, *checkOptions) error) *co
 	cmd := &cobra.Command{
 		Use:   "check (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
 		Short: "Compare Git with the cluster once and report drift",
-		Long: `check renders the desired state from Git (or a local directory), reads the
-matching live objects through informers, and prints a drift report.
+		Long: `check renders the desired state, reads the matching live objects and prints a drift
+report (to stdout, or to files with -o FORMAT=PATH). Git credentials come from the environment or
+from files, never from flag values.
 
-Git credentials come from the environment or from files, never from flag
-values: DRIFTWATCH_GIT_USERNAME, DRIFTWATCH_GIT_PASSWORD, DRIFTWATCH_GIT_TOKEN,
-DRIFTWATCH_SSH_KEY_PASSPHRASE, or --git-password-file / --git-token-file.
-
-Exit codes: 0 in sync, 1 drift found (Drifted or Missing resources), 2 error.
---fail-on sets the least severity of drift that exits 1: with critical, drift
-that is only warning or info exits 0 (stderr says how much was let through).
-Resources that could not be checked are reported as Error and counted in the
-summary. What they do to the exit code is --on-resource-error: auto (the
-default) exits 2 when nothing drifted, since the cluster cannot be called in
-sync, and 1 when something did; fail always exits 2; report never changes the
-exit code.`,
+Exit codes: 0 in sync, 1 drift found (of at least --fail-on), 2 error; --on-resource-error says
+what objects that could not be checked do.`,
 		Example: `  driftwatch check --repo https://github.com/acme/deploy.git --ref main --path overlays/prod
-  driftwatch check --dir . --path k8s --output json
+  driftwatch check --dir . --path k8s -o text -o sarif=drift.sarif --fail-on critical
   DRIFTWATCH_GIT_TOKEN=... driftwatch check --repo https://git.example.com/ops.git --ref v1.4.2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -40,7 +40,7 @@ func TestReferenceInSync(t *testing.T) {
 			}
 			return "(end of file)"
 		}
-		t.Errorf("docs/reference.md is out of date: run `%s`\nfirst difference, line %d:\n  file: %s\n  code: %s",
+		t.Errorf("docs/reference.md is out of date: run %s\nfirst difference, line %d:\n  file: %s\n  code: %s",
 			regenerateDocs, i+1, line(wantLines), line(gotLines))
 	}
 	// The documented examples are valid.

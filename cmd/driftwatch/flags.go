@@ -59,6 +59,10 @@ func (sf *sourceFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.HelmRepositoryConfig, "helm-repository-config", "", "Helm repositories.yaml with chart repository credentials (default $HELM_REPOSITORY_CONFIG or ~/.config/helm/repositories.yaml)")
 	f.StringVar(&sf.RegistryConfig, "registry-config", "", "Docker config.json with OCI registry credentials (default $DOCKER_CONFIG/config.json or ~/.docker/config.json; or $DRIFTWATCH_REGISTRY_USERNAME and _PASSWORD)")
 	f.StringVar(&sf.SOPSAgeKeyFile, "sops-age-key-file", "", "file of age identities that decrypt SOPS files (or $SOPS_AGE_KEY_FILE, or the keys in $SOPS_AGE_KEY)")
+	markFlagGroup(f, groupSource, "repo", "ref", "path", "dir", "render", "source-config", "values", "set",
+		"helm-release", "helm-namespace", "helm-skip-crds", "sops-age-key-file", "cache-dir", "git-timeout")
+	markFlagGroup(f, groupCredentials, "git-username", "git-password-file", "git-token-file", "ssh-key-file",
+		"ssh-known-hosts", "insecure-skip-host-key-check", "registry-config", "helm-repository-config")
 }
 
 func (sf sourceFlags) validate() error {
@@ -120,6 +124,7 @@ func (o *clusterOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config; in a Pod, its service account)")
 	f.StringVar(&o.Context, "context", "", "kubeconfig context to use")
 	f.StringVarP(&o.Namespace, "namespace", "n", "", "namespace for namespaced objects that name none (default: the context's)")
+	markFlagGroup(f, groupCluster, "kubeconfig", "context", "namespace")
 }
 
 // compareFlags tune the comparison, in check and watch alike.
@@ -145,6 +150,8 @@ func (c *compareFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.DetectExtra, "detect-extra", false, "report live objects that carry the tracking label but are not in Git")
 	f.StringVar(&c.TrackingLabel, "tracking-label", pipeline.DefaultTrackingLabel, "label (KEY=VALUE or KEY) marking objects Git manages, for --detect-extra")
 	f.StringVar(&c.HashKeyFile, "hash-key-file", "", "key for the hashes shown for secret values (default $DRIFTWATCH_HASH_KEY, else a key kept in the cache directory)")
+	markFlagGroup(f, groupCluster, "sync-timeout")
+	markFlagGroup(f, groupComparison, "config", "confirm", "detect-extra", "tracking-label", "hash-key-file")
 }
 
 func (c compareFlags) validate() error {
@@ -193,6 +200,7 @@ func (tf *targetFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&tf.Kinds, "kinds", nil, "check only these kinds: Kind, group/Kind or group/* (e.g. Deployment,apps/*)")
 	f.StringSliceVar(&tf.ExcludeKinds, "exclude-kinds", nil, "skip these kinds (same syntax as --kinds)")
 	f.BoolVar(&tf.AllowEmpty, "allow-empty", false, "let a source that renders no objects, or targeting that keeps none, pass (by default an error: exit 2)")
+	markFlagGroup(f, groupTargeting, "selector", "names", "namespaces", "exclude-namespaces", "kinds", "exclude-kinds", "allow-empty")
 }
 
 // filter builds the pipeline.Filter, validating every pattern.

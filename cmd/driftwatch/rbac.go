@@ -40,22 +40,12 @@ func newCmdRBAC(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rbac (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
 		Short: "Print the least-privilege RBAC that check, watch or revert need for this Git source",
-		Long: `rbac renders the same desired state as check, maps each kind to its resource
-through the cluster's discovery, and prints RBAC granting exactly get, list
-and watch on exactly those resources (patch too with --confirm=server), plus
-what watch needs: list and watch on CustomResourceDefinitions, the discovery
-and OpenAPI endpoints, and, with --leader-elect, its Lease.
-
---for revert prints the role revert needs instead, separate from the
-read-only one: patch and create as well on the same resources (server-side
-apply, and the JSON patch of --remove-added), and delete with --prune.
-
-By default one ClusterRole is printed; with --namespaced, one Role per
-namespace for namespaced resources and a ClusterRole only for what is
-cluster-scoped (cluster-scoped kinds, CRDs, discovery). With --subject
-(serviceaccount NS/NAME, user NAME or group NAME) the bindings are printed too.`,
-		Example: `  driftwatch rbac --repo https://github.com/acme/deploy.git --path overlays/prod --subject serviceaccount:driftwatch/driftwatch | kubectl apply -f -
-  driftwatch rbac --dir . --namespaced --confirm server
+		Long: `rbac renders the same desired state as check and prints the least RBAC check and watch need
+for it: get, list and watch on exactly those resources (patch too with --confirm=server), and
+the discovery and OpenAPI endpoints. --for revert prints the role revert needs instead;
+--namespaced prints Roles per namespace; --subject prints the bindings too.`,
+		Example: `  driftwatch rbac --dir . --subject serviceaccount:driftwatch/driftwatch | kubectl apply -f -
+  driftwatch rbac --repo https://github.com/acme/deploy.git --namespaced --confirm server
   driftwatch rbac --dir . --for revert --prune --name driftwatch-revert`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return rbacRun(cmd.Context(), o) },

@@ -38,34 +38,13 @@ func newCmdRevert(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revert (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
 		Short: "Put Git's desired state back on the objects that drifted",
-		Long: `revert runs the same check as check (same source, targeting and comparison
-flags), then acts on what it found, and only on that:
+		Long: `revert runs the same check as check, then acts on what it found, and only on that: Drifted
+objects get Git's state back by server-side apply, as the field manager that applied Git; Missing
+ones are created; fields added by hand are removed only with --remove-added, Extra objects
+deleted only with --prune. Each object is compared again just before it is written; --dry-run
+writes nothing. It needs write verbs: driftwatch rbac --for revert prints that role.
 
-  Drifted  Git's whole object is server-side applied as the field manager
-           that applied Git (the one owning most of Git's fields with
-           operation Apply in managedFields; --field-manager overrides;
-           "driftwatch" when there is none). A conflict with another
-           manager is forced only when it is on a field the check found
-           drifted; a conflict elsewhere leaves the resource and is
-           reported. Fields Git does not set stay as they are.
-  Added    fields added by hand are removed only with --remove-added, by
-           a JSON patch that tests each value before removing it.
-  Missing  created by the same apply, as the field manager that applied
-           the source's other objects when they all name the same one
-           (--field-manager overrides), else "driftwatch"; the output
-           says which and why.
-  Extra    deleted only with --prune (which needs --detect-extra), if it
-           still carries the tracking label and has the UID and
-           resourceVersion read.
-
-Each object is read and compared again just before it is written, and the
-write is pinned to the resourceVersion read. --dry-run sends every request
-as a server-side dry run and prints the fields that would change.
-
-It needs write verbs: driftwatch rbac --for revert prints that role.
-
-Exit codes: 0 everything reverted (or nothing to do), 2 any failure (each
-listed on one line) or bad input.`,
+Exit codes: 0 everything reverted (or nothing to do), 2 any failure or bad input.`,
 		Example: `  driftwatch revert --repo https://github.com/acme/deploy.git --path overlays/prod --dry-run
   driftwatch revert --dir . --path k8s --kinds Deployment --names web
   driftwatch revert --dir . --detect-extra --prune --remove-added -o json`,

@@ -111,15 +111,22 @@ func newRootCmd(s streams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "driftwatch",
 		Short: "Report how a Kubernetes cluster has drifted from Git",
-		Long: `driftwatch compares the manifests in a Git repository (plain YAML or kustomize)
-with the live objects in a cluster, field by field, and reports what drifted.
+		Long: `driftwatch compares the desired state in Git, a directory or an OCI artifact (plain YAML,
+kustomize or Helm charts, SOPS-encrypted files decrypted) with the live objects in a cluster,
+field by field, and reports what drifted and who changed it: once (check, in CI), or
+continuously (watch, with metrics, a dashboard and webhooks). adopt writes the cluster's values
+back into the source, revert puts Git's back on the cluster.
 
 Exit codes: 0 in sync, 1 drift found, 2 error.`,
+		Example: `  driftwatch check --repo https://github.com/acme/deploy.git --path overlays/prod
+  driftwatch watch --dir /config --listen :8080 --webhook https://hooks.example.com/drift
+  driftwatch rbac --dir . --subject serviceaccount:driftwatch/driftwatch | kubectl apply -f -`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
+	root.SetUsageFunc(usage)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return fmt.Errorf("flag: %w", err)
 	})
@@ -131,7 +138,7 @@ Exit codes: 0 in sync, 1 drift found, 2 error.`,
 		root.Use = strings.TrimPrefix(plugin, "kubectl ")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: plugin}
 	}
-	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdAdopt(s), newCmdRevert(s), newCmdRBAC(s), newCmdVersion(s), newCmdDocs(s))
+	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdAdopt(s), newCmdRevert(s), newCmdRBAC(s), newCmdVersion(s), newCmdOptions(s), newCmdDocs(s))
 	return root
 }
 

@@ -15,7 +15,9 @@ func newCmdVersion(s streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the driftwatch version",
-		Args:  cobra.NoArgs,
+		Example: `  driftwatch version
+  driftwatch version | cut -d' ' -f2     # the version alone, for scripts`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			commit := ""
 			if bi, ok := debug.ReadBuildInfo(); ok {

@@ -64,17 +64,12 @@ func newCmdWatch(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch (--repo URL [--ref REF] | --dir DIR) [--path PATH]",
 		Short: "Watch the cluster continuously and serve the drift report over HTTP",
-		Long: `watch keeps a drift report current: it polls Git, runs informers for exactly
-the kinds and namespaces Git declares (started and stopped as Git changes),
-compares an object again as soon as it changes in the cluster, and serves the
-report, Prometheus metrics and a dashboard over HTTP. Drift changes can be
-posted to webhooks as CloudEvents.
-
-It exits 0 on SIGTERM or SIGINT after a graceful shutdown, and 2 on a bad
-flag or when the cluster is unreachable at start; Git and cluster faults
-while running are retried, never fatal.`,
+		Long: `watch keeps a drift report current: it polls Git, watches exactly the kinds and namespaces
+Git declares and compares an object again as soon as it changes; it serves the report, metrics and
+a dashboard over HTTP and posts drift to webhooks. It exits 0 on SIGTERM; faults are retried.`,
 		Example: `  driftwatch watch --repo https://github.com/acme/deploy.git --path overlays/prod --listen :8080
-  driftwatch watch --dir /config --interval 30s --webhook https://hooks.example.com/drift --auth-token-file /etc/driftwatch/token`,
+  driftwatch watch --dir /config --interval 30s --webhook https://hooks.example.com/drift
+  driftwatch watch --dir /config --auth-token-file /etc/driftwatch/token --leader-elect`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return watchRun(cmd.Context(), o) },
 	}
