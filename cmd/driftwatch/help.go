@@ -18,16 +18,17 @@ const helpWidth = 100
 const docsURL = "https://github.com/driftwatch/driftwatch/blob/main/docs/"
 
 // commandDocs is the documentation page each command's --help points to,
-// beside docs/reference.md; a test fails for a visible command without one.
+// beside docs/reference.md, by name ("" for the root, whose name is drift
+// as a kubectl plugin); a test fails for a visible command without one.
 var commandDocs = map[string]string{
-	"driftwatch": "getting-started.md",
-	"check":      "ci.md",
-	"watch":      "in-cluster.md",
-	"adopt":      "acting-on-drift.md",
-	"revert":     "acting-on-drift.md",
-	"rbac":       "security.md",
-	"version":    "getting-started.md",
-	"options":    "reference.md",
+	"":        "getting-started.md",
+	"check":   "ci.md",
+	"watch":   "in-cluster.md",
+	"adopt":   "acting-on-drift.md",
+	"revert":  "acting-on-drift.md",
+	"rbac":    "security.md",
+	"version": "getting-started.md",
+	"options": "reference.md",
 }
 
 // flagGroupAnnotation marks a flag that several commands share with the
@@ -206,7 +207,11 @@ func usage(c *cobra.Command) error {
 		}
 	}
 	b.WriteString("\n")
-	if page := commandDocs[c.Name()]; page != "" {
+	name := c.Name()
+	if !c.HasParent() {
+		name = ""
+	}
+	if page := commandDocs[name]; page != "" {
 		if !c.HasParent() {
 			fmt.Fprintf(&b, "Docs:       %s\n", strings.TrimSuffix(strings.Replace(docsURL, "/blob/", "/tree/", 1), "/"))
 		}
