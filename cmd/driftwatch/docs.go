@@ -290,7 +290,7 @@ var configFieldDocs = map[string]string{
 	"added.metadata": "resources whose labels and annotations added by hand are `Added` too (off by default); " +
 		"each rule takes a `match` only.",
 	"severity": "rules giving drift a `level`, tried in order, the first match winning, before the built-in rules " +
-		"(README, Severity); each selector given must match",
+		"(docs/what-counts-as-drift.md, Severity); each selector given must match",
 	"severity[].match":        "the resources the rule applies to; omitted or empty: every resource.",
 	"severity[].paths":        "fields, as in `ignore[].paths`; a path may start with `**.` (any depth)",
 	"severity[].managers":     "globs of the field manager owning the live value (its managedFields entry)",
