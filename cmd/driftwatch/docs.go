@@ -59,7 +59,8 @@ func referenceMarkdown(root *cobra.Command) []byte {
 	b.WriteString("Flags shared by several commands (source, cluster, targeting, rules) are listed with their help by\n")
 	b.WriteString("`driftwatch options`; each command's `--help` shows its own flags in full and names the shared ones.\n\n")
 	for _, c := range referenceCommands(root) {
-		fmt.Fprintf(&b, "## `%s`\n\n%s\n\n```\n%s\n```\n\n", c.CommandPath(), c.Short, c.UseLine())
+		// The synopsis is not run by TestDocExamples (docexamples_test.go).
+		fmt.Fprintf(&b, "## `%s`\n\n%s\n\n<!-- example: illustrative: the command's synopsis -->\n```\n%s\n```\n\n", c.CommandPath(), c.Short, c.UseLine())
 		if !c.HasAvailableLocalFlags() {
 			continue
 		}
