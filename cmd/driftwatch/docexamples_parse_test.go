@@ -98,8 +98,23 @@ func scanMarkdown(file, src string) markdownDoc {
 		comment   []string // an HTML comment being read, from its line
 		commentAt int
 		headings  []string
-		prevText  string // the previous line, when it could be a setext heading's text
+		prevText  string   // the previous line, when it could be a setext heading's text
+		para      []string // the lines of a paragraph, code spans blanked
+		paraAt    int
 	)
+	// Links are read from whole paragraphs: a link's text may span lines.
+	flush := func() {
+		text := strings.Join(para, "\n")
+		for _, m := range linkRe.FindAllStringSubmatchIndex(text, -1) {
+			target := text[m[4]:m[5]]
+			if strings.TrimSpace(target) == "" {
+				continue // a code span blanked, or [x]()
+			}
+			line := paraAt + strings.Count(text[:m[0]], "\n")
+			doc.Links = append(doc.Links, docLink{Line: line, Target: strings.Trim(target, "<>")})
+		}
+		para = nil
+	}
 	for i, line := range lines {
 		n := i + 1
 		if block != nil {
@@ -116,6 +131,9 @@ func scanMarkdown(file, src string) markdownDoc {
 			}
 			block.Lines = append(block.Lines, line[cut:])
 			continue
+		}
+		if block == nil && comment == nil && para != nil && (strings.TrimSpace(line) == "" || fenceRe.MatchString(line) || strings.HasPrefix(strings.TrimLeft(line, " \t"), "<!--")) {
+			flush()
 		}
 		if comment != nil {
 			comment = append(comment, line)
@@ -155,25 +173,31 @@ func scanMarkdown(file, src string) markdownDoc {
 		if m := atxRe.FindStringSubmatch(line); m != nil {
 			headings = append(headings, m[2])
 			prevText = ""
+			flush()
+			para, paraAt = []string{text}, n
+			flush()
+			continue
 		} else if m := setextRe.FindStringSubmatch(line); m != nil && prevText != "" {
 			headings = append(headings, prevText)
 			prevText = ""
+			flush()
+			continue
 		} else if m := refDefRe.FindStringSubmatch(text); m != nil {
+			flush()
 			doc.Links = append(doc.Links, docLink{Line: n, Target: strings.Trim(m[2], "<>")})
 			prevText = ""
-		} else {
-			prevText = ""
-			if !strings.ContainsAny(trimmed[:1], "-*+>|<") && !orderedItemRe.MatchString(trimmed) {
-				prevText = strings.TrimSpace(line)
-			}
+			continue
 		}
-		for _, m := range linkRe.FindAllStringSubmatch(text, -1) {
-			if strings.TrimSpace(m[2]) == "" {
-				continue // a code span blanked, or [x]()
-			}
-			doc.Links = append(doc.Links, docLink{Line: n, Target: strings.Trim(m[2], "<>")})
+		prevText = ""
+		if !strings.ContainsAny(trimmed[:1], "-*+>|<") && !orderedItemRe.MatchString(trimmed) {
+			prevText = strings.TrimSpace(line)
 		}
+		if para == nil {
+			paraAt = n
+		}
+		para = append(para, text)
 	}
+	flush()
 	if block != nil {
 		problem(block.Line, "code block is never closed")
 	}
@@ -1069,11 +1093,12 @@ func TestDocExamplesLinks(t *testing.T) {
 		file + ":17: link https://: a URL without a host",
 		file + ":17: link ../../../../../outside.md: points outside the repository",
 		file + ":18: link sub/picture.txt#top: #top on a file that is not Markdown (only #L10 or #L10-L20)",
+		file + ":23: link missing-too.md: no such file or directory cmd/driftwatch/testdata/docexamples/missing-too.md",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
-	if checked != 17 {
-		t.Errorf("checked %d links, want 17", checked)
+	if checked != 19 {
+		t.Errorf("checked %d links, want 19", checked)
 	}
 }

@@ -67,7 +67,8 @@ func docSetupNames() []string {
 
 // applyDemo applies testdata/demo's overlays/prod (Namespace demo, a CRD
 // and a Widget, a Deployment, a Service, a ConfigMap, a Secret) as
-// `kubectl apply --server-side` would: in sync.
+// cmd/driftwatch-demo does (server-side apply, field manager gitops): in
+// sync.
 func applyDemo(ctx context.Context, root string) error {
 	objs, err := gitsource.Render(filepath.Join(root, "testdata", "demo"), "overlays/prod")
 	if err != nil {
@@ -77,7 +78,7 @@ func applyDemo(ctx context.Context, root string) error {
 	for _, o := range objs {
 		us = append(us, o.Object)
 	}
-	return kube.Apply(ctx, "kubectl", "", us...)
+	return kube.Apply(ctx, "gitops", "", us...)
 }
 
 // driftDemo drifts the demo as cmd/driftwatch-demo does: kubectl-edit sets
@@ -616,4 +617,98 @@ var runFailWant = map[string][]string{
 	"run-fail.md:22": {"run-fail.md:23: kubectl -n demo get deployment nothing: kubectl exited 1 (kubectl commands must succeed)"},
 	"run-fail.md:27": {"run-fail.md:28: cat drift.json: open drift.json: no such file or directory"},
 	"run-fail.md:32": {"run-fail.md:33: variable NOPE is not set: mark the block illustrative"},
+}
+
+// readDocs reads README.md and docs/**/*.md, by their paths relative to
+// the repository root.
+func readDocs(t *testing.T, root string) (files []string, docs map[string]markdownDoc) {
+	t.Helper()
+	files = []string{"README.md"}
+	err := filepath.WalkDir(filepath.Join(root, "docs"), func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".md") {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = map[string]markdownDoc{}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[f] = scanMarkdown(f, string(b))
+	}
+	return files, docs
+}
+
+// TestDocExamplesMarked: every block of README.md and docs/ that invokes
+// driftwatch says whether it is run or only illustrative, and every run
+// block can be run.
+func TestDocExamplesMarked(t *testing.T) {
+	files, docs := readDocs(t, filepath.Join("..", ".."))
+	run, illustrative := 0, 0
+	for _, f := range files {
+		for _, p := range checkMarkers(docs[f], docSetupNames()) {
+			t.Error(p)
+		}
+		for _, b := range docs[f].Blocks {
+			switch {
+			case b.Marker == nil:
+			case b.Marker.Illustrative != "":
+				illustrative++
+			default:
+				run++
+			}
+		}
+	}
+	t.Logf("%d blocks run, %d illustrative", run, illustrative)
+}
+
+// TestDocLinks: every relative link of README.md and docs/ names a file or
+// directory of the repository, and every #fragment a heading of its
+// Markdown file; web links parse (they are not fetched).
+func TestDocLinks(t *testing.T) {
+	root := filepath.Join("..", "..")
+	files, docs := readDocs(t, root)
+	lc := &linkChecker{root: root}
+	total := 0
+	for _, f := range files {
+		n, problems := lc.check(f, docs[f])
+		total += n
+		for _, p := range problems {
+			t.Error(p)
+		}
+	}
+	t.Logf("%d links checked in %d files", total, len(files))
+}
+
+// TestDocExamples runs every run block of README.md and docs/ against the
+// test API server.
+func TestDocExamples(t *testing.T) {
+	r := newExampleRunner(t)
+	before := repoState(t, r.root)
+	files, docs := readDocs(t, r.root)
+	n := 0
+	for _, f := range files {
+		for _, b := range docs[f].Blocks {
+			if b.Marker == nil || b.Marker.Illustrative != "" {
+				continue
+			}
+			n++
+			t.Run(b.where(), func(t *testing.T) {
+				for _, p := range r.run(t, b) {
+					t.Error(p)
+				}
+			})
+		}
+	}
+	t.Logf("%d blocks run", n)
+	if diff := cmp.Diff(before, repoState(t, r.root)); diff != "" {
+		t.Errorf("the examples changed the repository (-before +after):\n%s", diff)
+	}
 }
