@@ -861,7 +861,7 @@ func TestDocExamplesScanMarkers(t *testing.T) {
 		`markers.md:31: this block invokes driftwatch but has no example marker: add <!-- example: run setup=NAME exit=N --> or <!-- example: illustrative: REASON --> on the line before it`,
 		`markers.md:50: this block invokes driftwatch but has no example marker: add <!-- example: run setup=NAME exit=N --> or <!-- example: illustrative: REASON --> on the line before it`,
 		`markers.md:55: this block invokes driftwatch but has no example marker: add <!-- example: run setup=NAME exit=N --> or <!-- example: illustrative: REASON --> on the line before it`,
-		`markers.md:63: example marker: unknown setup "nowhere" (have none, demo, demo-drifted, adopt)`,
+		`markers.md:63: example marker: unknown setup "nowhere" (have none, demo, demo-drifted, adopt, revert)`,
 		`markers.md:66: examples cannot run jq: mark the block illustrative`,
 		`markers.md:63: example marker: exit= lists 2 codes for 1 driftwatch commands`,
 	}

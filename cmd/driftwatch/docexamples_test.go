@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -41,20 +42,23 @@ type docSetup struct {
 	name string
 	// namespaces are deleted and created afresh before the setup applies.
 	namespaces []string
-	apply      func(ctx context.Context, root string) error
+	// apply prepares the cluster, and the block's directory work if the
+	// example needs files there.
+	apply func(ctx context.Context, root, work string) error
 }
 
 // docSetups are the setups a marker can name.
 var docSetups = []docSetup{
-	{name: "none", apply: func(context.Context, string) error { return nil }},
+	{name: "none", apply: func(context.Context, string, string) error { return nil }},
 	{name: "demo", namespaces: []string{"demo"}, apply: applyDemo},
-	{name: "demo-drifted", namespaces: []string{"demo"}, apply: func(ctx context.Context, root string) error {
-		if err := applyDemo(ctx, root); err != nil {
+	{name: "demo-drifted", namespaces: []string{"demo"}, apply: func(ctx context.Context, root, work string) error {
+		if err := applyDemo(ctx, root, work); err != nil {
 			return err
 		}
 		return driftDemo(ctx)
 	}},
 	{name: "adopt", namespaces: []string{"shop"}, apply: applyAdopt},
+	{name: "revert", namespaces: []string{"prod"}, apply: applyRevert},
 }
 
 func docSetupNames() []string {
@@ -69,7 +73,7 @@ func docSetupNames() []string {
 // and a Widget, a Deployment, a Service, a ConfigMap, a Secret) as
 // cmd/driftwatch-demo does (server-side apply, field manager gitops): in
 // sync.
-func applyDemo(ctx context.Context, root string) error {
+func applyDemo(ctx context.Context, root, _ string) error {
 	objs, err := gitsource.Render(filepath.Join(root, "testdata", "demo"), "overlays/prod")
 	if err != nil {
 		return err
@@ -99,7 +103,7 @@ func driftDemo(ctx context.Context) error {
 // applyAdopt applies testdata/adopt's kustomize/overlays/prod in namespace
 // shop as the adopt tests do (field manager gitops): the README's adopt
 // example changes it by hand with kubectl.
-func applyAdopt(ctx context.Context, root string) error {
+func applyAdopt(ctx context.Context, root, _ string) error {
 	if err := kube.Apply(ctx, "kubectl", "", &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"},
 	}}); err != nil {
@@ -114,6 +118,89 @@ func applyAdopt(ctx context.Context, root string) error {
 		us = append(us, o.Object)
 	}
 	return kube.Apply(ctx, "gitops", "shop", us...)
+}
+
+// docRevertManifests is deploy/prod/app.yaml of revert's worked example.
+const docRevertManifests = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod, labels: {app.kubernetes.io/managed-by: driftwatch}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: prod, labels: {app.kubernetes.io/managed-by: driftwatch}}
+data: {LOG_LEVEL: info}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: prod, labels: {app.kubernetes.io/managed-by: driftwatch}}
+stringData: {password: pa55-in-git}
+`
+
+// applyRevert sets up revert's worked example (docs/acting-on-drift.md):
+// the reader's own tree deploy/prod (a Deployment, a ConfigMap and a
+// Secret, each with the tracking label --detect-extra looks for) applied
+// in namespace prod by the manager gitops, then kubectl-edit sets replicas
+// 5, image nginx:1.28 and a privileged securityContext, and changes the
+// Secret's value, the ConfigMap is deleted, and a ConfigMap Git no longer
+// has is left. The repository's deploy/ is not that tree: it is replaced.
+func applyRevert(ctx context.Context, _, work string) error {
+	dir := filepath.Join(work, "deploy")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "prod"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "prod", "app.yaml"), []byte(docRevertManifests), 0o644); err != nil {
+		return err
+	}
+	if err := kube.Apply(ctx, "kubectl", "", &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "prod"},
+	}}); err != nil {
+		return err
+	}
+	objs, err := gitsource.Render(dir, "prod")
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := kube.Apply(ctx, "gitops", "prod", o.Object); err != nil {
+			return err
+		}
+	}
+	err = kube.Edit(ctx, "kubectl-edit", gvkDeployment, "prod", "web", func(u *unstructured.Unstructured) error {
+		liveField(int64(5), "spec", "replicas")(u)
+		liveContainer(func(c map[string]any) {
+			c["image"] = "nginx:1.28"
+			c["securityContext"] = map[string]any{"privileged": true}
+		})(u)
+		return nil
+	})
+	if err == nil {
+		err = kube.Edit(ctx, "kubectl-edit", gvkSecret, "prod", "creds", func(u *unstructured.Unstructured) error {
+			return unstructured.SetNestedField(u.Object, base64.StdEncoding.EncodeToString([]byte("hand-set-pw")), "data", "password")
+		})
+	}
+	if err == nil {
+		err = kube.Delete(ctx, gvkConfigMap, "prod", "settings")
+	}
+	if err != nil {
+		return err
+	}
+	return kube.Apply(ctx, "gitops", "prod", &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "leftover", "labels": map[string]any{"app.kubernetes.io/managed-by": "driftwatch"}},
+		"data":     map[string]any{"old": "yes"},
+	}})
 }
 
 // docCommandTimeout bounds each command of an example: a daemon (watch)
@@ -177,7 +264,7 @@ func (r *exampleRunner) run(t *testing.T, b docBlock) []string {
 	if err := r.deleteNamespaces(ctx, setup.namespaces); err != nil {
 		return []string{fmt.Sprintf("%s: setup %s: %v", b.where(), setup.name, err)}
 	}
-	if err := setup.apply(ctx, r.root); err != nil {
+	if err := setup.apply(ctx, r.root, work); err != nil {
 		return []string{fmt.Sprintf("%s: setup %s: %v", b.where(), setup.name, err)}
 	}
 
