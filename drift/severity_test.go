@@ -237,23 +237,24 @@ severity:
 	})
 }
 
-// TestSeverityREADMEExample: the README's severity example does what its
+// TestSeverityREADMEExample: the severity example of
+// docs/what-counts-as-drift.md does what its
 // comment says with what kubectl v1.37 writes (cmd/driftwatch's
 // TestKubectlManagers records it): kubectl scale ("kubectl", Update,
 // through scale) and kubectl edit in prod are critical; the HPA, and
 // kubectl apply --server-side (how Git may be applied), stay info.
 func TestSeverityREADMEExample(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "docs", "what-counts-as-drift.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, _ := strings.Cut(string(b), "\n### Severity")
+	_, section, _ := strings.Cut(string(b), "\n## Severity")
 	_, example, ok := strings.Cut(section, "```yaml\n")
 	example, _, _ = strings.Cut(example, "```")
 	if !ok || !strings.Contains(example, "spec.replicas") {
-		t.Fatalf("README's Severity section has no example with spec.replicas:\n%s", example)
+		t.Fatalf("docs/what-counts-as-drift.md's Severity section has no example with spec.replicas:\n%s", example)
 	}
-	cfg, err := ParseConfig("README.md", []byte(example))
+	cfg, err := ParseConfig("docs/what-counts-as-drift.md", []byte(example))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,18 +415,19 @@ func TestSeverityConfigErrors(t *testing.T) {
 	}
 }
 
-// TestSeverityDefaultsDocumented: README.md's Severity section names every
+// TestSeverityDefaultsDocumented: docs/what-counts-as-drift.md's Severity
+// section names every
 // path and kind of the built-in rules.
 func TestSeverityDefaultsDocumented(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "docs", "what-counts-as-drift.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n### Severity")
+	_, section, ok := strings.Cut(string(b), "\n## Severity")
 	if !ok {
-		t.Fatal("README.md has no Severity section")
+		t.Fatal("docs/what-counts-as-drift.md has no Severity section")
 	}
-	section, _, _ = strings.Cut(section, "\n### ")
+	section, _, _ = strings.Cut(section, "\n## ")
 	for _, r := range DefaultSeverityRules() {
 		words := []string{string(r.Level)}
 		for _, p := range r.Paths {
@@ -439,7 +441,7 @@ func TestSeverityDefaultsDocumented(t *testing.T) {
 		}
 		for _, w := range words {
 			if !strings.Contains(section, w) {
-				t.Errorf("README's Severity section does not mention %s (rule %+v)", w, r)
+				t.Errorf("docs/what-counts-as-drift.md's Severity section does not mention %s (rule %+v)", w, r)
 			}
 		}
 	}

@@ -350,28 +350,30 @@ func describeBy(c *drift.ChangedBy) string {
 	return s
 }
 
-// readmeSeverityExample is the config of README.md's Severity section.
+// readmeSeverityExample is the config of the Severity section of
+// docs/what-counts-as-drift.md.
 func readmeSeverityExample(t *testing.T) string {
 	t.Helper()
-	_, section, _ := strings.Cut(readREADME(t), "\n### Severity")
+	_, section, _ := strings.Cut(readDriftDoc(t), "\n## Severity")
 	_, example, ok := strings.Cut(section, "```yaml\n")
 	example, _, _ = strings.Cut(example, "```")
 	if !ok || !strings.Contains(example, "severity:") {
-		t.Fatal("README's Severity section has no yaml example")
+		t.Fatal("docs/what-counts-as-drift.md's Severity section has no yaml example")
 	}
 	return example
 }
 
-// readmeInteractiveManagers lists the interactive managers README.md's
+// readmeInteractiveManagers lists the interactive managers
+// docs/what-counts-as-drift.md's
 // Added section names ("What counts, precisely"), as "manager Update":
 // each `kubectl-...` name, and `kubectl` when it is said to be interactive
 // with operation `Update`.
 func readmeInteractiveManagers(t *testing.T) []string {
 	t.Helper()
-	_, para, ok := strings.Cut(readREADME(t), "What counts, precisely:")
+	_, para, ok := strings.Cut(readDriftDoc(t), "What counts, precisely:")
 	para, _, _ = strings.Cut(para, "Never counted:")
 	if !ok {
-		t.Fatal("README has no \"What counts, precisely:\" paragraph")
+		t.Fatal("docs/what-counts-as-drift.md has no \"What counts, precisely:\" paragraph")
 	}
 	var out []string
 	for _, m := range regexp.MustCompile("`(kubectl-[a-z-]+)`").FindAllStringSubmatch(para, -1) {
@@ -386,9 +388,11 @@ func readmeInteractiveManagers(t *testing.T) []string {
 	return out
 }
 
-func readREADME(t *testing.T) string {
+// readDriftDoc reads docs/what-counts-as-drift.md, where the severity
+// example and the list of interactive managers are documented.
+func readDriftDoc(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "what-counts-as-drift.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
