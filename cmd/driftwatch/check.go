@@ -11,6 +11,7 @@ import (
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/output"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
+	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 	"github.com/driftwatch/driftwatch/gitsource"
 )
 
@@ -31,7 +32,10 @@ type checkOptions struct {
 	// FailOn is the least severity of drift that fails the check
 	// (critical, warning or info); empty is info: any drift.
 	FailOn string
-	Now    func() time.Time
+	// Reports publishes the findings in the cluster: "openreports", or
+	// empty for none.
+	Reports string
+	Now     func() time.Time
 }
 
 func newCmdCheck(s streams, runF func(context.Context, *checkOptions) error) *cobra.Command {
@@ -66,6 +70,7 @@ what objects that could not be checked do.`,
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
 	f.StringVar(&o.OnResourceError, "on-resource-error", "auto", "exit status when some resource could not be checked: auto (2 unless drift was found), fail (always 2) or report (unchanged)")
 	f.StringVar(&o.FailOn, "fail-on", "info", "least severity of drift that fails the check: critical, warning or info (any drift)")
+	f.StringVar(&o.Reports, "reports", "", "also publish the findings in the cluster: openreports (Report and ClusterReport objects; CRDs in deploy/crds)")
 	return cmd
 }
 
@@ -87,6 +92,11 @@ func (o *checkOptions) validate() error {
 	}
 	if _, err := severityFlag("fail-on", o.FailOn); err != nil {
 		return err
+	}
+	switch o.Reports {
+	case "", "openreports":
+	default:
+		return fmt.Errorf("flag --reports: %q is not openreports", o.Reports)
 	}
 	return nil
 }
@@ -116,10 +126,22 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	prog := newProgress(o.Err)
 	defer prog.done()
+	var publisher *reports.Publisher
 	report, err := pipeline.Check(ctx, pipeline.CheckOptions{
-		Options:  st.pipeline,
-		Source:   st.source,
-		Connect:  func(ctx context.Context) (*pipeline.Cluster, error) { return connect(ctx, o.Cluster) },
+		Options: st.pipeline,
+		Source:  st.source,
+		Connect: func(ctx context.Context) (*pipeline.Cluster, error) {
+			cl, err := connect(ctx, o.Cluster)
+			if err != nil || o.Reports == "" {
+				return cl, err
+			}
+			// A cluster without the report CRDs is found before the check
+			// runs, not after.
+			if publisher, err = newPublisher(ctx, cl, 0); err != nil {
+				return nil, err
+			}
+			return cl, nil
+		},
 		Now:      o.Now,
 		Progress: prog.step,
 		Warn:     func(msg string) { o.logf("warning: %s", msg) },
@@ -132,6 +154,14 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	color, _ := useColor(o.Color, o.Out)
 	if err := writeOutputs(specs, report, o.Out, color); err != nil {
 		return err
+	}
+	if publisher != nil {
+		publisher.Policy = reports.Policy(report.Source)
+		st, err := publisher.Publish(ctx, reports.Build(*report, reports.Limits{}, o.Now()))
+		if err != nil {
+			return fmt.Errorf("flag --reports: %w", err)
+		}
+		o.logf("reports: %d written, %d unchanged, %d deleted", st.Written, st.Unchanged, st.Deleted)
 	}
 	threshold, _ := severityFlag("fail-on", o.FailOn)
 	if t := thresholdOf(report, threshold); t.fieldsBelow+t.resourcesBelow > 0 && !t.failing {

@@ -9,11 +9,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
+	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 )
 
 // clusterOptions are the kubectl-style flags that choose a cluster.
@@ -79,4 +81,19 @@ func connect(ctx context.Context, o clusterOptions) (*pipeline.Cluster, error) {
 		Config: cfg, Namespace: ns, Discovery: dc,
 		Info: drift.Cluster{Server: cfg.Host, Context: ctxName, Version: v.GitVersion},
 	}, nil
+}
+
+// newPublisher makes the publisher of OpenReports objects for a cluster,
+// and checks the cluster serves them (a missing CRD is one line naming
+// the fix).
+func newPublisher(ctx context.Context, cl *pipeline.Cluster, interval time.Duration) (*reports.Publisher, error) {
+	dyn, err := dynamic.NewForConfig(cl.Config)
+	if err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	p := &reports.Publisher{Client: dyn, Interval: interval}
+	if err := p.Check(ctx); err != nil {
+		return nil, fmt.Errorf("flag --reports: %w", err)
+	}
+	return p, nil
 }

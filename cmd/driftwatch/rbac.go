@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift/pipeline"
+	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -20,13 +21,15 @@ import (
 // rbacOptions holds the flags of `driftwatch rbac`.
 type rbacOptions struct {
 	streams
-	Source          sourceFlags
-	Cluster         clusterOptions
-	Target          targetFlags
-	Name            string
-	Namespaced      bool
-	Confirm         string
-	LeaderElect     bool
+	Source      sourceFlags
+	Cluster     clusterOptions
+	Target      targetFlags
+	Name        string
+	Namespaced  bool
+	Confirm     string
+	LeaderElect bool
+	// Reports grants what --reports needs to publish OpenReports objects.
+	Reports         string
 	LeaderNamespace string
 	Subject         string
 	// For is the command the role is for: check and watch read; revert
@@ -58,6 +61,7 @@ the discovery and OpenAPI endpoints. --for revert prints the role revert needs i
 	f.BoolVar(&o.Namespaced, "namespaced", false, "Roles per namespace for namespaced resources instead of one ClusterRole")
 	f.StringVar(&o.Confirm, "confirm", "", `"server": also grant patch, which --confirm=server needs for its dry runs`)
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "grant the Lease that watch --leader-elect uses")
+	f.StringVar(&o.Reports, "reports", "", "openreports: grant what check --reports=openreports needs (Report and ClusterReport objects, in every namespace)")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "default", "namespace of that Lease")
 	f.StringVar(&o.Subject, "subject", "", "also print bindings for serviceaccount:NS/NAME, user:NAME or group:NAME")
 	f.StringVar(&o.For, "for", "check", "the command the role is for: check or watch (read-only), or revert (also patch and create)")
@@ -92,6 +96,9 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	}
 	if o.Confirm != "" && o.Confirm != "server" {
 		return fmt.Errorf("flag --confirm: unknown value %q (want server)", o.Confirm)
+	}
+	if o.Reports != "" && o.Reports != "openreports" {
+		return fmt.Errorf("flag --reports: %q is not openreports", o.Reports)
 	}
 	verbs, err := rbacVerbs(o.For, o.Confirm == "server", o.Prune)
 	if err != nil {
@@ -196,6 +203,13 @@ func buildRBAC(o *rbacOptions, scopes []informer.Scope, verbs []string, subject 
 	// watch follows CRDs; reading them never needs more than this.
 	rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"},
 		Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}})
+	if o.Reports != "" {
+		// Reports go to every namespace the source uses, and are found
+		// again by label across all of them.
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{reports.ReportResource.Group},
+			Resources: []string{reports.ClusterReportResource.Resource, reports.ReportResource.Resource},
+			Verbs:     []string{"get", "list", "create", "patch", "delete"}})
+	}
 	rules = append(rules, rbacv1.PolicyRule{Verbs: []string{"get"},
 		NonResourceURLs: []string{"/api", "/api/*", "/apis", "/apis/*", "/openapi/v3", "/openapi/v3/*", "/version"}})
 	var docs []any

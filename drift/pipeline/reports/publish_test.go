@@ -1,0 +1,249 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/informer/apiservertest"
+)
+
+var (
+	env  *apiservertest.Env
+	kube *apiservertest.Client
+)
+
+func TestMain(m *testing.M) {
+	start, err := apiservertest.ShouldStart()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if !start {
+		os.Exit(m.Run())
+	}
+	if env, err = apiservertest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer env.Stop()
+		if kube, err = apiservertest.NewClient(env.Config); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+var crdFiles = []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"}
+
+// installCRDs applies deploy/crds to the test API server once.
+func installCRDs(t *testing.T) {
+	t.Helper()
+	apiservertest.Require(t)
+	for _, f := range crdFiles {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(b, &u.Object); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := kube.Apply(t.Context(), "test", "", u); err != nil {
+			t.Fatalf("apply %s: %v", f, err)
+		}
+	}
+}
+
+func namespace(t *testing.T, name string) {
+	t.Helper()
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}}}
+	if err := kube.Apply(t.Context(), "test", "", ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deploy/crds holds the module's CRDs, byte for byte.
+func TestCRDsAreTheModules(t *testing.T) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command on PATH: %v", err)
+	}
+	out, err := exec.CommandContext(t.Context(), goCmd, "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	dir := strings.TrimSpace(string(out))
+	for _, f := range crdFiles {
+		want, err := os.ReadFile(filepath.Join(dir, "config", "crd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("deploy/crds/%s differs from the module's config/crd/%s: copy it again", f, f)
+		}
+	}
+}
+
+func TestPublishMissingCRD(t *testing.T) {
+	apiservertest.Require(t)
+	// A group no CRD serves: the same error path as a cluster without
+	// the OpenReports CRDs, without uninstalling them under other tests.
+	p := &Publisher{Client: kube.Dynamic, Policy: "x"}
+	err := p.checkResource(t.Context(), ReportResource.GroupVersion().WithResource("nosuchreports"))
+	if !errors.Is(err, ErrNoCRD) {
+		t.Fatalf("err = %v, want ErrNoCRD", err)
+	}
+}
+
+func report(replicas int) drift.Report {
+	r := drift.Report{Source: drift.Source{URL: "https://git.example.com/platform.git", Path: "apps", Commit: "abc"}}
+	r.Resources = []drift.Resource{
+		{APIVersion: "v1", Kind: "ConfigMap", Namespace: "rep-a", Name: "in-sync", Status: drift.InSync},
+		{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: "reader", Status: drift.InSync},
+	}
+	if replicas != 3 {
+		r.Resources = append(r.Resources, drift.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "rep-b", Name: "web",
+			Status: drift.Drifted, Severity: drift.SeverityInfo, FirstSeen: &firstSeen,
+			Diffs: []drift.FieldDiff{{Path: "spec.replicas", Type: drift.Changed, Desired: 3, Live: replicas}}})
+	} else {
+		r.Resources = append(r.Resources, drift.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "rep-b", Name: "web", Status: drift.InSync})
+	}
+	return r
+}
+
+func TestPublish(t *testing.T) {
+	installCRDs(t)
+	namespace(t, "rep-a")
+	namespace(t, "rep-b")
+	ctx := t.Context()
+	clock := now
+	p := &Publisher{Client: kube.Dynamic, Policy: Policy(report(5).Source), Now: func() time.Time { return clock }}
+	if err := p.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Publish(ctx, Build(report(5), Limits{}, clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Stats{Written: 3, Bytes: st.Bytes}, st); d != "" || st.Bytes == 0 {
+		t.Errorf("first publish (-want +got):\n%s", d)
+	}
+	name := BaseName(p.Policy)
+	got, err := kube.Dynamic.Resource(ReportResource).Namespace("rep-b").Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _, _ := unstructured.NestedSlice(got.Object, "results")
+	if len(results) != 1 || results[0].(map[string]any)["result"] != "fail" {
+		t.Fatalf("rep-b results = %v", results)
+	}
+	if fm := got.GetManagedFields(); len(fm) != 1 || fm[0].Manager != FieldManager || fm[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Errorf("managedFields = %+v, want one Apply entry by %q", fm, FieldManager)
+	}
+	b, _ := json.Marshal(got.Object)
+	if strings.Contains(string(b), `"5"`) || strings.Contains(string(b), "live") {
+		t.Errorf("the report holds a value: %s", b)
+	}
+
+	// The same findings later, in a new process (a CronJob's next run):
+	// nothing is written.
+	clock = clock.Add(time.Hour)
+	p2 := &Publisher{Client: kube.Dynamic, Policy: p.Policy, Now: func() time.Time { return clock }}
+	st, err = p2.Publish(ctx, Build(report(5), Limits{}, clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Stats{Unchanged: 3}, st); d != "" {
+		t.Errorf("unchanged publish (-want +got):\n%s", d)
+	}
+
+	// Back in sync and a namespace gone from the source: rep-b's report
+	// says pass; a namespace no longer in the set loses its report.
+	r := report(3)
+	r.Resources = r.Resources[1:] // rep-a's ConfigMap left Git
+	st, err = p2.Publish(ctx, Build(r, Limits{}, clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Stats{Written: 1, Unchanged: 1, Deleted: 1, Bytes: st.Bytes}, st); d != "" {
+		t.Errorf("resolved publish (-want +got):\n%s", d)
+	}
+	if _, err := kube.Dynamic.Resource(ReportResource).Namespace("rep-a").Get(ctx, name, metav1.GetOptions{}); err == nil {
+		t.Error("rep-a's report is still there")
+	}
+}
+
+// A resource flapping 1,000 times in a minute costs one write per
+// Interval, and the last state is written by Flush.
+func TestPublishFlappingIsDebounced(t *testing.T) {
+	installCRDs(t)
+	namespace(t, "rep-a")
+	namespace(t, "rep-b")
+	ctx := context.Background()
+	clock := now
+	p := &Publisher{Client: kube.Dynamic, Policy: "flap//" + t.Name(), Interval: 10 * time.Second, Now: func() time.Time { return clock }}
+	build := func(replicas int) Set {
+		r := report(replicas)
+		r.Source.Path = t.Name()
+		r.Source.URL = "flap"
+		return Build(r, Limits{}, clock)
+	}
+	writes := 0
+	for i := range 1000 {
+		clock = now.Add(time.Duration(i) * 60 * time.Millisecond) // 1,000 flaps in 60 s
+		replicas := 5
+		if i%2 == 1 {
+			replicas = 3
+		}
+		st, err := p.Publish(ctx, build(replicas))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes += st.Written
+		fst, err := p.Flush(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes += fst.Written
+	}
+	// 3 objects at first, then rep-b's at most once per 10 s over 60 s.
+	if writes > 3+7 {
+		t.Errorf("%d writes for 1,000 flaps in 60 s, want at most 10", writes)
+	}
+	t.Logf("1,000 flaps of one resource in 60 s: %d writes", writes)
+	// The last state (i = 999: in sync) lands once the interval passes.
+	clock = clock.Add(11 * time.Second)
+	if _, err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kube.Dynamic.Resource(ReportResource).Namespace("rep-b").Get(ctx, BaseName(p.Policy), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _, _ := unstructured.NestedSlice(got.Object, "results")
+	if len(results) != 1 || results[0].(map[string]any)["result"] != "pass" {
+		t.Errorf("after the flapping stopped, rep-b's results = %v, want the final pass", results)
+	}
+}
