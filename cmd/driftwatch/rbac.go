@@ -200,9 +200,12 @@ func buildRBAC(o *rbacOptions, scopes []informer.Scope, verbs []string, subject 
 		add(cluster, s.GVR.Group, s.GVR.Resource)
 	}
 	rules := rulesFor(cluster, verbs)
-	// watch follows CRDs; reading them never needs more than this.
-	rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"},
-		Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}})
+	// watch follows CRDs; reading them never needs more than this, and a
+	// source that holds CRDs has the rule above already.
+	if !cluster["apiextensions.k8s.io"]["customresourcedefinitions"] {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"},
+			Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}})
+	}
 	if o.Reports != "" {
 		// Reports go to every namespace the source uses, and are found
 		// again by label across all of them.

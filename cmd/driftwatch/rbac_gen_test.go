@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -133,4 +134,17 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// A source holding CRDs gets the rule for them once, not once for the
+// source and once more for watch following CRDs.
+func TestRBACSourceWithCRDs(t *testing.T) {
+	requireAPIServer(t)
+	r := runCLI(t, "rbac", "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "crd", "--kubeconfig", kubeconfig)
+	if r.code != 0 {
+		t.Fatalf("rbac: exit %d: %s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stdout, "- customresourcedefinitions"); n != 1 {
+		t.Errorf("customresourcedefinitions named %d times, want once:\n%s", n, r.stdout)
+	}
 }
