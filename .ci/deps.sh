@@ -2,8 +2,10 @@
 # deps.sh installs the system packages the tests need, from Debian's
 # archive, when they are missing: git (the test Git server runs
 # git http-backend), make, chromium (the dashboard is tested in a real
-# headless browser) and xmllint (JUnit reports are validated against the
-# Jenkins XSD). It installs nothing when everything is present.
+# headless browser), xmllint (JUnit reports are validated against the
+# Jenkins XSD), and Prometheus with promtool and Alertmanager (the
+# monitoring mixin in deploy/monitoring is tested on them). It installs
+# nothing when everything is present.
 set -euo pipefail
 
 need=()
@@ -11,6 +13,8 @@ command -v git >/dev/null || need+=(git)
 command -v make >/dev/null || need+=(make)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium fonts-dejavu-core)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 ((${#need[@]})) || exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
