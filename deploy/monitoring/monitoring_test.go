@@ -168,6 +168,8 @@ var (
 	camelCase      = regexp.MustCompile(`^Driftwatch[A-Z][A-Za-z0-9]*$`)
 	clusterMatcher = regexp.MustCompile(`\bcluster\s*(=|!=|=~|!~)`)
 	heading        = regexp.MustCompile(`(?m)^## (.+)$`)
+	byClause       = regexp.MustCompile(`\bby\s*\(([^)]*)\)`)
+	withoutClause  = regexp.MustCompile(`\bwithout\s*\(([^)]*)\)`)
 )
 
 // githubSlug is the anchor GitHub gives a heading.
@@ -230,6 +232,17 @@ func TestRulesConventions(t *testing.T) {
 			}
 			if _, ok := r.Labels["cluster"]; ok {
 				t.Errorf("%s: sets a cluster label", name)
+			}
+			// An aggregation keeps the cluster label Prometheus may add.
+			for _, m := range byClause.FindAllStringSubmatch(r.Expr, -1) {
+				if !slices.Contains(strings.Fields(strings.ReplaceAll(m[1], ",", " ")), "cluster") {
+					t.Errorf("%s: %s drops the cluster label", name, m[0])
+				}
+			}
+			for _, m := range withoutClause.FindAllStringSubmatch(r.Expr, -1) {
+				if slices.Contains(strings.Fields(strings.ReplaceAll(m[1], ",", " ")), "cluster") {
+					t.Errorf("%s: %s drops the cluster label", name, m[0])
+				}
 			}
 		}
 	}
