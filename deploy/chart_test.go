@@ -61,21 +61,8 @@ const (
 // chartCIValues are the values files the chart is rendered with.
 var chartCIValues = []string{"default-values.yaml", "cronjob-values.yaml", "daemon-single-values.yaml", "daemon-monitoring-values.yaml"}
 
-// testPrometheusRules stands in for the chart's files/prometheus-rules.yaml
-// while the chart carries none, so that the PrometheusRule template is
-// rendered and dry-run created all the same.
-const testPrometheusRules = `groups:
-  - name: driftwatch
-    rules:
-      - alert: ConfigurationDrift
-        expr: driftwatch_resource_drift_age_seconds > 900
-        labels: {severity: warning}
-        annotations:
-          summary: "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} has drifted from Git for 15 minutes"
-`
-
-// chartFiles reads the chart's files; with rules, a chart without alert
-// rules of its own gets testPrometheusRules.
+// chartFiles reads the chart's files; with rules, they must hold the
+// alert rules (TestChartRulesAreTheMixins keeps them the mixin's).
 func chartFiles(t *testing.T, rules bool) []*archive.BufferedFile {
 	t.Helper()
 	var files []*archive.BufferedFile
@@ -101,7 +88,7 @@ func chartFiles(t *testing.T, rules bool) []*archive.BufferedFile {
 		t.Fatalf("read chart: %v", err)
 	}
 	if rules && !haveRules {
-		files = append(files, &archive.BufferedFile{Name: chartRulesFile, Data: []byte(testPrometheusRules)})
+		t.Fatalf("the chart has no %s", chartRulesFile)
 	}
 	return files
 }
@@ -988,4 +975,21 @@ func TestChartDocValues(t *testing.T) {
 	}
 	checkChartObjects(t, objs)
 	findObject(t, objs, "ServiceMonitor")
+}
+
+// TestChartRulesAreTheMixins: the chart's PrometheusRule carries the
+// monitoring mixin's rules (deploy/monitoring/rules.yaml), byte for byte:
+// copy it again when the mixin changes.
+func TestChartRulesAreTheMixins(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("monitoring", "rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(chartDir, filepath.FromSlash(chartRulesFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s/%s differs from monitoring/rules.yaml: cp deploy/monitoring/rules.yaml deploy/%s/%s", chartDir, chartRulesFile, chartDir, chartRulesFile)
+	}
 }

@@ -1,6 +1,8 @@
 package drift
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -70,6 +72,21 @@ type Resource struct {
 	FirstSeen   *time.Time `json:"firstSeen,omitempty"`
 	LastChanged *time.Time `json:"lastChanged,omitempty"`
 	ResolvedAt  *time.Time `json:"resolvedAt,omitempty"`
+}
+
+// DriftDigest identifies what drifted, never the values: the status and
+// each drifted field's path and type, as a short hash. Reports carry it so
+// that a later process can tell the same drift from new drift.
+func (r Resource) DriftDigest() string {
+	h := sha256.New()
+	h.Write([]byte(r.Status))
+	for _, d := range r.Diffs {
+		h.Write([]byte{0})
+		h.Write([]byte(d.Path))
+		h.Write([]byte{1})
+		h.Write([]byte(d.Type))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // ID names the resource as Kind namespace/name.

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 	"github.com/driftwatch/driftwatch/informer"
 )
 
@@ -22,6 +23,38 @@ type metrics struct {
 	notifyErrors prometheus.Counter
 	notifyDrops  prometheus.Counter
 	notified     *prometheus.CounterVec
+
+	// Report objects published (--reports); registered only then.
+	reportWrites, reportErrors, reportBytes prometheus.Counter
+	reportLastOK                            prometheus.Gauge
+}
+
+// publishingReports registers the metrics of --reports.
+func (m *metrics) publishingReports() {
+	m.reportWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "driftwatch_reports_writes_total", Help: "Report objects written to the cluster (server-side apply) or deleted.",
+	})
+	m.reportErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "driftwatch_reports_write_errors_total", Help: "Publishes of the report objects that failed.",
+	})
+	m.reportBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "driftwatch_reports_written_bytes_total", Help: "Bytes of report objects written, as JSON.",
+	})
+	m.reportLastOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "driftwatch_reports_last_success_timestamp_seconds", Help: "Unix time the report objects were last published without error.",
+	})
+	m.registry.MustRegister(m.reportWrites, m.reportErrors, m.reportBytes, m.reportLastOK)
+}
+
+// reportsPublished counts one Publish.
+func (m *metrics) reportsPublished(st reports.Stats, err error) {
+	m.reportWrites.Add(float64(st.Written + st.Deleted))
+	m.reportBytes.Add(float64(st.Bytes))
+	if err != nil {
+		m.reportErrors.Inc()
+		return
+	}
+	m.reportLastOK.SetToCurrentTime()
 }
 
 func newMetrics() *metrics {

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 )
 
@@ -28,19 +32,7 @@ func TestCheckReports(t *testing.T) {
 		t.Errorf("without the CRDs: %d lines on stderr, want one:\n%s", n+1, r.stderr)
 	}
 
-	for _, f := range []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "crds", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(b, &u.Object); err != nil {
-			t.Fatal(err)
-		}
-		if err := kube.Apply(t.Context(), "setup", "", u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	installReportCRDs(t)
 	if err := kube.Edit(t.Context(), "kubectl-edit", gvkConfigMap, ns, "app-config", func(u *unstructured.Unstructured) error {
 		return unstructured.SetNestedField(u.Object, "LIVE-VALUE-8c1f", "data", "greeting")
 	}); err != nil {
@@ -86,5 +78,160 @@ func TestCheckReports(t *testing.T) {
 	want := "- apiGroups:\n  - openreports.io\n  resources:\n  - clusterreports\n  - reports\n  verbs:\n  - get\n  - list\n  - create\n  - patch\n  - delete\n"
 	if !strings.Contains(r.stdout, want) {
 		t.Errorf("rbac --reports lacks\n%s\nin\n%s", want, r.stdout)
+	}
+}
+
+// installReportCRDs applies deploy/crds to the package's API server.
+// TestCheckReports, first in this file, checks the error without them.
+func installReportCRDs(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(b, &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := kube.Apply(t.Context(), "setup", "", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// publishedFirstSeen is the firstSeen a source's Report in ns says of
+// Deployment web, once it says it drifted.
+func publishedFirstSeen(t *testing.T, ns string) (string, bool) {
+	t.Helper()
+	list, err := kube.Dynamic.Resource(reports.ReportResource).Namespace(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(list.Items) == 0 {
+		return "", false
+	}
+	results, _, _ := unstructured.NestedSlice(list.Items[0].Object, "results")
+	for _, r := range results {
+		m := r.(map[string]any)
+		subj, _ := m["resources"].([]any)
+		if m["result"] != "fail" || len(subj) != 1 || subj[0].(map[string]any)["name"] != "web" {
+			continue
+		}
+		fs, _, _ := unstructured.NestedString(m, "properties", "firstSeen")
+		return fs, fs != ""
+	}
+	return "", false
+}
+
+// A watch restarted while drift is present keeps its firstSeen (read back
+// from the Report it published) in its report and metrics, and notifies
+// nothing for drift that did not change; the drift resolved later is.
+func TestWatchRestartKeepsFirstSeen(t *testing.T) {
+	requireAPIServer(t)
+	installReportCRDs(t)
+	ns := newNamespace(t)
+	hook := newReceiver(t)
+	args := []string{"--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s",
+		"--webhook", hook.srv.URL, "--reports", "openreports", "--reports-interval", "1s"}
+	d := startWatch(t, args...)
+	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	if err := kube.Edit(t.Context(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(7)); err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	eventually(t, "drift in the report", d, func() bool {
+		res := resourceOf(d.report(t, ""), "Deployment", "web")
+		if res == nil || res.Status != drift.Drifted || res.FirstSeen == nil {
+			return false
+		}
+		first = *res.FirstSeen
+		return true
+	})
+	eventually(t, "the drift published", d, func() bool {
+		fs, ok := publishedFirstSeen(t, ns)
+		return ok && fs == first.UTC().Format(time.RFC3339Nano)
+	})
+	eventually(t, "the detected CloudEvent", d, func() bool { return len(hook.types(ns+"/web")) == 1 })
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	d = startWatch(t, args...)
+	eventually(t, "ready after the restart", d, func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	res := resourceOf(d.report(t, ""), "Deployment", "web")
+	if res == nil || res.Status != drift.Drifted || res.FirstSeen == nil || !res.FirstSeen.Equal(first) {
+		t.Fatalf("after the restart: %+v, want Drifted first seen at %s", res, first)
+	}
+	_, met := d.get(t, "/metrics")
+	prefix := fmt.Sprintf(`driftwatch_resource_drift_age_seconds{group="apps",kind="Deployment",name="web",namespace=%q} `, ns)
+	age := -1.0
+	for _, l := range strings.Split(met, "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			age, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if elapsed := time.Since(first).Seconds(); age < elapsed-1 || age > elapsed+1 {
+		t.Errorf("drift age after the restart = %v s, want about %.1f s (since the first run saw it)", age, elapsed)
+	}
+	time.Sleep(2 * time.Second) // room for a wrong notification to arrive (bounded)
+	if got := hook.types(ns + "/web"); len(got) != 1 {
+		t.Errorf("CloudEvents %v: the restart notified drift that did not change", got)
+	}
+
+	if err := kube.Edit(t.Context(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the resolved CloudEvent", d, func() bool { return len(hook.types(ns+"/web")) == 2 })
+	if got := hook.types(ns + "/web"); got[1] != "dev.driftwatch.drift.resolved" {
+		t.Errorf("CloudEvents %v, want detected then resolved", got)
+	}
+	eventually(t, "the resolution published", d, func() bool { _, drifted := publishedFirstSeen(t, ns); return !drifted })
+}
+
+// Two replicas: the leader publishes; when it stops, the other takes the
+// Lease and keeps the firstSeen the first one published, and nothing is
+// notified again.
+func TestWatchLeaderChangeKeepsFirstSeen(t *testing.T) {
+	requireAPIServer(t)
+	installReportCRDs(t)
+	ns := newNamespace(t)
+	hook := newReceiver(t)
+	args := []string{"--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s",
+		"--webhook", hook.srv.URL, "--reports", "openreports", "--reports-interval", "1s",
+		"--leader-elect", "--leader-elect-namespace", ns}
+	a := startWatch(t, args...)
+	b := startWatch(t, args...)
+	leading := func(d *daemon) bool {
+		return strings.Contains(d.stderr.String(), "leading: this replica sends notifications")
+	}
+	eventually(t, "a leader", a, func() bool { return leading(a) || leading(b) })
+	leader, other := a, b
+	if leading(b) {
+		leader, other = b, a
+	}
+	if err := kube.Edit(t.Context(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(7)); err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	eventually(t, "drift in the leader's report", leader, func() bool {
+		res := resourceOf(leader.report(t, ""), "Deployment", "web")
+		if res == nil || res.Status != drift.Drifted || res.FirstSeen == nil {
+			return false
+		}
+		first = *res.FirstSeen
+		return true
+	})
+	eventually(t, "the drift published", leader, func() bool {
+		fs, ok := publishedFirstSeen(t, ns)
+		return ok && fs == first.UTC().Format(time.RFC3339Nano)
+	})
+	eventually(t, "one CloudEvent", leader, func() bool { return len(hook.types(ns+"/web")) == 1 })
+	leader.stop(t) // releases the Lease (ReleaseOnCancel)
+	eventuallyWithin(t, 60*time.Second, "the other replica leading", other, func() bool { return leading(other) })
+	eventually(t, "the new leader keeps firstSeen", other, func() bool {
+		res := resourceOf(other.report(t, ""), "Deployment", "web")
+		return res != nil && res.FirstSeen != nil && res.FirstSeen.Equal(first)
+	})
+	time.Sleep(2 * time.Second) // room for a wrong notification (bounded)
+	if got := hook.types(ns + "/web"); len(got) != 1 {
+		t.Errorf("CloudEvents %v: the new leader notified drift that did not change", got)
 	}
 }

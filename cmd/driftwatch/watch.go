@@ -20,7 +20,9 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline"
+	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 	"github.com/driftwatch/driftwatch/gitsource"
 	"github.com/driftwatch/driftwatch/informer"
 )
@@ -33,13 +35,17 @@ type watchOptions struct {
 	Compare compareFlags
 	Target  targetFlags
 
-	Interval        time.Duration
-	Listen          string
-	TokenFile       string
-	TLSCertFile     string
-	TLSKeyFile      string
-	Webhooks        []string
-	NotifyOn        string
+	Interval    time.Duration
+	Listen      string
+	TokenFile   string
+	TLSCertFile string
+	TLSKeyFile  string
+	Webhooks    []string
+	NotifyOn    string
+	// Reports publishes the report in the cluster ("openreports" or
+	// empty), each object written at most once per ReportsInterval.
+	Reports         string
+	ReportsInterval time.Duration
 	LeaderElect     bool
 	LeaderNamespace string
 	LogFormat       string
@@ -78,17 +84,19 @@ a dashboard over HTTP and posts drift to webhooks. It exits 0 on SIGTERM; faults
 	o.Cluster.register(f)
 	o.Compare.register(f)
 	o.Target.register(f)
-	f.DurationVar(&o.Interval, "interval", time.Minute, "how often Git is polled (failures back off exponentially)")
-	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, metrics, dashboard)")
-	f.StringVar(&o.TokenFile, "auth-token-file", "", "file holding a bearer token required by every endpoint but /healthz and /readyz")
+	f.DurationVar(&o.Interval, "interval", time.Minute, "how often Git is polled (failures back off)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API, metrics and dashboard")
+	f.StringVar(&o.TokenFile, "auth-token-file", "", "file holding the bearer token every endpoint but /healthz, /readyz needs")
 	f.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serve HTTPS with this certificate (needs --tls-key-file)")
 	f.StringVar(&o.TLSKeyFile, "tls-key-file", "", "private key for --tls-cert-file")
 	f.StringArrayVar(&o.Webhooks, "webhook", nil, "URL to POST drift changes to as CloudEvents (repeatable)")
-	f.StringVar(&o.NotifyOn, "notify-on", "info", "least severity of drift posted to webhooks: critical, warning or info (any drift)")
+	f.StringVar(&o.NotifyOn, "notify-on", "info", "least severity posted to webhooks: critical, warning or info (any drift)")
+	f.StringVar(&o.Reports, "reports", "", "publish the report in the cluster: openreports (CRDs in deploy/crds)")
+	f.DurationVar(&o.ReportsInterval, "reports-interval", 30*time.Second, "least time between two writes of one report object")
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "use a Lease so that only one replica sends notifications")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else default)")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json (log/slog)")
-	f.StringVar(&o.LogLevel, "log-level", "info", "least severe log level shown: debug (every comparison, and client-go's own reflector and retry messages), info, warn or error")
+	f.StringVar(&o.LogLevel, "log-level", "info", "least log level shown: debug (each comparison, client-go's retries), info, warn, error")
 	f.IntVar(&o.Workers, "workers", 2, "objects compared in parallel")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed on SIGTERM to stop and flush webhooks")
 	return cmd
@@ -117,6 +125,12 @@ func (o *watchOptions) validate() error {
 	}
 	if _, err := severityFlag("notify-on", o.NotifyOn); err != nil {
 		return err
+	}
+	if o.Reports != "" && o.Reports != "openreports" {
+		return fmt.Errorf("flag --reports: %q is not openreports", o.Reports)
+	}
+	if o.ReportsInterval <= 0 {
+		return errors.New("flag --reports-interval: must be positive")
 	}
 	return nil
 }
@@ -189,7 +203,28 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	leader.Store(!o.LeaderElect)
 	notifyOn, _ := severityFlag("notify-on", o.NotifyOn)
 	notify := newNotifier(o.Webhooks, "driftwatch/"+cl.Info.Server, notifyOn, st.pipeline.Config, met, log, leader.Load)
+	var publisher *reports.Publisher
+	if o.Reports != "" {
+		// Without the CRDs, say so once and watch without reports: a
+		// crash loop would help nobody.
+		if publisher, err = newPublisher(ctx, cl, o.ReportsInterval); err != nil {
+			log.Error("not publishing reports", "error", err.Error())
+			publisher = nil
+		}
+	}
+	var previous func(context.Context, drift.Source) map[string]pipeline.Previous
+	if publisher != nil {
+		previous = func(ctx context.Context, src drift.Source) map[string]pipeline.Previous {
+			publisher.SetPolicy(reports.Policy(src))
+			prev, err := publisher.Previous(ctx)
+			if err != nil {
+				log.Warn("cannot read back the published reports; drift seen now is new", "error", err.Error())
+			}
+			return prev
+		}
+	}
 	mon := p.Monitor(pipeline.MonitorOptions{
+		Previous: previous,
 		Load: func(ctx context.Context) (*gitsource.Desired, error) {
 			d, err := gitsource.Load(ctx, srcOpts)
 			var re *gitsource.RenderError
@@ -222,8 +257,20 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 		_ = mon.Run(runCtx, o.Workers)
 	}()
 	go returnSyncGarbage(runCtx, mon)
+	var onLeading func(context.Context)
+	if publisher != nil {
+		met.publishingReports()
+		go publishReports(runCtx, publisher, mon, o.ReportsInterval, leader.Load, met, log)
+		onLeading = func(ctx context.Context) {
+			// A replica taking over keeps the firstSeen its predecessor
+			// published, when the drift is the same.
+			if prev, err := publisher.Previous(ctx); err == nil {
+				mon.Restore(prev)
+			}
+		}
+	}
 	if o.LeaderElect {
-		if err := startLeaderElection(runCtx, o, cl, &leader, log); err != nil {
+		if err := startLeaderElection(runCtx, o, cl, &leader, log, onLeading); err != nil {
 			stopRun()
 			<-monDone
 			mgr.Stop()
@@ -270,7 +317,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 // startLeaderElection campaigns for a Lease; while this replica leads,
 // leader is true and it sends notifications. Every replica watches and
 // serves the report.
-func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Cluster, leader *atomic.Bool, log *slog.Logger) error {
+func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Cluster, leader *atomic.Bool, log *slog.Logger, onLeading func(context.Context)) error {
 	cs, err := kubernetes.NewForConfig(cl.Config)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
@@ -295,7 +342,10 @@ func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Clus
 		Lock: lock, ReleaseOnCancel: true,
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(context.Context) {
+			OnStartedLeading: func(ctx context.Context) {
+				if onLeading != nil {
+					onLeading(ctx)
+				}
 				leader.Store(true)
 				log.Info("leading: this replica sends notifications", "identity", id)
 			},
@@ -334,4 +384,31 @@ func returnSyncGarbage(ctx context.Context, mon interface{ Ready() bool }) {
 		}
 	}
 	debug.FreeOSMemory()
+}
+
+// publishReports writes the report to the cluster once the first full
+// comparison is done, then every interval, while this replica leads; the
+// Publisher writes only the objects whose content changed.
+func publishReports(ctx context.Context, p *reports.Publisher, mon *pipeline.Monitor, interval time.Duration, leading func() bool, met *metrics, log *slog.Logger) {
+	t := time.NewTicker(min(interval, time.Second))
+	defer t.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !mon.Ready() || !leading() || time.Since(last) < interval && !last.IsZero() {
+			continue
+		}
+		last = time.Now()
+		r := mon.Report()
+		p.SetPolicy(reports.Policy(r.Source))
+		st, err := p.Publish(ctx, reports.Build(*r, reports.Limits{}, last))
+		met.reportsPublished(st, err)
+		if err != nil {
+			log.Warn("reports not written", "error", err.Error())
+		}
+	}
 }

@@ -83,6 +83,10 @@ type MonitorOptions struct {
 	Cluster drift.Cluster
 	// Notify receives drift changes; it must not block. Nil drops them.
 	Notify func(Change)
+	// Previous, if set, is asked once, after the first successful load
+	// and before any comparison, what an earlier process knew of the
+	// source's drift (Restore); nil or an empty answer restores nothing.
+	Previous func(ctx context.Context, src drift.Source) map[string]Previous
 	// Clock is injectable for tests; nil means the real clock.
 	Clock clock.WithTicker
 	// Logger; nil discards.
@@ -143,6 +147,50 @@ type Monitor struct {
 	crdRVs   map[string]string
 
 	history History // drift lifecycle per resource (history.go)
+
+	// previous is what an earlier process knew (Restore), by
+	// PreviousKey; consulted when a resource gets its first verdict.
+	previous    map[string]Previous
+	restoreOnce sync.Once
+}
+
+// Previous is what an earlier driftwatch process knew of a resource's
+// drift, read back from the reports it published in the cluster: a
+// restarted watch (or a replica that takes over) keeps firstSeen, and
+// sends no notification for drift that did not change while it was away.
+type Previous struct {
+	// Status was the resource's status; Digest its drift's digest
+	// (drift.Resource.DriftDigest): status and paths, never values.
+	Status drift.Status
+	Digest string
+	// FirstSeen and LastChanged are the drift's times.
+	FirstSeen, LastChanged time.Time
+}
+
+// PreviousKey names a resource in Restore's map.
+func PreviousKey(apiVersion, kind, namespace, name string) string {
+	return apiVersion + " " + kind + " " + namespace + "/" + name
+}
+
+// Restore hands the Monitor what an earlier process knew (see Previous).
+// A resource not compared yet takes it up at its first verdict: the same
+// drift keeps its times and notifies nothing, other drift keeps firstSeen
+// and is a change, drift gone is resolved. A resource already compared
+// (a replica that just became leader) takes the published firstSeen when
+// its drift is the same: the leader's record is the one others saw.
+func (m *Monitor) Restore(prev map[string]Previous) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.previous = prev
+	for _, st := range m.states {
+		r := &st.res
+		p, ok := prev[PreviousKey(r.APIVersion, r.Kind, r.Namespace, r.Name)]
+		if !ok || !isDrift(r.Status) || r.FirstSeen == nil || p.Status != r.Status || p.Digest != r.DriftDigest() || p.FirstSeen.IsZero() {
+			continue
+		}
+		first := p.FirstSeen
+		r.FirstSeen = &first
+	}
 }
 
 type resourceState struct {
@@ -512,6 +560,11 @@ func (m *Monitor) reconcile(ctx context.Context, d *gitsource.Desired, crdGroups
 			m.log.Error("desired state not usable", "error", err.Error())
 			return
 		}
+		m.restoreOnce.Do(func() {
+			if m.opts.Previous != nil {
+				m.Restore(m.opts.Previous(ctx, SourceOf(rev, skipped)))
+			}
+		})
 	}
 	// Targets share the held objects' packed content.
 	targets := resolve(ctx, m.opts.Resolver, held, m.opts.DefaultNamespace)
@@ -1131,7 +1184,12 @@ func (m *Monitor) recordState(key string, res drift.Resource, extra queueKey, rv
 	}
 	var change ChangeType
 	drifting := isDrift(res.Status)
+	p, restored := m.previous[PreviousKey(res.APIVersion, res.Kind, res.Namespace, res.Name)]
+	restored = restored && !had && isDrift(p.Status) && !p.FirstSeen.IsZero()
 	switch {
+	case restored:
+		change = m.restored(st, p, now)
+		delete(m.previous, PreviousKey(res.APIVersion, res.Kind, res.Namespace, res.Name))
 	case had && prev.fingerprint == fp:
 		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = prev.res.FirstSeen, prev.res.LastChanged, prev.res.ResolvedAt
 	case drifting && (!had || !isDrift(prev.res.Status)):
@@ -1164,6 +1222,28 @@ func (m *Monitor) recordState(key string, res drift.Resource, extra queueKey, rv
 	if m.opts.Notify != nil {
 		m.opts.Notify(Change{Type: change, Resource: st.res, Time: now})
 	}
+}
+
+// restored gives a resource's first verdict the times an earlier process
+// published (Previous): the same drift keeps them and is no change.
+func (m *Monitor) restored(st *resourceState, p Previous, now time.Time) ChangeType {
+	first, last := p.FirstSeen, p.LastChanged
+	if last.IsZero() {
+		last = first
+	}
+	res := st.res
+	switch {
+	case isDrift(res.Status) && p.Status == res.Status && p.Digest == res.DriftDigest():
+		st.res.FirstSeen, st.res.LastChanged = &first, &last
+		return ""
+	case isDrift(res.Status):
+		st.res.FirstSeen, st.res.LastChanged = &first, &now
+		return DriftChanged
+	case res.Status != drift.Error:
+		st.res.FirstSeen, st.res.LastChanged, st.res.ResolvedAt = &first, &last, &now
+		return DriftResolved
+	}
+	return ""
 }
 
 func isDrift(s drift.Status) bool {

@@ -282,9 +282,13 @@ func result(res drift.Resource, policy, revision string, lim Limits, now time.Ti
 			}
 		}
 		if res.FirstSeen != nil {
-			rr.Properties["firstSeen"] = res.FirstSeen.UTC().Format(time.RFC3339)
+			rr.Properties["firstSeen"] = res.FirstSeen.UTC().Format(time.RFC3339Nano)
 			stamp = *res.FirstSeen
 		}
+		if res.LastChanged != nil {
+			rr.Properties["lastChanged"] = res.LastChanged.UTC().Format(time.RFC3339Nano)
+		}
+		rr.Properties["digest"] = res.DriftDigest()
 		if len(res.Diffs) > 0 {
 			rr.Properties["fields"] = strconv.Itoa(len(res.Diffs))
 		}

@@ -59,13 +59,14 @@ func TestBuild(t *testing.T) {
 			Summary:    orv1.ReportSummary{Pass: 1, Fail: 2, Skip: 1},
 			Results: []orv1.ReportResult{
 				{Source: "driftwatch", Policy: policy, Rule: "Missing", Result: "fail", Severity: "medium", Subjects: ref("v1", "ConfigMap", "shop", "gone"),
-					Description: "in Git, missing from the cluster", Properties: map[string]string{"revision": rev}, Timestamp: metav1.Timestamp{Seconds: now.Unix()}},
+					Description: "in Git, missing from the cluster", Properties: map[string]string{"revision": rev, "digest": r.Resources[2].DriftDigest()}, Timestamp: metav1.Timestamp{Seconds: now.Unix()}},
 				{Source: "driftwatch", Policy: policy, Rule: "Drifted", Result: "fail", Severity: "critical", Subjects: ref("apps/v1", "Deployment", "shop", "web"),
 					Description: "2 fields drifted from Git: spec.replicas, spec.template.spec.containers[name=app].image",
 					Properties: map[string]string{
 						"origin": "overlays/prod/kustomization.yaml", "revision": rev, "fields": "2",
 						"paths":     "spec.replicas, spec.template.spec.containers[name=app].image",
 						"changedBy": "kubectl-edit", "changedAt": "2026-12-05T12:59:00Z", "firstSeen": "2026-12-05T13:00:00Z",
+						"digest": r.Resources[0].DriftDigest(),
 					},
 					Timestamp: metav1.Timestamp{Seconds: firstSeen.Unix()}},
 				{Source: "driftwatch", Policy: policy, Rule: "NotCompared", Result: "skip", Subjects: ref("v1", "Secret", "shop", "db"),

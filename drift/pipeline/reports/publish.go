@@ -20,6 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 )
 
 // The resources a Publisher writes.
@@ -70,6 +73,16 @@ type objectState struct {
 	written time.Time // last write; zero when found in the cluster
 	hash    string    // content in the cluster
 	pending *unstructured.Unstructured
+}
+
+// SetPolicy sets Policy, for a source known only once it is read; a new
+// policy forgets what was known of the old one's objects.
+func (p *Publisher) SetPolicy(policy string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.Policy != policy {
+		p.Policy, p.loaded, p.objects = policy, false, nil
+	}
 }
 
 // Stats says what one Publish did.
@@ -135,6 +148,47 @@ func (p *Publisher) load(ctx context.Context) error {
 	}
 	p.loaded = true
 	return nil
+}
+
+// Previous reads back what the source's reports in the cluster say of
+// each resource's drift (see pipeline.Previous), for a watch that starts,
+// or takes over as leader, after another process published them.
+func (p *Publisher) Previous(ctx context.Context) (map[string]pipeline.Previous, error) {
+	p.mu.Lock()
+	policy := p.Policy
+	p.mu.Unlock()
+	out := map[string]pipeline.Previous{}
+	sel := metav1.ListOptions{LabelSelector: PolicyLabel + "=" + policyHash(policy)}
+	for _, gvr := range []schema.GroupVersionResource{ReportResource, ClusterReportResource} {
+		list, err := p.Client.Resource(gvr).List(ctx, sel)
+		if isNoResource(err) {
+			return nil, ErrNoCRD
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reports: list %s: %w", gvr.GroupResource(), err)
+		}
+		for _, u := range list.Items {
+			var rep orv1.Report
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rep); err != nil {
+				return nil, fmt.Errorf("reports: read %s %s: %w", gvr.Resource, u.GetName(), err)
+			}
+			for _, r := range rep.Results {
+				if r.Result != "fail" || len(r.Subjects) != 1 {
+					continue
+				}
+				first, err1 := time.Parse(time.RFC3339Nano, r.Properties["firstSeen"])
+				last, _ := time.Parse(time.RFC3339Nano, r.Properties["lastChanged"])
+				if err1 != nil {
+					continue // check wrote it: no firstSeen to keep
+				}
+				s := r.Subjects[0]
+				out[pipeline.PreviousKey(s.APIVersion, s.Kind, s.Namespace, s.Name)] = pipeline.Previous{
+					Status: drift.Status(r.Rule), Digest: r.Properties["digest"], FirstSeen: first, LastChanged: last,
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Publish brings the cluster's report objects to set (as Build made it),
