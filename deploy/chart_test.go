@@ -38,7 +38,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
@@ -59,7 +61,17 @@ const (
 )
 
 // chartCIValues are the values files the chart is rendered with.
-var chartCIValues = []string{"default-values.yaml", "cronjob-values.yaml", "daemon-single-values.yaml", "daemon-monitoring-values.yaml"}
+var chartCIValues = []string{"default-values.yaml", "cronjob-values.yaml", "daemon-single-values.yaml", "daemon-monitoring-values.yaml", "daemon-reports-values.yaml"}
+
+// chartCRDs are the OpenReports CRDs the chart renders with
+// reports.installCRDs, from files/crds (TestChartCRDsAreDeploys keeps them
+// deploy/crds').
+var chartCRDs = []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"}
+
+// reportRule is the rule reports.enabled adds to the ClusterRole: what
+// `driftwatch rbac --reports openreports` grants.
+var reportRule = rbacv1.PolicyRule{APIGroups: []string{"openreports.io"}, Resources: []string{"clusterreports", "reports"},
+	Verbs: []string{"get", "list", "create", "patch", "delete"}}
 
 // chartFiles reads the chart's files; with rules, they must hold the
 // alert rules (TestChartRulesAreTheMixins keeps them the mixin's).
@@ -196,7 +208,7 @@ func envOf(c corev1.Container) map[string]corev1.EnvVar {
 // settings (those of deploy/overlays).
 func checkChartObjects(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
-	cluster := map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true}
+	cluster := map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true}
 	for _, o := range objs {
 		if !cluster[o.GetKind()] && o.GetNamespace() != namespace {
 			t.Errorf("%s %s: namespace %q, want %q", o.GetKind(), o.GetName(), o.GetNamespace(), namespace)
@@ -313,6 +325,17 @@ func TestChartRender(t *testing.T) {
 				}
 				if !has("PodDisruptionBudget") {
 					t.Error("two replicas and no PodDisruptionBudget")
+				}
+			}
+			if vf != "daemon-reports-values.yaml" {
+				settings := findConfigMap(t, objs, "driftwatch-config").Data
+				if _, ok := settings["DRIFTWATCH_REPORTS"]; ok || has("CustomResourceDefinition") {
+					t.Errorf("reports or CRDs without reports.enabled: %v, %v", settings, kinds(objs))
+				}
+				var cr rbacv1.ClusterRole
+				find(t, objs, "ClusterRole", "driftwatch", &cr)
+				if slices.ContainsFunc(cr.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.APIGroups, "openreports.io") }) {
+					t.Errorf("report verbs without reports.enabled: %+v", cr.Rules)
 				}
 			}
 			switch vf {
@@ -448,10 +471,124 @@ func TestChartRender(t *testing.T) {
 					}
 				}
 			}
+			if vf == "daemon-reports-values.yaml" {
+				checkChartReports(t, objs, map[string]string{"DRIFTWATCH_REPORTS": "openreports", "DRIFTWATCH_REPORTS_INTERVAL": "2s"}, 4)
+				var crds []string
+				for _, o := range objs {
+					if o.GetKind() != "CustomResourceDefinition" {
+						continue
+					}
+					crds = append(crds, o.GetName())
+					if o.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+						t.Errorf("CRD %s: annotations %v lack helm.sh/resource-policy: keep", o.GetName(), o.GetAnnotations())
+					}
+					want := deployCRD(t, o.GetName())
+					if d := cmp.Diff(want.Object["spec"], o.Object["spec"]); d != "" {
+						t.Errorf("CRD %s spec (-deploy/crds +chart):\n%s", o.GetName(), d)
+					}
+				}
+				slices.Sort(crds)
+				if want := []string{"clusterreports.openreports.io", "reports.openreports.io"}; !slices.Equal(crds, want) {
+					t.Errorf("CRDs %q, want %q", crds, want)
+				}
+			}
 			if pod.Spec.Containers[0].Image != "ghcr.io/driftwatch/driftwatch:dev" {
 				t.Errorf("image = %q, want the appVersion tag", pod.Spec.Containers[0].Image)
 			}
 		})
+	}
+}
+
+// checkChartReports checks what reports.enabled configures: the
+// DRIFTWATCH_REPORTS* settings (and no other), and the report rule last of
+// the ClusterRole's rules.
+func checkChartReports(t *testing.T, objs []*unstructured.Unstructured, want map[string]string, rules int) {
+	t.Helper()
+	got := map[string]string{}
+	for k, v := range findConfigMap(t, objs, "driftwatch-config").Data {
+		if strings.HasPrefix(k, "DRIFTWATCH_REPORTS") {
+			got[k] = v
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("DRIFTWATCH_REPORTS settings (-want +got):\n%s", d)
+	}
+	var cr rbacv1.ClusterRole
+	find(t, objs, "ClusterRole", "driftwatch", &cr)
+	if len(cr.Rules) != rules || cmp.Diff(reportRule, cr.Rules[len(cr.Rules)-1]) != "" {
+		t.Errorf("ClusterRole rules = %+v, want %d rules ending with %+v", cr.Rules, rules, reportRule)
+	}
+}
+
+// deployCRD reads the CRD named name from deploy/crds.
+func deployCRD(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, f := range chartCRDs {
+		data, err := os.ReadFile(filepath.Join("crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(data, &u.Object); err != nil {
+			t.Fatalf("crds/%s: %v", f, err)
+		}
+		if u.GetName() == name {
+			return u
+		}
+	}
+	t.Fatalf("no CRD %s in deploy/crds", name)
+	return nil
+}
+
+// TestChartReportsValues: reports.enabled adds the report rule to the
+// default read-only rules too, and the cronjob gets DRIFTWATCH_REPORTS but
+// no interval (check writes once per run); installCRDs alone renders the
+// CRDs.
+func TestChartReportsValues(t *testing.T) {
+	repo := map[string]any{"repo": "https://git.example.com/x.git"}
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   map[string]string
+		rules  int
+	}{
+		{"daemon, default rules", map[string]any{"source": repo, "reports": map[string]any{"enabled": true, "interval": "1m"}},
+			map[string]string{"DRIFTWATCH_REPORTS": "openreports", "DRIFTWATCH_REPORTS_INTERVAL": "1m"}, 4},
+		{"daemon, default interval", map[string]any{"source": repo, "reports": map[string]any{"enabled": true}},
+			map[string]string{"DRIFTWATCH_REPORTS": "openreports"}, 4},
+		{"cronjob", map[string]any{"source": repo, "mode": "cronjob", "reports": map[string]any{"enabled": true, "interval": "1m"}},
+			map[string]string{"DRIFTWATCH_REPORTS": "openreports"}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := mustRenderChart(t, "", tc.values)
+			checkChartObjects(t, objs)
+			checkChartReports(t, objs, tc.want, tc.rules)
+			if slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind() == "CustomResourceDefinition" }) {
+				t.Errorf("CRDs without reports.installCRDs: %v", kinds(objs))
+			}
+		})
+	}
+	objs := mustRenderChart(t, "", map[string]any{"source": repo, "reports": map[string]any{"installCRDs": true}})
+	if n := len(slices.DeleteFunc(kinds(objs), func(k string) bool { return !strings.HasPrefix(k, "CustomResourceDefinition/") })); n != 2 {
+		t.Errorf("reports.installCRDs: %d CRDs among %v, want 2", n, kinds(objs))
+	}
+}
+
+// TestChartCRDsAreDeploys: the chart's OpenReports CRDs are deploy/crds',
+// byte for byte: copy them again when those change.
+func TestChartCRDsAreDeploys(t *testing.T) {
+	for _, f := range chartCRDs {
+		want, err := os.ReadFile(filepath.Join("crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(chartDir, "files", "crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s/files/crds/%s differs from crds/%s: cp deploy/crds/openreports.io_*.yaml deploy/%s/files/crds/", chartDir, f, f, chartDir)
+		}
 	}
 }
 
@@ -618,6 +755,8 @@ func TestChartSchema(t *testing.T) {
 		{"webhook not a URL", "source: {repo: https://git.example.com/x.git}\ndaemon: {webhooks: [hooks.example.com]}\n", []string{"webhooks"}},
 		{"replicas as a string", "source: {repo: https://git.example.com/x.git}\ndaemon: {replicaCount: \"2\"}\n", []string{"replicaCount"}},
 		{"no repo", "mode: cronjob\n", []string{"source.repo", "required"}},
+		{"reports interval not a duration", "source: {repo: https://git.example.com/x.git}\nreports: {enabled: true, interval: soon}\n", []string{"interval"}},
+		{"misspelt reports key", "source: {repo: https://git.example.com/x.git}\nreports: {enable: true}\n", []string{"enable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var values map[string]any
@@ -707,7 +846,18 @@ func TestChartServerDryRun(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", id, err)
 				}
-				if _, err := ri.Create(ctx, o, dry); err != nil {
+				_, err = ri.Create(ctx, o, dry)
+				if apierrors.IsAlreadyExists(err) && o.GetKind() == "CustomResourceDefinition" {
+					// Installed for real by another test: a dry-run
+					// update instead, as helm upgrade would send.
+					var cur *unstructured.Unstructured
+					if cur, err = ri.Get(ctx, o.GetName(), metav1.GetOptions{}); err == nil {
+						u := o.DeepCopy()
+						u.SetResourceVersion(cur.GetResourceVersion())
+						_, err = ri.Update(ctx, u, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+					}
+				}
+				if err != nil {
 					t.Errorf("dry-run create %s: %v", id, err)
 				}
 				if ws := w.take(); len(ws) > 0 {
@@ -945,6 +1095,191 @@ func TestChartDaemonRuns(t *testing.T) {
 	case <-time.After(time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second):
 		t.Errorf("still running %ds after SIGTERM (terminationGracePeriodSeconds)\n%s", *d.Spec.Template.Spec.TerminationGracePeriodSeconds, dump())
 	}
+}
+
+// TestChartReportsRun installs the rendering of
+// ci/daemon-reports-values.yaml for real, its OpenReports CRDs first, and
+// runs the real binary as the Deployment starts it, as its service
+// account (least-privilege rules plus the report rule): a Report appears
+// in the namespace of the watched ConfigMap, saying it is in sync, and
+// /metrics counts the writes.
+func TestChartReportsRun(t *testing.T) {
+	requireAPIServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	objs := mustRenderChart(t, "daemon-reports-values.yaml", nil)
+	c, _ := client(t)
+	ensureNamespace(ctx, t, c, []*unstructured.Unstructured{restrictedNamespace()})
+	reportsGVR := schema.GroupVersionResource{Group: "openreports.io", Version: "v1alpha1", Resource: "reports"}
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			// As helm installs them: applied (and established) first.
+			if err := c.Apply(ctx, "helm", "", o); err != nil {
+				t.Fatalf("apply CRD %s: %v", o.GetName(), err)
+			}
+			continue
+		}
+		ri, err := c.Resource(o.GroupVersionKind(), o.GetNamespace())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ri.Create(ctx, o, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+			t.Fatalf("create %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		t.Cleanup(func() {
+			if err := ri.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("delete %s %s: %v", o.GetKind(), o.GetName(), err)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		_ = dyn.Resource(reportsGVR).Namespace(namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+	})
+
+	// The source: a Git repository holding one ConfigMap, which the
+	// cluster has too.
+	srv, err := gittest.Start(t.TempDir(), gittest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	repo, err := srv.CreateRepo("platform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := findConfigMap(t, objs, "driftwatch-config").Data
+	if err := repo.WriteFile(settings["DRIFTWATCH_PATH"]+"/configmap.yaml", testConfigMap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Commit("e2e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Checkout(settings["DRIFTWATCH_REF"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(); err != nil {
+		t.Fatal(err)
+	}
+	cm := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(testConfigMap), &cm.Object); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(ctx, "e2e", namespace, cm); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Delete(context.Background(), cm.GroupVersionKind(), namespace, cm.GetName()); err != nil {
+			t.Errorf("delete ConfigMap: %v", err)
+		}
+	})
+
+	var d appsv1.Deployment
+	find(t, objs, "Deployment", "driftwatch", &d)
+	cmd, args := containerCommand(t, driftwatchBinary(t), d.Spec.Template.Spec, objs, nil, srv.RepoURL(repo.Name), serviceAccountKubeconfig(t))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	listen := make(chan string, 1)
+	var logs strings.Builder
+	var logMu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logMu.Lock()
+			logs.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			var line struct{ Msg, Listen string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "watching" && line.Listen != "" {
+				listen <- line.Listen
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	dump := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
+	var addr string
+	select {
+	case addr = <-listen:
+	case err := <-exited:
+		t.Fatalf("%q exited: %v\n%s", args, err, dump())
+	case <-time.After(time.Minute):
+		t.Fatalf("%q: no \"watching\" log line in a minute\n%s", args, dump())
+	}
+
+	// The Report of namespace driftwatch: the ConfigMap in sync.
+	deadline := time.Now().Add(90 * time.Second)
+	var got *unstructured.Unstructured
+	for got == nil {
+		list, err := dyn.Resource(reportsGVR).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: "driftwatch.dev/policy"})
+		if err == nil && len(list.Items) > 0 {
+			got = &list.Items[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Report in namespace %s after 90s: %v\n%s", namespace, err, dump())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	results, _, _ := unstructured.NestedSlice(got.Object, "results")
+	var subjects []string
+	for _, r := range results {
+		m, _ := r.(map[string]any)
+		ss, _, _ := unstructured.NestedSlice(m, "resources")
+		for _, s := range ss {
+			sm, _ := s.(map[string]any)
+			subjects = append(subjects, fmt.Sprintf("%v %v/%v: %v", sm["kind"], sm["namespace"], sm["name"], m["result"]))
+		}
+	}
+	if want := []string{"ConfigMap driftwatch/e2e-settings: pass"}; !slices.Equal(subjects, want) {
+		t.Errorf("Report %s results %q, want %q\n%v", got.GetName(), subjects, want, got.Object)
+	}
+	t.Logf("Report %s/%s: %q", got.GetNamespace(), got.GetName(), subjects)
+
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^driftwatch_reports_writes_total [1-9]`).Match(body) {
+		t.Errorf("/metrics has no driftwatch_reports_writes_total above 0:\n%s", grepLines(string(body), "driftwatch_reports_"))
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v\n%s", err, dump())
+		}
+	case <-time.After(time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second):
+		t.Errorf("still running after SIGTERM\n%s", dump())
+	}
+}
+
+// grepLines returns the lines of s containing sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
 }
 
 // TestChartDocValues renders the chart with the values example of
