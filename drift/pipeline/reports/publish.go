@@ -25,18 +25,70 @@ import (
 	"github.com/driftwatch/driftwatch/drift/pipeline"
 )
 
-// The resources a Publisher writes.
+// The resources a Publisher writes: OpenReports', or, with Format
+// PolicyReport, the older wgpolicyk8s.io/v1alpha2 ones.
 var (
 	ReportResource        = orv1.SchemeGroupVersion.WithResource("reports")
 	ClusterReportResource = orv1.SchemeGroupVersion.WithResource("clusterreports")
+
+	PolicyReportResource        = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: "policyreports"}
+	ClusterPolicyReportResource = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: "clusterpolicyreports"}
 )
+
+// Format is the report API a Publisher writes.
+type Format string
+
+const (
+	// OpenReports writes openreports.io/v1alpha1 Report and ClusterReport
+	// objects; it is the zero Format's meaning too.
+	OpenReports Format = "openreports"
+	// PolicyReport writes wgpolicyk8s.io/v1alpha2 PolicyReport and
+	// ClusterPolicyReport objects, which Kyverno writes by default and
+	// Policy Reporter reads: the same content (see PolicyReports).
+	PolicyReport Format = "policyreport"
+)
+
+// ParseFormat reads a --reports value: openreports or policyreport.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case OpenReports, PolicyReport:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q is not openreports or policyreport", s)
+}
+
+// Resources are the format's namespaced and cluster-scoped resources.
+func (f Format) Resources() (namespaced, cluster schema.GroupVersionResource) {
+	if f == PolicyReport {
+		return PolicyReportResource, ClusterPolicyReportResource
+	}
+	return ReportResource, ClusterReportResource
+}
+
+func (f Format) resources() []schema.GroupVersionResource {
+	ns, cl := f.Resources()
+	return []schema.GroupVersionResource{ns, cl}
+}
 
 // FieldManager is the field manager report objects are applied as.
 const FieldManager = "driftwatch"
 
-// ErrNoCRD is returned by Publisher.Check when the cluster does not serve
-// the OpenReports resources.
-var ErrNoCRD = errors.New("the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/)")
+// ErrNoCRD is what Publisher's methods return, wrapped in a message
+// naming the format's kinds and CRD files, when the cluster does not
+// serve the format's resources: test for it with errors.Is.
+var ErrNoCRD = errors.New("the cluster does not serve the report CRDs")
+
+type noCRDError struct{ format Format }
+
+func (e noCRDError) Error() string {
+	if e.format == PolicyReport {
+		return "the cluster does not serve wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport: install their CRDs " +
+			"(kubectl apply -f deploy/crds/wgpolicyk8s.io_policyreports.yaml -f deploy/crds/wgpolicyk8s.io_clusterpolicyreports.yaml)"
+	}
+	return "the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/)"
+}
+
+func (e noCRDError) Unwrap() error { return ErrNoCRD }
 
 // Publisher writes a source's report objects to the cluster. It writes an
 // object only when its content changed (results compared without their
@@ -52,6 +104,9 @@ type Publisher struct {
 	// Policy is the source's policy (Policy(report.Source)): the objects
 	// found with its label are the publisher's own.
 	Policy string
+	// Format is the report API written and read back; zero is
+	// OpenReports.
+	Format Format
 	// Interval is the least time between two writes of one object; zero
 	// writes every change at once (check).
 	Interval time.Duration
@@ -95,9 +150,9 @@ type Stats struct {
 	Bytes int
 }
 
-// Check reports ErrNoCRD when the cluster lacks the report resources.
+// Check reports ErrNoCRD when the cluster lacks the format's resources.
 func (p *Publisher) Check(ctx context.Context) error {
-	for _, gvr := range []schema.GroupVersionResource{ReportResource, ClusterReportResource} {
+	for _, gvr := range p.Format.resources() {
 		if err := p.checkResource(ctx, gvr); err != nil {
 			return err
 		}
@@ -108,7 +163,7 @@ func (p *Publisher) Check(ctx context.Context) error {
 func (p *Publisher) checkResource(ctx context.Context, gvr schema.GroupVersionResource) error {
 	_, err := p.Client.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
 	if isNoResource(err) {
-		return ErrNoCRD
+		return noCRDError{p.Format}
 	}
 	if err != nil {
 		return fmt.Errorf("reports: list %s: %w", gvr.GroupResource(), err)
@@ -133,10 +188,10 @@ func (p *Publisher) now() time.Time {
 func (p *Publisher) load(ctx context.Context) error {
 	p.objects = map[objectKey]*objectState{}
 	sel := metav1.ListOptions{LabelSelector: PolicyLabel + "=" + policyHash(p.Policy)}
-	for _, gvr := range []schema.GroupVersionResource{ReportResource, ClusterReportResource} {
+	for _, gvr := range p.Format.resources() {
 		list, err := p.Client.Resource(gvr).List(ctx, sel)
 		if isNoResource(err) {
-			return ErrNoCRD
+			return noCRDError{p.Format}
 		}
 		if err != nil {
 			return fmt.Errorf("reports: list %s: %w", gvr.GroupResource(), err)
@@ -159,15 +214,17 @@ func (p *Publisher) Previous(ctx context.Context) (map[string]pipeline.Previous,
 	p.mu.Unlock()
 	out := map[string]pipeline.Previous{}
 	sel := metav1.ListOptions{LabelSelector: PolicyLabel + "=" + policyHash(policy)}
-	for _, gvr := range []schema.GroupVersionResource{ReportResource, ClusterReportResource} {
+	for _, gvr := range p.Format.resources() {
 		list, err := p.Client.Resource(gvr).List(ctx, sel)
 		if isNoResource(err) {
-			return nil, ErrNoCRD
+			return nil, noCRDError{p.Format}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reports: list %s: %w", gvr.GroupResource(), err)
 		}
 		for _, u := range list.Items {
+			// A PolicyReport's results have an OpenReports result's
+			// fields, under the same names.
 			var rep orv1.Report
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rep); err != nil {
 				return nil, fmt.Errorf("reports: read %s %s: %w", gvr.Resource, u.GetName(), err)
@@ -202,25 +259,9 @@ func (p *Publisher) Publish(ctx context.Context, set Set) (Stats, error) {
 			return Stats{}, err
 		}
 	}
-	want := map[objectKey]*unstructured.Unstructured{}
-	add := func(gvr schema.GroupVersionResource, obj runtime.Object) error {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return fmt.Errorf("reports: %w", err)
-		}
-		u := &unstructured.Unstructured{Object: m}
-		want[objectKey{gvr, u.GetNamespace(), u.GetName()}] = u
-		return nil
-	}
-	for _, r := range set.Reports {
-		if err := add(ReportResource, r); err != nil {
-			return Stats{}, err
-		}
-	}
-	for _, r := range set.ClusterReports {
-		if err := add(ClusterReportResource, r); err != nil {
-			return Stats{}, err
-		}
+	want, err := p.Format.objects(set)
+	if err != nil {
+		return Stats{}, err
 	}
 
 	var st Stats

@@ -3,12 +3,16 @@ package reports
 import (
 	"bytes"
 	"context"
+	"crypto/sha1" //nolint:gosec // git's object ids
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +20,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
@@ -53,11 +59,20 @@ func TestMain(m *testing.M) {
 
 var crdFiles = []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"}
 
-// installCRDs applies deploy/crds to the test API server once.
+// policyReportCRDs are wg-policy-prototypes' files, by their git blob ids
+// (deploy/crds/SOURCE.md).
+var policyReportCRDs = map[string]string{
+	"wgpolicyk8s.io_policyreports.yaml":        "bf77e9336ce3ece18d77745cceb1769335b26872",
+	"wgpolicyk8s.io_clusterpolicyreports.yaml": "7d5e164a0a5a18e4e90a7e5e0d44f8c245c2e407",
+}
+
+// installCRDs applies deploy/crds to the test API server once: the
+// OpenReports CRDs, and the PolicyReport ones too.
 func installCRDs(t *testing.T) {
 	t.Helper()
 	apiservertest.Require(t)
-	for _, f := range crdFiles {
+	files := slices.Concat(crdFiles, slices.Sorted(maps.Keys(policyReportCRDs)))
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "crds", f))
 		if err != nil {
 			t.Fatal(err)
@@ -106,14 +121,47 @@ func TestCRDsAreTheModules(t *testing.T) {
 	}
 }
 
+// deploy/crds holds wg-policy-prototypes' PolicyReport CRDs unchanged:
+// the git blob ids SOURCE.md gives.
+func TestCRDsArePolicyReportUpstreams(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "crds", "SOURCE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, id := range policyReportCRDs {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "crds", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha1.New() //nolint:gosec // git's object id
+		fmt.Fprintf(h, "blob %d\x00", len(b))
+		h.Write(b)
+		if got := hex.EncodeToString(h.Sum(nil)); got != id {
+			t.Errorf("deploy/crds/%s is git blob %s, want upstream's %s: copy it again", f, got, id)
+		}
+		if !strings.Contains(string(src), id) {
+			t.Errorf("deploy/crds/SOURCE.md does not name %s's blob %s", f, id)
+		}
+	}
+}
+
 func TestPublishMissingCRD(t *testing.T) {
 	apiservertest.Require(t)
 	// A group no CRD serves: the same error path as a cluster without
-	// the OpenReports CRDs, without uninstalling them under other tests.
-	p := &Publisher{Client: kube.Dynamic, Policy: "x"}
-	err := p.checkResource(t.Context(), ReportResource.GroupVersion().WithResource("nosuchreports"))
-	if !errors.Is(err, ErrNoCRD) {
-		t.Fatalf("err = %v, want ErrNoCRD", err)
+	// the report CRDs, without uninstalling them under other tests.
+	for _, tt := range []struct {
+		format Format
+		want   string
+	}{
+		{"", "the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/)"},
+		{PolicyReport, "the cluster does not serve wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport: install their CRDs " +
+			"(kubectl apply -f deploy/crds/wgpolicyk8s.io_policyreports.yaml -f deploy/crds/wgpolicyk8s.io_clusterpolicyreports.yaml)"},
+	} {
+		p := &Publisher{Client: kube.Dynamic, Policy: "x", Format: tt.format}
+		err := p.checkResource(t.Context(), ReportResource.GroupVersion().WithResource("nosuchreports"))
+		if !errors.Is(err, ErrNoCRD) || err.Error() != tt.want {
+			t.Errorf("format %q: err = %v, want ErrNoCRD saying %q", tt.format, err, tt.want)
+		}
 	}
 }
 
@@ -133,13 +181,30 @@ func report(replicas int) drift.Report {
 	return r
 }
 
+// Both formats: the same objects, written, left alone, updated and
+// deleted the same way, and read back by Previous.
 func TestPublish(t *testing.T) {
 	installCRDs(t)
 	namespace(t, "rep-a")
 	namespace(t, "rep-b")
+	for _, tt := range []struct {
+		format           Format
+		ns, cl           schema.GroupVersionResource
+		kind, apiVersion string
+	}{
+		{OpenReports, ReportResource, ClusterReportResource, "Report", "openreports.io/v1alpha1"},
+		{PolicyReport, PolicyReportResource, ClusterPolicyReportResource, "PolicyReport", "wgpolicyk8s.io/v1alpha2"},
+	} {
+		t.Run(string(tt.format), func(t *testing.T) {
+			testPublish(t, tt.format, tt.ns, tt.cl, tt.kind, tt.apiVersion)
+		})
+	}
+}
+
+func testPublish(t *testing.T, format Format, nsRes, clRes schema.GroupVersionResource, kind, apiVersion string) {
 	ctx := t.Context()
 	clock := now
-	p := &Publisher{Client: kube.Dynamic, Policy: Policy(report(5).Source), Now: func() time.Time { return clock }}
+	p := &Publisher{Client: kube.Dynamic, Policy: Policy(report(5).Source), Format: format, Now: func() time.Time { return clock }}
 	if err := p.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -151,13 +216,26 @@ func TestPublish(t *testing.T) {
 		t.Errorf("first publish (-want +got):\n%s", d)
 	}
 	name := BaseName(p.Policy)
-	got, err := kube.Dynamic.Resource(ReportResource).Namespace("rep-b").Get(ctx, name, metav1.GetOptions{})
+	got, err := kube.Dynamic.Resource(nsRes).Namespace("rep-b").Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got.GetKind() != kind || got.GetAPIVersion() != apiVersion {
+		t.Errorf("rep-b's report is a %s %s, want %s %s", got.GetAPIVersion(), got.GetKind(), apiVersion, kind)
 	}
 	results, _, _ := unstructured.NestedSlice(got.Object, "results")
 	if len(results) != 1 || results[0].(map[string]any)["result"] != "fail" {
 		t.Fatalf("rep-b results = %v", results)
+	}
+	res := results[0].(map[string]any)
+	if subj, _ := res["resources"].([]any); len(subj) != 1 || subj[0].(map[string]any)["name"] != "web" || res["severity"] != "info" || res["source"] != SourceName {
+		t.Errorf("rep-b's result = %v, want Deployment web, severity info, source driftwatch", res)
+	}
+	if fail, _, _ := unstructured.NestedInt64(got.Object, "summary", "fail"); fail != 1 {
+		t.Errorf("rep-b's summary.fail = %d, want 1", fail)
+	}
+	if _, err := kube.Dynamic.Resource(clRes).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		t.Errorf("no cluster-scoped report: %v", err)
 	}
 	if fm := got.GetManagedFields(); len(fm) != 1 || fm[0].Manager != FieldManager || fm[0].Operation != metav1.ManagedFieldsOperationApply {
 		t.Errorf("managedFields = %+v, want one Apply entry by %q", fm, FieldManager)
@@ -167,10 +245,22 @@ func TestPublish(t *testing.T) {
 		t.Errorf("the report holds a value: %s", b)
 	}
 
+	// A new process reads the drift and its firstSeen back.
+	prev, err := (&Publisher{Client: kube.Dynamic, Policy: p.Policy, Format: format}).Previous(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPrev := map[string]pipeline.Previous{
+		pipeline.PreviousKey("apps/v1", "Deployment", "rep-b", "web"): {Status: drift.Drifted, Digest: report(5).Resources[2].DriftDigest(), FirstSeen: firstSeen},
+	}
+	if d := cmp.Diff(wantPrev, prev); d != "" {
+		t.Errorf("Previous() (-want +got):\n%s", d)
+	}
+
 	// The same findings later, in a new process (a CronJob's next run):
 	// nothing is written.
 	clock = clock.Add(time.Hour)
-	p2 := &Publisher{Client: kube.Dynamic, Policy: p.Policy, Now: func() time.Time { return clock }}
+	p2 := &Publisher{Client: kube.Dynamic, Policy: p.Policy, Format: format, Now: func() time.Time { return clock }}
 	st, err = p2.Publish(ctx, Build(report(5), Limits{}, clock))
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +280,7 @@ func TestPublish(t *testing.T) {
 	if d := cmp.Diff(Stats{Written: 1, Unchanged: 1, Deleted: 1, Bytes: st.Bytes}, st); d != "" {
 		t.Errorf("resolved publish (-want +got):\n%s", d)
 	}
-	if _, err := kube.Dynamic.Resource(ReportResource).Namespace("rep-a").Get(ctx, name, metav1.GetOptions{}); err == nil {
+	if _, err := kube.Dynamic.Resource(nsRes).Namespace("rep-a").Get(ctx, name, metav1.GetOptions{}); err == nil {
 		t.Error("rep-a's report is still there")
 	}
 }
