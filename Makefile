@@ -86,6 +86,7 @@ bench:
 	assets="$$(bash .ci/envtest.sh)" && KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 \
 		$(GO) test -count=1 -run '^$$' -bench . -benchtime 300x ./cmd/driftwatch/
 	$(GO) test -count=1 -run '^$$' -bench . ./drift/
+	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" DRIFTWATCH_REQUIRE_APISERVER=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 120x ./drift/pipeline/reports/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./gitsource/
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-bench --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) --noise-factor $(BENCH_NOISE) --out bench/
 
