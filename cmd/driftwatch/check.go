@@ -32,8 +32,8 @@ type checkOptions struct {
 	// FailOn is the least severity of drift that fails the check
 	// (critical, warning or info); empty is info: any drift.
 	FailOn string
-	// Reports publishes the findings in the cluster: "openreports", or
-	// empty for none.
+	// Reports publishes the findings in the cluster: "openreports",
+	// "policyreport", or empty for none.
 	Reports string
 	Now     func() time.Time
 }
@@ -70,7 +70,7 @@ what objects that could not be checked do.`,
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
 	f.StringVar(&o.OnResourceError, "on-resource-error", "auto", "exit status when some resource could not be checked: auto (2 unless drift was found), fail (always 2) or report (unchanged)")
 	f.StringVar(&o.FailOn, "fail-on", "info", "least severity of drift that fails the check: critical, warning or info (any drift)")
-	f.StringVar(&o.Reports, "reports", "", "also publish the findings in the cluster: openreports (Report and ClusterReport objects; CRDs in deploy/crds)")
+	f.StringVar(&o.Reports, "reports", "", "publish the findings in the cluster: openreports or policyreport")
 	return cmd
 }
 
@@ -93,10 +93,10 @@ func (o *checkOptions) validate() error {
 	if _, err := severityFlag("fail-on", o.FailOn); err != nil {
 		return err
 	}
-	switch o.Reports {
-	case "", "openreports":
-	default:
-		return fmt.Errorf("flag --reports: %q is not openreports", o.Reports)
+	if o.Reports != "" {
+		if _, err := reports.ParseFormat(o.Reports); err != nil {
+			return fmt.Errorf("flag --reports: %w", err)
+		}
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 			}
 			// A cluster without the report CRDs is found before the check
 			// runs, not after.
-			if publisher, err = newPublisher(ctx, cl, 0); err != nil {
+			if publisher, err = newPublisher(ctx, cl, o.Reports, 0); err != nil {
 				return nil, err
 			}
 			return cl, nil

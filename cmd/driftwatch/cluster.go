@@ -83,15 +83,19 @@ func connect(ctx context.Context, o clusterOptions) (*pipeline.Cluster, error) {
 	}, nil
 }
 
-// newPublisher makes the publisher of OpenReports objects for a cluster,
-// and checks the cluster serves them (a missing CRD is one line naming
-// the fix).
-func newPublisher(ctx context.Context, cl *pipeline.Cluster, interval time.Duration) (*reports.Publisher, error) {
+// newPublisher makes the publisher of report objects in format
+// (openreports or policyreport) for a cluster, and checks the cluster
+// serves them (a missing CRD is one line naming the fix).
+func newPublisher(ctx context.Context, cl *pipeline.Cluster, format string, interval time.Duration) (*reports.Publisher, error) {
+	f, err := reports.ParseFormat(format)
+	if err != nil {
+		return nil, fmt.Errorf("flag --reports: %w", err)
+	}
 	dyn, err := dynamic.NewForConfig(cl.Config)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
-	p := &reports.Publisher{Client: dyn, Interval: interval}
+	p := &reports.Publisher{Client: dyn, Format: f, Interval: interval}
 	if err := p.Check(ctx); err != nil {
 		return nil, fmt.Errorf("flag --reports: %w", err)
 	}

@@ -28,7 +28,8 @@ type rbacOptions struct {
 	Namespaced  bool
 	Confirm     string
 	LeaderElect bool
-	// Reports grants what --reports needs to publish OpenReports objects.
+	// Reports grants what --reports needs to publish report objects of
+	// that format (openreports or policyreport).
 	Reports         string
 	LeaderNamespace string
 	Subject         string
@@ -61,7 +62,7 @@ the discovery and OpenAPI endpoints. --for revert prints the role revert needs i
 	f.BoolVar(&o.Namespaced, "namespaced", false, "Roles per namespace for namespaced resources instead of one ClusterRole")
 	f.StringVar(&o.Confirm, "confirm", "", `"server": also grant patch, which --confirm=server needs for its dry runs`)
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "grant the Lease that watch --leader-elect uses")
-	f.StringVar(&o.Reports, "reports", "", "openreports: grant what check --reports=openreports needs (Report and ClusterReport objects, in every namespace)")
+	f.StringVar(&o.Reports, "reports", "", "openreports or policyreport: grant what --reports needs, in every namespace")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "default", "namespace of that Lease")
 	f.StringVar(&o.Subject, "subject", "", "also print bindings for serviceaccount:NS/NAME, user:NAME or group:NAME")
 	f.StringVar(&o.For, "for", "check", "the command the role is for: check or watch (read-only), or revert (also patch and create)")
@@ -97,8 +98,10 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	if o.Confirm != "" && o.Confirm != "server" {
 		return fmt.Errorf("flag --confirm: unknown value %q (want server)", o.Confirm)
 	}
-	if o.Reports != "" && o.Reports != "openreports" {
-		return fmt.Errorf("flag --reports: %q is not openreports", o.Reports)
+	if o.Reports != "" {
+		if _, err := reports.ParseFormat(o.Reports); err != nil {
+			return fmt.Errorf("flag --reports: %w", err)
+		}
 	}
 	verbs, err := rbacVerbs(o.For, o.Confirm == "server", o.Prune)
 	if err != nil {
@@ -209,8 +212,10 @@ func buildRBAC(o *rbacOptions, scopes []informer.Scope, verbs []string, subject 
 	if o.Reports != "" {
 		// Reports go to every namespace the source uses, and are found
 		// again by label across all of them.
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{reports.ReportResource.Group},
-			Resources: []string{reports.ClusterReportResource.Resource, reports.ReportResource.Resource},
+		format, _ := reports.ParseFormat(o.Reports) // rbacRun checked it
+		nsRes, clRes := format.Resources()
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{nsRes.Group},
+			Resources: []string{clRes.Resource, nsRes.Resource},
 			Verbs:     []string{"get", "list", "create", "patch", "delete"}})
 	}
 	rules = append(rules, rbacv1.PolicyRule{Verbs: []string{"get"},

@@ -42,8 +42,9 @@ type watchOptions struct {
 	TLSKeyFile  string
 	Webhooks    []string
 	NotifyOn    string
-	// Reports publishes the report in the cluster ("openreports" or
-	// empty), each object written at most once per ReportsInterval.
+	// Reports publishes the report in the cluster ("openreports",
+	// "policyreport" or empty), each object written at most once per
+	// ReportsInterval.
 	Reports         string
 	ReportsInterval time.Duration
 	LeaderElect     bool
@@ -91,7 +92,7 @@ a dashboard over HTTP and posts drift to webhooks. It exits 0 on SIGTERM; faults
 	f.StringVar(&o.TLSKeyFile, "tls-key-file", "", "private key for --tls-cert-file")
 	f.StringArrayVar(&o.Webhooks, "webhook", nil, "URL to POST drift changes to as CloudEvents (repeatable)")
 	f.StringVar(&o.NotifyOn, "notify-on", "info", "least severity posted to webhooks: critical, warning or info (any drift)")
-	f.StringVar(&o.Reports, "reports", "", "publish the report in the cluster: openreports (CRDs in deploy/crds)")
+	f.StringVar(&o.Reports, "reports", "", "publish the report in the cluster: openreports or policyreport")
 	f.DurationVar(&o.ReportsInterval, "reports-interval", 30*time.Second, "least time between two writes of one report object")
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "use a Lease so that only one replica sends notifications")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else default)")
@@ -126,8 +127,10 @@ func (o *watchOptions) validate() error {
 	if _, err := severityFlag("notify-on", o.NotifyOn); err != nil {
 		return err
 	}
-	if o.Reports != "" && o.Reports != "openreports" {
-		return fmt.Errorf("flag --reports: %q is not openreports", o.Reports)
+	if o.Reports != "" {
+		if _, err := reports.ParseFormat(o.Reports); err != nil {
+			return fmt.Errorf("flag --reports: %w", err)
+		}
 	}
 	if o.ReportsInterval <= 0 {
 		return errors.New("flag --reports-interval: must be positive")
@@ -207,7 +210,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if o.Reports != "" {
 		// Without the CRDs, say so once and watch without reports: a
 		// crash loop would help nobody.
-		if publisher, err = newPublisher(ctx, cl, o.ReportsInterval); err != nil {
+		if publisher, err = newPublisher(ctx, cl, o.Reports, o.ReportsInterval); err != nil {
 			log.Error("not publishing reports", "error", err.Error())
 			publisher = nil
 		}
