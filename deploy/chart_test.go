@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +40,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
@@ -1061,40 +1059,8 @@ func TestChartDaemonRuns(t *testing.T) {
 	}
 
 	// It holds and renews the Lease with the chart's Role.
-	cs, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var firstRenew *metav1.MicroTime
-	for {
-		l, err := cs.CoordinationV1().Leases(namespace).Get(ctx, "driftwatch", metav1.GetOptions{})
-		if err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" && l.Spec.RenewTime != nil {
-			if firstRenew == nil {
-				firstRenew = l.Spec.RenewTime
-				t.Cleanup(func() {
-					_ = cs.CoordinationV1().Leases(namespace).Delete(context.Background(), "driftwatch", metav1.DeleteOptions{})
-				})
-			} else if !l.Spec.RenewTime.Equal(firstRenew) {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Lease %s/driftwatch not held and renewed: %v\n%s", namespace, err, dump())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v\n%s", err, dump())
-		}
-	case <-time.After(time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second):
-		t.Errorf("still running %ds after SIGTERM (terminationGracePeriodSeconds)\n%s", *d.Spec.Template.Spec.TerminationGracePeriodSeconds, dump())
-	}
+	awaitLeaseRenewed(ctx, t, deadline, dump)
+	stopAsKubelet(t, cmd, exited, *d.Spec.Template.Spec.TerminationGracePeriodSeconds, dump)
 }
 
 // TestChartReportsRun installs the rendering of
@@ -1258,17 +1224,7 @@ func TestChartReportsRun(t *testing.T) {
 		t.Errorf("/metrics has no driftwatch_reports_writes_total above 0:\n%s", grepLines(string(body), "driftwatch_reports_"))
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v\n%s", err, dump())
-		}
-	case <-time.After(time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second):
-		t.Errorf("still running after SIGTERM\n%s", dump())
-	}
+	stopAsKubelet(t, cmd, exited, *d.Spec.Template.Spec.TerminationGracePeriodSeconds, dump)
 }
 
 // grepLines returns the lines of s containing sub.

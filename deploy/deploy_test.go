@@ -762,44 +762,57 @@ func TestAsServiceAccount(t *testing.T) {
 			t.Errorf("scrape path: %d %.200s", code, body)
 		}
 
-		cs, err := kubernetes.NewForConfig(env.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
 		// It took its Lease with the Role of the overlay (create), and
 		// renews it (update).
-		var firstRenew *metav1.MicroTime
-		for {
-			l, err := cs.CoordinationV1().Leases(namespace).Get(ctx, "driftwatch", metav1.GetOptions{})
-			if err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" && l.Spec.RenewTime != nil {
-				if firstRenew == nil {
-					firstRenew = l.Spec.RenewTime
-					t.Cleanup(func() {
-						_ = cs.CoordinationV1().Leases(namespace).Delete(context.Background(), "driftwatch", metav1.DeleteOptions{})
-					})
-				} else if !l.Spec.RenewTime.Equal(firstRenew) {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Lease %s/driftwatch not held and renewed: %v\n%s", namespace, err, dump())
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-
-		// Kubernetes stops a Pod with SIGTERM.
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("after SIGTERM: %v\n%s", err, dump())
-			}
-		case <-time.After(time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second):
-			t.Errorf("still running %ds after SIGTERM (terminationGracePeriodSeconds)\n%s", *d.Spec.Template.Spec.TerminationGracePeriodSeconds, dump())
-		}
+		awaitLeaseRenewed(ctx, t, deadline, dump)
+		stopAsKubelet(t, cmd, exited, *d.Spec.Template.Spec.TerminationGracePeriodSeconds, dump)
 	})
+}
+
+// awaitLeaseRenewed waits until deadline for the daemon's Lease
+// (namespace/driftwatch) to be held and renewed once, and deletes it at
+// the end of the test.
+func awaitLeaseRenewed(ctx context.Context, t *testing.T, deadline time.Time, dump func() string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstRenew *metav1.MicroTime
+	for {
+		l, err := cs.CoordinationV1().Leases(namespace).Get(ctx, "driftwatch", metav1.GetOptions{})
+		if err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" && l.Spec.RenewTime != nil {
+			if firstRenew == nil {
+				firstRenew = l.Spec.RenewTime
+				t.Cleanup(func() {
+					_ = cs.CoordinationV1().Leases(namespace).Delete(context.Background(), "driftwatch", metav1.DeleteOptions{})
+				})
+			} else if !l.Spec.RenewTime.Equal(firstRenew) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Lease %s/driftwatch not held and renewed: %v\n%s", namespace, err, dump())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stopAsKubelet stops the daemon as Kubernetes stops a Pod: SIGTERM, then
+// terminationGracePeriodSeconds for it to exit 0.
+func stopAsKubelet(t *testing.T, cmd *exec.Cmd, exited <-chan error, graceSeconds int64, dump func() string) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v\n%s", err, dump())
+		}
+	case <-time.After(time.Duration(graceSeconds) * time.Second):
+		t.Errorf("still running %ds after SIGTERM (terminationGracePeriodSeconds)\n%s", graceSeconds, dump())
+	}
 }
 
 const testConfigMap = `apiVersion: v1
