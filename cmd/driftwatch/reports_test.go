@@ -25,7 +25,7 @@ func TestCheckReports(t *testing.T) {
 	ns := newNamespace(t)
 
 	r := checkRepo(t, ns, "--reports", "openreports")
-	if r.code != exitError || r.stdout != "" || !strings.Contains(r.stderr, "flag --reports: the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/)") {
+	if r.code != exitError || r.stdout != "" || !strings.Contains(r.stderr, "flag --reports: the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/openreports.io_reports.yaml -f deploy/crds/openreports.io_clusterreports.yaml)") {
 		t.Fatalf("without the CRDs: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n > 0 {

@@ -85,7 +85,7 @@ func (e noCRDError) Error() string {
 		return "the cluster does not serve wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport: install their CRDs " +
 			"(kubectl apply -f deploy/crds/wgpolicyk8s.io_policyreports.yaml -f deploy/crds/wgpolicyk8s.io_clusterpolicyreports.yaml)"
 	}
-	return "the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/)"
+	return "the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/openreports.io_reports.yaml -f deploy/crds/openreports.io_clusterreports.yaml)"
 }
 
 func (e noCRDError) Unwrap() error { return ErrNoCRD }
