@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -186,50 +189,95 @@ func TestWatchRestartKeepsFirstSeen(t *testing.T) {
 	eventually(t, "the resolution published", d, func() bool { _, drifted := publishedFirstSeen(t, ns); return !drifted })
 }
 
-// Two replicas: the leader publishes; when it stops, the other takes the
-// Lease and keeps the firstSeen the first one published, and nothing is
-// notified again.
-func TestWatchLeaderChangeKeepsFirstSeen(t *testing.T) {
+// Two replicas of the real binary: the leader publishes; killed with
+// SIGKILL (no Lease released, nothing flushed), the other takes the Lease
+// once it expires and keeps the firstSeen the first one published, in its
+// report and its metrics, and notifies nothing again.
+func TestWatchLeaderKilledKeepsFirstSeen(t *testing.T) {
 	requireAPIServer(t)
 	installReportCRDs(t)
 	ns := newNamespace(t)
 	hook := newReceiver(t)
-	args := []string{"--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s",
-		"--webhook", hook.srv.URL, "--reports", "openreports", "--reports-interval", "1s",
-		"--leader-elect", "--leader-elect-namespace", ns}
-	a := startWatch(t, args...)
-	b := startWatch(t, args...)
-	leading := func(d *daemon) bool {
+	t.Setenv("DRIFTWATCH_GIT_USERNAME", gitUser)
+	t.Setenv("DRIFTWATCH_GIT_PASSWORD", gitPassword)
+	start := func() *binaryDaemon {
+		return startBinaryWatch(t, "--repo", gitServer.RepoURL("deploy"), "--path", "app", "-n", ns, "--interval", "1s",
+			"--cache-dir", t.TempDir(), "--webhook", hook.srv.URL, "--reports", "openreports", "--reports-interval", "1s",
+			"--leader-elect", "--leader-elect-namespace", ns)
+	}
+	a, b := start(), start()
+	a.waitReady(t)
+	b.waitReady(t)
+	leading := func(d *binaryDaemon) bool {
 		return strings.Contains(d.stderr.String(), "leading: this replica sends notifications")
 	}
-	eventually(t, "a leader", a, func() bool { return leading(a) || leading(b) })
+	waitFor := func(what string, limit time.Duration, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(limit); !cond(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out after %s waiting for %s\nA:\n%s\nB:\n%s", limit, what, a.stderr.String(), b.stderr.String())
+			}
+		}
+	}
+	waitFor("a leader", 60*time.Second, func() bool { return leading(a) || leading(b) })
 	leader, other := a, b
 	if leading(b) {
 		leader, other = b, a
+	}
+	web := func(d *binaryDaemon) *drift.Resource {
+		resp, err := http.Get("http://" + d.addr + "/api/v1/report")
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		var r drift.Report
+		if json.NewDecoder(resp.Body).Decode(&r) != nil {
+			return nil
+		}
+		return resourceOf(&r, "Deployment", "web")
 	}
 	if err := kube.Edit(t.Context(), "kubectl-edit", gvkDeployment, ns, "web", setReplicas(7)); err != nil {
 		t.Fatal(err)
 	}
 	var first time.Time
-	eventually(t, "drift in the leader's report", leader, func() bool {
-		res := resourceOf(leader.report(t, ""), "Deployment", "web")
+	waitFor("drift in the leader's report", 30*time.Second, func() bool {
+		res := web(leader)
 		if res == nil || res.Status != drift.Drifted || res.FirstSeen == nil {
 			return false
 		}
 		first = *res.FirstSeen
 		return true
 	})
-	eventually(t, "the drift published", leader, func() bool {
+	waitFor("the drift published", 30*time.Second, func() bool {
 		fs, ok := publishedFirstSeen(t, ns)
 		return ok && fs == first.UTC().Format(time.RFC3339Nano)
 	})
-	eventually(t, "one CloudEvent", leader, func() bool { return len(hook.types(ns+"/web")) == 1 })
-	leader.stop(t) // releases the Lease (ReleaseOnCancel)
-	eventuallyWithin(t, 60*time.Second, "the other replica leading", other, func() bool { return leading(other) })
-	eventually(t, "the new leader keeps firstSeen", other, func() bool {
-		res := resourceOf(other.report(t, ""), "Deployment", "web")
+	waitFor("one CloudEvent", 30*time.Second, func() bool { return len(hook.types(ns+"/web")) == 1 })
+	if err := leader.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-leader.done
+	waitFor("the other replica leading after the Lease expired", 60*time.Second, func() bool { return leading(other) })
+	waitFor("the new leader keeping firstSeen", 30*time.Second, func() bool {
+		res := web(other)
 		return res != nil && res.FirstSeen != nil && res.FirstSeen.Equal(first)
 	})
+	resp, err := http.Get("http://" + other.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	met, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	prefix := fmt.Sprintf(`driftwatch_resource_drift_age_seconds{group="apps",kind="Deployment",name="web",namespace=%q} `, ns)
+	age := -1.0
+	for _, l := range strings.Split(string(met), "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			age, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if elapsed := time.Since(first).Seconds(); age < elapsed-1 || age > elapsed+1 {
+		t.Errorf("the new leader's drift age = %v s, want about %.1f s (since the killed leader saw it)", age, elapsed)
+	}
 	time.Sleep(2 * time.Second) // room for a wrong notification (bounded)
 	if got := hook.types(ns + "/web"); len(got) != 1 {
 		t.Errorf("CloudEvents %v: the new leader notified drift that did not change", got)
