@@ -971,44 +971,7 @@ func TestChartDaemonRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	listen := make(chan string, 1)
-	var logs strings.Builder
-	var logMu sync.Mutex
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logMu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
-			var line struct{ Msg, Listen string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "watching" && line.Listen != "" {
-				listen <- line.Listen
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	}()
-	dump := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
-	var addr string
-	select {
-	case addr = <-listen:
-	case err := <-exited:
-		t.Fatalf("%q exited: %v\n%s", args, err, dump())
-	case <-time.After(time.Minute):
-		t.Fatalf("%q: no \"watching\" log line in a minute\n%s", args, dump())
-	}
+	addr, exited, dump := startDaemon(t, cmd, args)
 	get := func(path, token string) (int, string) {
 		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 		if err != nil {
@@ -1146,44 +1109,7 @@ func TestChartReportsRun(t *testing.T) {
 	var d appsv1.Deployment
 	find(t, objs, "Deployment", "driftwatch", &d)
 	cmd, args := containerCommand(t, driftwatchBinary(t), d.Spec.Template.Spec, objs, nil, srv.RepoURL(repo.Name), serviceAccountKubeconfig(t))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	listen := make(chan string, 1)
-	var logs strings.Builder
-	var logMu sync.Mutex
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logMu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
-			var line struct{ Msg, Listen string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "watching" && line.Listen != "" {
-				listen <- line.Listen
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	}()
-	dump := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
-	var addr string
-	select {
-	case addr = <-listen:
-	case err := <-exited:
-		t.Fatalf("%q exited: %v\n%s", args, err, dump())
-	case <-time.After(time.Minute):
-		t.Fatalf("%q: no \"watching\" log line in a minute\n%s", args, dump())
-	}
+	addr, exited, dump := startDaemon(t, cmd, args)
 
 	// The Report of namespace driftwatch: the ConfigMap in sync.
 	deadline := time.Now().Add(90 * time.Second)

@@ -687,44 +687,7 @@ func TestAsServiceAccount(t *testing.T) {
 		var d appsv1.Deployment
 		find(t, objs, "Deployment", "driftwatch", &d)
 		cmd, args := containerCommand(t, bin, d.Spec.Template.Spec, objs, secrets, sourceURL, kubeconfig)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		listen := make(chan string, 1)
-		var logs strings.Builder
-		var logMu sync.Mutex
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				logMu.Lock()
-				logs.WriteString(sc.Text() + "\n")
-				logMu.Unlock()
-				var line struct{ Msg, Listen string }
-				if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "watching" && line.Listen != "" {
-					listen <- line.Listen
-				}
-			}
-			exited <- cmd.Wait()
-		}()
-		defer func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-			}
-		}()
-		dump := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
-		var addr string
-		select {
-		case addr = <-listen:
-		case err := <-exited:
-			t.Fatalf("%q exited: %v\n%s", args, err, dump())
-		case <-time.After(time.Minute):
-			t.Fatalf("%q: no \"watching\" log line in a minute\n%s", args, dump())
-		}
+		addr, exited, dump := startDaemon(t, cmd, args)
 
 		get := func(path string) (int, string) {
 			resp, err := http.Get("http://" + addr + path)
@@ -1040,4 +1003,50 @@ func containerCommand(t *testing.T, bin string, pod corev1.PodSpec, objs []*unst
 	cmd.Env = environ
 	cmd.Dir = home
 	return cmd, args
+}
+
+// startDaemon starts cmd (driftwatch watch as a workload would run it),
+// collects its log, waits up to a minute for its "watching" line and
+// returns the address it listens on, its exit and its log so far. The
+// process is killed at the end of the test if it is still running.
+func startDaemon(t *testing.T, cmd *exec.Cmd, args []string) (addr string, exited <-chan error, dump func() string) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	listen := make(chan string, 1)
+	var logs strings.Builder
+	var logMu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logMu.Lock()
+			logs.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			var line struct{ Msg, Listen string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "watching" && line.Listen != "" {
+				listen <- line.Listen
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	dump = func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
+	select {
+	case addr = <-listen:
+	case err := <-done:
+		t.Fatalf("%q exited: %v\n%s", args, err, dump())
+	case <-time.After(time.Minute):
+		t.Fatalf("%q: no \"watching\" log line in a minute\n%s", args, dump())
+	}
+	return addr, done, dump
 }
