@@ -260,6 +260,10 @@ func result(res drift.Resource, policy, revision string, lim Limits, now time.Ti
 	if revision != "" {
 		rr.Properties["revision"] = revision
 	}
+	if res.IgnoredFields > 0 {
+		// Drift an ignore rule allows is counted, never silently gone.
+		rr.Properties["ignoredFields"] = strconv.Itoa(res.IgnoredFields)
+	}
 	stamp := now
 	switch res.Status {
 	case drift.InSync:

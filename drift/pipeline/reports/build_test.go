@@ -44,7 +44,7 @@ func TestBuild(t *testing.T) {
 					{Path: "spec.template.spec.containers[name=app].image", Type: drift.Changed, Desired: "nginx:1.27", Live: "nginx:1.28",
 						ChangedBy: &drift.ChangedBy{Manager: "kubectl-edit", Operation: "Update", Time: &editTime}},
 				}},
-			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "shop", Name: "settings", Status: drift.InSync},
+			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "shop", Name: "settings", Status: drift.InSync, IgnoredFields: 2},
 			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "shop", Name: "gone", Status: drift.Missing, Severity: drift.SeverityWarning},
 			{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: "reader", Status: drift.Error, Error: "clusterroles is forbidden"},
 		},
@@ -73,7 +73,7 @@ func TestBuild(t *testing.T) {
 					Description: "not compared: encrypted in Git (SOPS), no key opens it", Properties: map[string]string{"file": "secret.yaml", "revision": rev},
 					Timestamp: metav1.Timestamp{Seconds: now.Unix()}},
 				{Source: "driftwatch", Policy: policy, Rule: "InSync", Result: "pass", Subjects: ref("v1", "ConfigMap", "shop", "settings"),
-					Description: "in sync with Git", Properties: map[string]string{"revision": rev}, Timestamp: metav1.Timestamp{Seconds: now.Unix()}},
+					Description: "in sync with Git", Properties: map[string]string{"revision": rev, "ignoredFields": "2"}, Timestamp: metav1.Timestamp{Seconds: now.Unix()}},
 			},
 		}},
 		ClusterReports: []*orv1.ClusterReport{{
