@@ -12,83 +12,149 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 )
 
-// check --reports=openreports: without the CRDs, one line before anything
-// is checked; with them, a Report per namespace that a second run leaves
-// alone, and the RBAC rbac --reports prints is enough to write them.
+// check --reports FORMAT, for each format: a bad value and, without the
+// CRDs, one line naming them, before anything is checked; with them, a
+// report per namespace and one for the cluster-scoped objects holding the
+// failing result (never its value), in the format's own resources only;
+// a second run (a CronJob's next) writes nothing; rbac --reports grants
+// exactly the verbs writing them takes.
 func TestCheckReports(t *testing.T) {
 	requireAPIServer(t)
 	ns := newNamespace(t)
+	r := checkRepo(t, ns, "--reports", "policyreports")
+	if r.code != exitError || !strings.Contains(r.stderr, `flag --reports: "policyreports" is not openreports or policyreport`) {
+		t.Errorf("a bad format: exit %d, stderr %q", r.code, r.stderr)
+	}
+	tests := []struct {
+		format                  string
+		crds                    []string
+		resource, cluster, none schema.GroupVersionResource
+		kind, group             string
+		noCRD                   string
+	}{
+		{
+			format: "openreports", crds: []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"},
+			resource: reports.ReportResource, cluster: reports.ClusterReportResource, none: reports.PolicyReportResource,
+			kind: "Report", group: "openreports.io",
+			noCRD: "flag --reports: the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs " +
+				"(kubectl apply -f deploy/crds/openreports.io_reports.yaml -f deploy/crds/openreports.io_clusterreports.yaml)\n",
+		},
+		{
+			format: "policyreport", crds: []string{"wgpolicyk8s.io_policyreports.yaml", "wgpolicyk8s.io_clusterpolicyreports.yaml"},
+			resource: reports.PolicyReportResource, cluster: reports.ClusterPolicyReportResource, none: reports.ReportResource,
+			kind: "PolicyReport", group: "wgpolicyk8s.io",
+			noCRD: "flag --reports: the cluster does not serve wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport: install their CRDs " +
+				"(kubectl apply -f deploy/crds/wgpolicyk8s.io_policyreports.yaml -f deploy/crds/wgpolicyk8s.io_clusterpolicyreports.yaml)\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			ns := newNamespace(t)
+			// This test installs the CRDs: unless an earlier run in this
+			// process did, the check stops before it runs.
+			_, err := kube.Dynamic.Resource(tt.resource).List(t.Context(), metav1.ListOptions{Limit: 1})
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+				r := checkRepo(t, ns, "--reports", tt.format)
+				if r.code != exitError || r.stdout != "" || !strings.HasSuffix(r.stderr, tt.noCRD) || strings.Count(r.stderr, "\n") != 1 {
+					t.Fatalf("without the CRDs: exit %d, stdout %q, stderr %q; want one line %q", r.code, r.stdout, r.stderr, tt.noCRD)
+				}
+			}
+			installCRDs(t, tt.crds...)
+			if err := kube.Edit(t.Context(), "kubectl-edit", gvkConfigMap, ns, "app-config", func(u *unstructured.Unstructured) error {
+				return unstructured.SetNestedField(u.Object, "LIVE-VALUE-8c1f", "data", "greeting")
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r := checkRepo(t, ns, "--reports", tt.format, "-o", "json")
+			if r.code != exitDrift {
+				t.Fatalf("with the CRDs: exit %d: %s", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "reports: 2 written, 0 unchanged, 0 deleted") {
+				t.Errorf("stderr = %q, want the namespace's and the cluster's reports written", r.stderr)
+			}
+			rep := parseReport(t, r)
+			name := reports.BaseName(reports.Policy(rep.Source))
+			got, err := kube.Dynamic.Resource(tt.resource).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.GetKind() != tt.kind || got.GetLabels()[reports.ManagedByLabel] != "driftwatch" {
+				t.Errorf("got a %s labelled %v, want a %s managed by driftwatch", got.GetKind(), got.GetLabels(), tt.kind)
+			}
+			fail, _, _ := unstructured.NestedInt64(got.Object, "summary", "fail")
+			pass, _, _ := unstructured.NestedInt64(got.Object, "summary", "pass")
+			if fail != 1 || pass < 1 {
+				t.Errorf("summary fail %d pass %d, want 1 failing (the ConfigMap) and the rest passing", fail, pass)
+			}
+			results, _, _ := unstructured.NestedSlice(got.Object, "results")
+			var failing []map[string]any
+			for _, x := range results {
+				if m := x.(map[string]any); m["result"] == "fail" {
+					failing = append(failing, m)
+				}
+			}
+			if len(failing) != 1 {
+				t.Fatalf("%d failing results, want 1: %v", len(failing), results)
+			}
+			f := failing[0]
+			subj, _ := f["resources"].([]any)
+			paths, _, _ := unstructured.NestedString(f, "properties", "paths")
+			if len(subj) != 1 || subj[0].(map[string]any)["kind"] != "ConfigMap" || subj[0].(map[string]any)["name"] != "app-config" ||
+				f["rule"] != "Drifted" || f["source"] != "driftwatch" || f["policy"] != reports.Policy(rep.Source) || paths != "data.greeting" {
+				t.Errorf("failing result = %v, want ConfigMap app-config Drifted at data.greeting, from driftwatch", f)
+			}
+			if b, _ := yaml.Marshal(got.Object); strings.Contains(string(b), "LIVE-VALUE-8c1f") {
+				t.Errorf("the report holds the live value:\n%s", b)
+			}
+			if _, err := kube.Dynamic.Resource(tt.cluster).Get(t.Context(), name, metav1.GetOptions{}); err != nil {
+				t.Errorf("no cluster-scoped report for the source's cluster-scoped objects: %v", err)
+			}
+			if _, err := kube.Dynamic.Resource(tt.none).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{}); err == nil {
+				t.Errorf("check --reports %s wrote the other format's report too", tt.format)
+			}
 
-	r := checkRepo(t, ns, "--reports", "openreports")
-	if r.code != exitError || r.stdout != "" || !strings.Contains(r.stderr, "flag --reports: the cluster does not serve openreports.io/v1alpha1 Report and ClusterReport: install their CRDs (kubectl apply -f deploy/crds/openreports.io_reports.yaml -f deploy/crds/openreports.io_clusterreports.yaml)") {
-		t.Fatalf("without the CRDs: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
-	}
-	if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n > 0 {
-		t.Errorf("without the CRDs: %d lines on stderr, want one:\n%s", n+1, r.stderr)
-	}
+			r = checkRepo(t, ns, "--reports", tt.format)
+			if !strings.Contains(r.stderr, "reports: 0 written, 2 unchanged, 0 deleted") {
+				t.Errorf("second run: stderr = %q, want nothing written", r.stderr)
+			}
 
-	installReportCRDs(t)
-	if err := kube.Edit(t.Context(), "kubectl-edit", gvkConfigMap, ns, "app-config", func(u *unstructured.Unstructured) error {
-		return unstructured.SetNestedField(u.Object, "LIVE-VALUE-8c1f", "data", "greeting")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	r = checkRepo(t, ns, "--reports", "openreports", "-o", "json")
-	if r.code != exitDrift {
-		t.Fatalf("with the CRDs: exit %d: %s", r.code, r.stderr)
-	}
-	if !strings.Contains(r.stderr, "reports: 2 written, 0 unchanged, 0 deleted") {
-		t.Errorf("stderr = %q, want the report objects written", r.stderr)
-	}
-	rep := parseReport(t, r)
-	name := reports.BaseName(reports.Policy(rep.Source))
-	got, err := kube.Dynamic.Resource(reports.ReportResource).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fail, _, _ := unstructured.NestedInt64(got.Object, "summary", "fail")
-	pass, _, _ := unstructured.NestedInt64(got.Object, "summary", "pass")
-	if fail != 1 || pass < 1 {
-		t.Errorf("summary fail %d pass %d, want 1 failing (the ConfigMap) and the rest passing", fail, pass)
-	}
-	if b, _ := yaml.Marshal(got.Object); strings.Contains(string(b), "LIVE-VALUE-8c1f") {
-		t.Errorf("the report holds the live value:\n%s", b)
-	}
-	if _, err := kube.Dynamic.Resource(reports.ClusterReportResource).Get(t.Context(), name, metav1.GetOptions{}); err != nil {
-		t.Errorf("no ClusterReport for the source's cluster-scoped objects: %v", err)
-	}
-
-	// A CronJob's next run with the same findings writes nothing.
-	r = checkRepo(t, ns, "--reports", "openreports")
-	if !strings.Contains(r.stderr, "reports: 0 written, 2 unchanged, 0 deleted") {
-		t.Errorf("second run: stderr = %q, want nothing written", r.stderr)
-	}
-
-	// rbac --reports grants exactly what writing them takes.
-	r = runCLI(t, "rbac", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--kubeconfig", kubeconfig,
-		"-n", ns, "--cache-dir", t.TempDir(), "--reports", "openreports")
-	if r.code != 0 {
-		t.Fatalf("rbac: exit %d: %s", r.code, r.stderr)
-	}
-	want := "- apiGroups:\n  - openreports.io\n  resources:\n  - clusterreports\n  - reports\n  verbs:\n  - get\n  - list\n  - create\n  - patch\n  - delete\n"
-	if !strings.Contains(r.stdout, want) {
-		t.Errorf("rbac --reports lacks\n%s\nin\n%s", want, r.stdout)
+			r = runCLI(t, "rbac", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--kubeconfig", kubeconfig,
+				"-n", ns, "--cache-dir", t.TempDir(), "--reports", tt.format)
+			if r.code != 0 {
+				t.Fatalf("rbac: exit %d: %s", r.code, r.stderr)
+			}
+			want := fmt.Sprintf("- apiGroups:\n  - %s\n  resources:\n  - %s\n  - %s\n  verbs:\n  - get\n  - list\n  - create\n  - patch\n  - delete\n",
+				tt.group, tt.cluster.Resource, tt.resource.Resource)
+			if !strings.Contains(r.stdout, want) || strings.Contains(r.stdout, tt.none.Group) {
+				t.Errorf("rbac --reports %s: want\n%s\nand no %s in\n%s", tt.format, want, tt.none.Group, r.stdout)
+			}
+		})
 	}
 }
 
-// installReportCRDs applies deploy/crds to the package's API server.
-// TestCheckReports, first in this file, checks the error without them.
+// installReportCRDs applies deploy/crds' OpenReports CRDs.
 func installReportCRDs(t *testing.T) {
 	t.Helper()
-	for _, f := range []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"} {
+	installCRDs(t, "openreports.io_reports.yaml", "openreports.io_clusterreports.yaml")
+}
+
+// installCRDs applies these files of deploy/crds to the package's API
+// server. TestCheckReports, first in this file, checks the error without
+// them.
+func installCRDs(t *testing.T, files ...string) {
+	t.Helper()
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "crds", f))
 		if err != nil {
 			t.Fatal(err)
