@@ -923,45 +923,12 @@ func TestChartDaemonRuns(t *testing.T) {
 	// The source: a Git repository behind basic auth holding one
 	// ConfigMap, which the cluster has too.
 	const gitUser, gitToken, apiToken = "driftwatch", "t0ken-from-the-secret", "api-t0ken"
-	srv, err := gittest.Start(t.TempDir(), gittest.Options{Username: gitUser, Password: gitToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	repo, err := srv.CreateRepo("platform")
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings := findConfigMap(t, objs, "driftwatch-config").Data
-	if err := repo.WriteFile(settings["DRIFTWATCH_PATH"]+"/configmap.yaml", testConfigMap); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Commit("e2e"); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Checkout(settings["DRIFTWATCH_REF"]); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Push(); err != nil {
-		t.Fatal(err)
-	}
-	cm := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(testConfigMap), &cm.Object); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Apply(ctx, "e2e", namespace, cm); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Delete(context.Background(), cm.GroupVersionKind(), namespace, cm.GetName()); err != nil {
-			t.Errorf("delete ConfigMap: %v", err)
-		}
-	})
+	sourceURL := e2eSource(ctx, t, c, objs, gittest.Options{Username: gitUser, Password: gitToken})
 
 	var d appsv1.Deployment
 	find(t, objs, "Deployment", "driftwatch", &d)
 	secrets := map[string]map[string]string{"driftwatch-git": {"username": gitUser, "token": gitToken}}
-	cmd, args := containerCommand(t, driftwatchBinary(t), d.Spec.Template.Spec, objs, secrets, srv.RepoURL(repo.Name), serviceAccountKubeconfig(t))
+	cmd, args := containerCommand(t, driftwatchBinary(t), d.Spec.Template.Spec, objs, secrets, sourceURL, serviceAccountKubeconfig(t))
 	// The kubelet would project key token of Secret driftwatch-auth there.
 	i := slices.Index(args, "--auth-token-file")
 	if i < 0 {
@@ -1071,44 +1038,11 @@ func TestChartReportsRun(t *testing.T) {
 
 	// The source: a Git repository holding one ConfigMap, which the
 	// cluster has too.
-	srv, err := gittest.Start(t.TempDir(), gittest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	repo, err := srv.CreateRepo("platform")
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings := findConfigMap(t, objs, "driftwatch-config").Data
-	if err := repo.WriteFile(settings["DRIFTWATCH_PATH"]+"/configmap.yaml", testConfigMap); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Commit("e2e"); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Checkout(settings["DRIFTWATCH_REF"]); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Push(); err != nil {
-		t.Fatal(err)
-	}
-	cm := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(testConfigMap), &cm.Object); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Apply(ctx, "e2e", namespace, cm); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Delete(context.Background(), cm.GroupVersionKind(), namespace, cm.GetName()); err != nil {
-			t.Errorf("delete ConfigMap: %v", err)
-		}
-	})
+	sourceURL := e2eSource(ctx, t, c, objs, gittest.Options{})
 
 	var d appsv1.Deployment
 	find(t, objs, "Deployment", "driftwatch", &d)
-	cmd, args := containerCommand(t, driftwatchBinary(t), d.Spec.Template.Spec, objs, nil, srv.RepoURL(repo.Name), serviceAccountKubeconfig(t))
+	cmd, args := containerCommand(t, driftwatchBinary(t), d.Spec.Template.Spec, objs, nil, sourceURL, serviceAccountKubeconfig(t))
 	addr, exited, dump := startDaemon(t, cmd, args)
 
 	// The Report of namespace driftwatch: the ConfigMap in sync.

@@ -615,45 +615,12 @@ func TestAsServiceAccount(t *testing.T) {
 	// What the binary runs against: a Git repository behind basic auth
 	// holding one ConfigMap, which the cluster has too.
 	const gitUser, gitToken = "driftwatch", "t0ken-from-the-secret"
-	srv, err := gittest.Start(t.TempDir(), gittest.Options{Username: gitUser, Password: gitToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	repo, err := srv.CreateRepo("platform")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sourceURL := e2eSource(ctx, t, c, objs, gittest.Options{Username: gitUser, Password: gitToken})
 	settings := findConfigMap(t, objs, "driftwatch-config-").Data
-	if err := repo.WriteFile(settings["DRIFTWATCH_PATH"]+"/configmap.yaml", testConfigMap); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Commit("e2e"); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Checkout(settings["DRIFTWATCH_REF"]); err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Push(); err != nil {
-		t.Fatal(err)
-	}
-	cmObj := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(testConfigMap), &cmObj.Object); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Apply(ctx, "e2e", namespace, cmObj); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Delete(context.Background(), cmObj.GroupVersionKind(), namespace, cmObj.GetName()); err != nil {
-			t.Errorf("delete ConfigMap: %v", err)
-		}
-	})
 
 	bin := driftwatchBinary(t)
 	kubeconfig := serviceAccountKubeconfig(t)
 	secrets := map[string]map[string]string{"driftwatch-git": {"username": gitUser, "token": gitToken}}
-	sourceURL := srv.RepoURL(repo.Name)
 
 	t.Run("check as the CronJob runs it", func(t *testing.T) {
 		cobjs := build(t, "overlays/cronjob")
@@ -1049,4 +1016,48 @@ func startDaemon(t *testing.T, cmd *exec.Cmd, args []string) (addr string, exite
 		t.Fatalf("%q: no \"watching\" log line in a minute\n%s", args, dump())
 	}
 	return addr, done, dump
+}
+
+// e2eSource serves, from a Git server on 127.0.0.1 (with opts' basic
+// auth), a repository holding testConfigMap at the path and ref the
+// rendered workload's driftwatch-config names, applies the same ConfigMap
+// to the cluster (deleted at the end of the test), and returns the
+// repository's URL.
+func e2eSource(ctx context.Context, t *testing.T, c *apiservertest.Client, objs []*unstructured.Unstructured, opts gittest.Options) string {
+	t.Helper()
+	srv, err := gittest.Start(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	repo, err := srv.CreateRepo("platform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := findConfigMap(t, objs, "driftwatch-config").Data
+	if err := repo.WriteFile(settings["DRIFTWATCH_PATH"]+"/configmap.yaml", testConfigMap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Commit("e2e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Checkout(settings["DRIFTWATCH_REF"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(); err != nil {
+		t.Fatal(err)
+	}
+	cm := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(testConfigMap), &cm.Object); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(ctx, "e2e", namespace, cm); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Delete(context.Background(), cm.GroupVersionKind(), namespace, cm.GetName()); err != nil {
+			t.Errorf("delete ConfigMap: %v", err)
+		}
+	})
+	return srv.RepoURL(repo.Name)
 }
