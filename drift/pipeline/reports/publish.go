@@ -185,35 +185,11 @@ func (p *Publisher) now() time.Time {
 // load reads the source's objects already in the cluster, so a new
 // process (a CronJob's next run, a restarted watch) rewrites nothing that
 // is unchanged and deletes what its source no longer has.
-func (p *Publisher) load(ctx context.Context) error {
+func (p *Publisher) load(ctx context.Context) ([]unstructured.Unstructured, error) {
 	p.objects = map[objectKey]*objectState{}
+	p.loaded = false
 	sel := metav1.ListOptions{LabelSelector: PolicyLabel + "=" + policyHash(p.Policy)}
-	for _, gvr := range p.Format.resources() {
-		list, err := p.Client.Resource(gvr).List(ctx, sel)
-		if isNoResource(err) {
-			return noCRDError{p.Format}
-		}
-		if err != nil {
-			return fmt.Errorf("reports: list %s: %w", gvr.GroupResource(), err)
-		}
-		for i := range list.Items {
-			u := &list.Items[i]
-			p.objects[objectKey{gvr, u.GetNamespace(), u.GetName()}] = &objectState{hash: contentHash(u)}
-		}
-	}
-	p.loaded = true
-	return nil
-}
-
-// Previous reads back what the source's reports in the cluster say of
-// each resource's drift (see pipeline.Previous), for a watch that starts,
-// or takes over as leader, after another process published them.
-func (p *Publisher) Previous(ctx context.Context) (map[string]pipeline.Previous, error) {
-	p.mu.Lock()
-	policy := p.Policy
-	p.mu.Unlock()
-	out := map[string]pipeline.Previous{}
-	sel := metav1.ListOptions{LabelSelector: PolicyLabel + "=" + policyHash(policy)}
+	var all []unstructured.Unstructured
 	for _, gvr := range p.Format.resources() {
 		list, err := p.Client.Resource(gvr).List(ctx, sel)
 		if isNoResource(err) {
@@ -222,26 +198,49 @@ func (p *Publisher) Previous(ctx context.Context) (map[string]pipeline.Previous,
 		if err != nil {
 			return nil, fmt.Errorf("reports: list %s: %w", gvr.GroupResource(), err)
 		}
-		for _, u := range list.Items {
-			// A PolicyReport's results have an OpenReports result's
-			// fields, under the same names.
-			var rep orv1.Report
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rep); err != nil {
-				return nil, fmt.Errorf("reports: read %s %s: %w", gvr.Resource, u.GetName(), err)
+		for i := range list.Items {
+			u := &list.Items[i]
+			p.objects[objectKey{gvr, u.GetNamespace(), u.GetName()}] = &objectState{hash: contentHash(u)}
+		}
+		all = append(all, list.Items...)
+	}
+	p.loaded = true
+	return all, nil
+}
+
+// Previous reads back what the source's reports in the cluster say of
+// each resource's drift (see pipeline.Previous), for a watch that starts,
+// or takes over as leader, after another process published them.
+func (p *Publisher) Previous(ctx context.Context) (map[string]pipeline.Previous, error) {
+	// Reading them back is also what a Publisher knows of them: a replica
+	// that takes over sees what the last leader wrote, not what it itself
+	// wrote before.
+	p.mu.Lock()
+	items, err := p.load(ctx)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]pipeline.Previous{}
+	for _, u := range items {
+		// A PolicyReport's results have an OpenReports result's fields,
+		// under the same names.
+		var rep orv1.Report
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rep); err != nil {
+			return nil, fmt.Errorf("reports: read %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+		for _, r := range rep.Results {
+			if r.Result != "fail" || len(r.Subjects) != 1 {
+				continue
 			}
-			for _, r := range rep.Results {
-				if r.Result != "fail" || len(r.Subjects) != 1 {
-					continue
-				}
-				first, err1 := time.Parse(time.RFC3339Nano, r.Properties["firstSeen"])
-				last, _ := time.Parse(time.RFC3339Nano, r.Properties["lastChanged"])
-				if err1 != nil {
-					continue // check wrote it: no firstSeen to keep
-				}
-				s := r.Subjects[0]
-				out[pipeline.PreviousKey(s.APIVersion, s.Kind, s.Namespace, s.Name)] = pipeline.Previous{
-					Status: drift.Status(r.Rule), Digest: r.Properties["digest"], FirstSeen: first, LastChanged: last,
-				}
+			first, err1 := time.Parse(time.RFC3339Nano, r.Properties["firstSeen"])
+			last, _ := time.Parse(time.RFC3339Nano, r.Properties["lastChanged"])
+			if err1 != nil {
+				continue // check wrote it: no firstSeen to keep
+			}
+			s := r.Subjects[0]
+			out[pipeline.PreviousKey(s.APIVersion, s.Kind, s.Namespace, s.Name)] = pipeline.Previous{
+				Status: drift.Status(r.Rule), Digest: r.Properties["digest"], FirstSeen: first, LastChanged: last,
 			}
 		}
 	}
@@ -255,7 +254,7 @@ func (p *Publisher) Publish(ctx context.Context, set Set) (Stats, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.loaded {
-		if err := p.load(ctx); err != nil {
+		if _, err := p.load(ctx); err != nil {
 			return Stats{}, err
 		}
 	}
