@@ -95,7 +95,12 @@ func newPublisher(ctx context.Context, cl *pipeline.Cluster, format string, inte
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
-	p := &reports.Publisher{Client: dyn, Format: f, Interval: interval}
+	// check (interval 0) writes its heartbeat every run; watch at most
+	// once a minute, so an idle cluster costs one write a minute.
+	p := &reports.Publisher{Client: dyn, Format: f, Interval: interval, Agent: "check " + version}
+	if interval > 0 {
+		p.Agent, p.HeartbeatEvery = "watch "+version, time.Minute
+	}
 	if err := p.Check(ctx); err != nil {
 		return nil, fmt.Errorf("flag --reports: %w", err)
 	}

@@ -39,6 +39,18 @@ const (
 	// reports apart.
 	PolicyLabel    = "driftwatch.dev/policy"
 	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// SourceAnnotation holds the source's policy in full.
+	SourceAnnotation = "driftwatch.dev/source"
+	// CheckedAtAnnotation is the agent's heartbeat: when it last compared
+	// the cluster with its source (RFC 3339). It is on the source's base
+	// ClusterReport (the first cluster-scoped object, which every Set
+	// has), kept fresh by Publisher.HeartbeatEvery even when nothing
+	// changed, so that a hub (drift/fleet) tells a quiet agent from a
+	// dead one.
+	CheckedAtAnnotation = "driftwatch.dev/checked-at"
+	// AgentAnnotation names the agent that wrote the heartbeat and its
+	// version ("watch v1.2.0", "check v1.2.0").
+	AgentAnnotation = "driftwatch.dev/agent"
 )
 
 // Limits bound what one report object holds, well under etcd's 1.5 MiB.
@@ -158,6 +170,8 @@ func Build(r drift.Report, lim Limits, now time.Time) Set {
 		b.summary.Skip++
 		b.results = append(b.results, notCompared(nc, policy, revision, now))
 	}
+	// The base ClusterReport always exists: it carries the heartbeat.
+	get("")
 
 	var set Set
 	name := BaseName(policy)
@@ -171,9 +185,12 @@ func Build(r drift.Report, lim Limits, now time.Time) Set {
 				Namespace: ns,
 				Labels:    map[string]string{ManagedByLabel: SourceName, PolicyLabel: policyHash(policy)},
 				Annotations: map[string]string{
-					"driftwatch.dev/source": truncate(policy, maxText),
-					"driftwatch.dev/part":   fmt.Sprintf("%d/%d", i+1, len(chunks)),
+					SourceAnnotation:      truncate(policy, maxText),
+					"driftwatch.dev/part": fmt.Sprintf("%d/%d", i+1, len(chunks)),
 				},
+			}
+			if ns == "" && i == 0 {
+				meta.Annotations[CheckedAtAnnotation] = now.UTC().Format(time.RFC3339)
 			}
 			// The summary counts every result of the namespace, in the
 			// first part only, so that summing parts counts each once.

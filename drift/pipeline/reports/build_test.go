@@ -78,9 +78,11 @@ func TestBuild(t *testing.T) {
 		}},
 		ClusterReports: []*orv1.ClusterReport{{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "openreports.io/v1alpha1", Kind: "ClusterReport"},
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: annotations},
-			Source:     "driftwatch",
-			Summary:    orv1.ReportSummary{Error: 1},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: map[string]string{
+				"driftwatch.dev/part": "1/1", "driftwatch.dev/source": policy, "driftwatch.dev/checked-at": "2026-12-05T14:00:00Z",
+			}},
+			Source:  "driftwatch",
+			Summary: orv1.ReportSummary{Error: 1},
 			Results: []orv1.ReportResult{
 				{Source: "driftwatch", Policy: policy, Rule: "Error", Result: "error", Subjects: ref("rbac.authorization.k8s.io/v1", "ClusterRole", "", "reader"),
 					Description: "could not be checked: clusterroles is forbidden", Properties: map[string]string{"revision": rev}, Timestamp: metav1.Timestamp{Seconds: now.Unix()}},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -112,6 +113,14 @@ type Publisher struct {
 	Interval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// HeartbeatEvery is the most time the heartbeat in the cluster
+	// (CheckedAtAnnotation) may lag the last Publish: an unchanged base
+	// ClusterReport is rewritten once its heartbeat is older. Zero
+	// rewrites it whenever a Set carries a newer heartbeat (check, which
+	// runs once).
+	HeartbeatEvery time.Duration
+	// Agent, if set, is written as AgentAnnotation beside the heartbeat.
+	Agent string
 
 	mu      sync.Mutex
 	loaded  bool
@@ -127,6 +136,7 @@ type objectKey struct {
 type objectState struct {
 	written time.Time // last write; zero when found in the cluster
 	hash    string    // content in the cluster
+	beat    time.Time // heartbeat in the cluster; zero if none
 	pending *unstructured.Unstructured
 }
 
@@ -200,7 +210,7 @@ func (p *Publisher) load(ctx context.Context) ([]unstructured.Unstructured, erro
 		}
 		for i := range list.Items {
 			u := &list.Items[i]
-			p.objects[objectKey{gvr, u.GetNamespace(), u.GetName()}] = &objectState{hash: contentHash(u)}
+			p.objects[objectKey{gvr, u.GetNamespace(), u.GetName()}] = &objectState{hash: contentHash(u), beat: heartbeat(u)}
 		}
 		all = append(all, list.Items...)
 	}
@@ -274,8 +284,12 @@ func (p *Publisher) Publish(ctx context.Context, set Set) (Stats, error) {
 	for _, k := range keys {
 		u := want[k]
 		s := p.objects[k]
+		beat := heartbeat(u)
+		if !beat.IsZero() && p.Agent != "" {
+			u.SetAnnotations(with(u.GetAnnotations(), AgentAnnotation, p.Agent))
+		}
 		h := contentHash(u)
-		if s != nil && s.hash == h {
+		if s != nil && s.hash == h && !beat.After(s.beat.Add(p.HeartbeatEvery)) {
 			s.pending = nil
 			st.Unchanged++
 			continue
@@ -290,7 +304,7 @@ func (p *Publisher) Publish(ctx context.Context, set Set) (Stats, error) {
 			errs = append(errs, err)
 			continue
 		}
-		p.objects[k] = &objectState{written: now, hash: h}
+		p.objects[k] = &objectState{written: now, hash: h, beat: beat}
 		st.Written++
 		st.Bytes += n
 	}
@@ -332,7 +346,7 @@ func (p *Publisher) Flush(ctx context.Context) (Stats, error) {
 			errs = append(errs, err)
 			continue
 		}
-		*s = objectState{written: now, hash: contentHash(u)}
+		*s = objectState{written: now, hash: contentHash(u), beat: heartbeat(u)}
 		st.Written++
 		st.Bytes += n
 	}
@@ -372,9 +386,14 @@ func compareKeys(a, b objectKey) int {
 // results without their timestamps (a result's time alone changing is no
 // news worth a write).
 func contentHash(u *unstructured.Unstructured) string {
+	ann := u.GetAnnotations()
+	if _, ok := ann[CheckedAtAnnotation]; ok {
+		ann = with(ann, CheckedAtAnnotation, "")
+		delete(ann, CheckedAtAnnotation)
+	}
 	c := map[string]any{
 		"labels":      u.GetLabels(),
-		"annotations": u.GetAnnotations(),
+		"annotations": ann,
 		"source":      u.Object["source"],
 		"summary":     u.Object["summary"],
 	}
@@ -397,4 +416,18 @@ func contentHash(u *unstructured.Unstructured) string {
 	b, _ := json.Marshal(c) //nolint:errchkjson // maps of JSON values
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// heartbeat is an object's CheckedAtAnnotation, zero if it has none.
+func heartbeat(u *unstructured.Unstructured) time.Time {
+	t, _ := time.Parse(time.RFC3339, u.GetAnnotations()[CheckedAtAnnotation])
+	return t
+}
+
+// with returns a copy of m with k set to v.
+func with(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	maps.Copy(out, m)
+	out[k] = v
+	return out
 }

@@ -258,15 +258,22 @@ func testPublish(t *testing.T, format Format, nsRes, clRes schema.GroupVersionRe
 	}
 
 	// The same findings later, in a new process (a CronJob's next run):
-	// nothing is written.
+	// only the heartbeat is written.
 	clock = clock.Add(time.Hour)
 	p2 := &Publisher{Client: kube.Dynamic, Policy: p.Policy, Format: format, Now: func() time.Time { return clock }}
 	st, err = p2.Publish(ctx, Build(report(5), Limits{}, clock))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(Stats{Unchanged: 3}, st); d != "" {
+	if d := cmp.Diff(Stats{Written: 1, Unchanged: 2, Bytes: st.Bytes}, st); d != "" {
 		t.Errorf("unchanged publish (-want +got):\n%s", d)
+	}
+	base, err := kube.Dynamic.Resource(clRes).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := base.GetAnnotations()[CheckedAtAnnotation], clock.Format(time.RFC3339); got != want {
+		t.Errorf("heartbeat = %q, want %q", got, want)
 	}
 
 	// Back in sync and a namespace gone from the source: rep-b's report
@@ -293,7 +300,7 @@ func TestPublishFlappingIsDebounced(t *testing.T) {
 	namespace(t, "rep-b")
 	ctx := context.Background()
 	clock := now
-	p := &Publisher{Client: kube.Dynamic, Policy: "flap//" + t.Name(), Interval: 10 * time.Second, Now: func() time.Time { return clock }}
+	p := &Publisher{Client: kube.Dynamic, Policy: "flap//" + t.Name(), Interval: 10 * time.Second, HeartbeatEvery: time.Minute, Now: func() time.Time { return clock }}
 	build := func(replicas int) Set {
 		r := report(replicas)
 		r.Source.Path = t.Name()
