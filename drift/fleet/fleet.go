@@ -71,7 +71,7 @@ type Summary struct {
 	// over healthy and stale clusters alike; BySeverity splits them
 	// (unclassified ones under "").
 	Drifted    int                    `json:"drifted"`
-	BySeverity map[drift.Severity]int `json:"bySeverity"`
+	BySeverity map[string]int `json:"bySeverity"`
 	// Errors counts resources the agents could not check.
 	Errors int `json:"errors"`
 }
