@@ -13,7 +13,8 @@ import (
 type row struct {
 	Name, Server, Origin string
 	Host, Token, User    string
-	Insecure             bool
+	Password             string
+	Insecure, CA, Cert   bool
 	Err                  string
 }
 
@@ -22,7 +23,9 @@ func rows(ts []Target) []row {
 	for _, t := range ts {
 		r := row{Name: t.Name, Server: t.Server, Origin: t.Origin}
 		if t.Config != nil {
-			r.Host, r.Token, r.User, r.Insecure = t.Config.Host, t.Config.BearerToken, t.Config.Username, t.Config.Insecure
+			c := t.Config
+			r.Host, r.Token, r.User, r.Password = c.Host, c.BearerToken, c.Username, c.Password
+			r.Insecure, r.CA, r.Cert = c.Insecure, len(c.CAData) > 0, len(c.CertData) > 0 && len(c.KeyData) > 0
 		}
 		if t.Err != nil {
 			r.Err = t.Err.Error()
@@ -100,7 +103,7 @@ func TestFromKubeconfigDefaultRules(t *testing.T) {
 	}
 	want := []row{
 		{Name: "dev", Server: dev.Server, Origin: `context "dev" in ` + abs, Host: dev.Host, Token: "dev-token"},
-		{Name: "gamma", Server: "https://gamma.example.com", Origin: `context "gamma" in ` + gamma, Host: "https://gamma.example.com", User: "admin"},
+		{Name: "gamma", Server: "https://gamma.example.com", Origin: `context "gamma" in ` + gamma, Host: "https://gamma.example.com", User: "admin", Password: "secret"},
 	}
 	if diff := cmp.Diff(want, rows(got)); diff != "" {
 		t.Errorf("targets (-want +got):\n%s", diff)
@@ -116,7 +119,7 @@ func TestFromDir(t *testing.T) {
 	alpha := row{Name: "alpha", Server: "https://alpha.example.com", Origin: `context "alpha" in ` + d + "/alpha.yaml", Host: "https://alpha.example.com", Token: "alpha-token"}
 	bad := row{Name: "bad", Origin: d + "/bad.yaml", Err: "kubeconfig " + d + "/bad.yaml: line 5: mapping values are not allowed in this context"}
 	beta := row{Name: "beta", Server: "https://beta.example.com", Origin: `context "only" in ` + d + "/beta.kubeconfig", Host: "https://beta.example.com", Token: "beta-token"}
-	gamma := row{Name: "gamma", Server: "https://gamma.example.com", Origin: `context "gamma" in ` + d + "/gamma", Host: "https://gamma.example.com", User: "admin"}
+	gamma := row{Name: "gamma", Server: "https://gamma.example.com", Origin: `context "gamma" in ` + d + "/gamma", Host: "https://gamma.example.com", User: "admin", Password: "secret"}
 	two := row{Name: "two", Origin: d + "/two.conf", Err: "kubeconfig " + d + "/two.conf: no current-context, and 2 contexts: set current-context"}
 	for _, tc := range []struct {
 		name      string
@@ -169,7 +172,7 @@ func TestFromDirMountedSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []row{{Name: "gamma", Server: "https://gamma.example.com", Origin: `context "gamma" in ` + filepath.Join(dir, "gamma"), Host: "https://gamma.example.com", User: "admin"}}
+	want := []row{{Name: "gamma", Server: "https://gamma.example.com", Origin: `context "gamma" in ` + filepath.Join(dir, "gamma"), Host: "https://gamma.example.com", User: "admin", Password: "secret"}}
 	if diff := cmp.Diff(want, rows(got)); diff != "" {
 		t.Errorf("targets (-want +got):\n%s", diff)
 	}
