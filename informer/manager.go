@@ -101,6 +101,17 @@ type EventHandler struct {
 	// (err set) and when one succeeds again (err nil): the transitions of
 	// Health.Err.
 	OnConnection func(scope Scope, err error)
+	// OnObject, if set, is called like OnEvent with the object itself,
+	// decoded afresh for the handler when the cache packs objects (the
+	// default; with another Options.Transform, the cache's own: read
+	// only): the new state for
+	// Added and Updated, the last state known for Deleted (its metadata
+	// only if the content was released). A handler that reads every
+	// object as it arrives (the fleet hub reading report objects) needs
+	// no Get, and can Release the content once it has kept what it
+	// needs: a namespaced object of a cluster-wide scope is released by
+	// "namespace/name".
+	OnObject func(scope Scope, obj *unstructured.Unstructured, t EventType)
 }
 
 // Releaser is implemented by a Manager whose cache packs objects (the
@@ -229,12 +240,33 @@ func (m *manager) snapshot() []*registration {
 	return m.handlers
 }
 
-func (m *manager) event(s Scope, name string, t EventType) {
+func (m *manager) event(s Scope, obj any, name string, t EventType) {
 	for _, r := range m.snapshot() {
 		if r.h.OnEvent != nil {
 			r.h.OnEvent(s, name, t)
 		}
+		if r.h.OnObject != nil {
+			if u := objectOf(obj); u != nil {
+				r.h.OnObject(s, u, t)
+			}
+		}
 	}
+}
+
+// objectOf decodes what the cache holds for a handler: the whole object,
+// or its metadata once released.
+func objectOf(obj any) *unstructured.Unstructured {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, err := Unpack(obj)
+	if errors.Is(err, ErrReleased) {
+		return metadataOf(obj)
+	}
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 func (m *manager) connection(s Scope, err error) {
@@ -405,9 +437,9 @@ func (m *manager) newEntry(s Scope) *entry {
 	// One informer handler dispatches to the Manager's handlers, so that
 	// handlers added later reach informers started earlier.
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { m.event(s, name(obj), Added) },
-		UpdateFunc: func(_, obj any) { m.event(s, name(obj), Updated) },
-		DeleteFunc: func(obj any) { m.event(s, name(obj), Deleted) },
+		AddFunc:    func(obj any) { m.event(s, obj, name(obj), Added) },
+		UpdateFunc: func(_, obj any) { m.event(s, obj, name(obj), Updated) },
+		DeleteFunc: func(obj any) { m.event(s, obj, name(obj), Deleted) },
 	})
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		permanent := apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) ||

@@ -273,7 +273,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 		}
 	}
 	if o.LeaderElect {
-		if err := startLeaderElection(runCtx, o, cl, &leader, log, onLeading); err != nil {
+		if err := startLeaderElection(runCtx, o.LeaderNamespace, "driftwatch", cl, &leader, log, onLeading); err != nil {
 			stopRun()
 			<-monDone
 			mgr.Stop()
@@ -320,12 +320,11 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 // startLeaderElection campaigns for a Lease; while this replica leads,
 // leader is true and it sends notifications. Every replica watches and
 // serves the report.
-func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Cluster, leader *atomic.Bool, log *slog.Logger, onLeading func(context.Context)) error {
+func startLeaderElection(ctx context.Context, ns, name string, cl *pipeline.Cluster, leader *atomic.Bool, log *slog.Logger, onLeading func(context.Context)) error {
 	cs, err := kubernetes.NewForConfig(cl.Config)
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
-	ns := o.LeaderNamespace
 	if ns == "" {
 		ns = os.Getenv("POD_NAMESPACE")
 	}
@@ -336,7 +335,7 @@ func startLeaderElection(ctx context.Context, o *watchOptions, cl *pipeline.Clus
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	id := host + "-" + hex.EncodeToString(b)
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, "driftwatch", nil, cs.CoordinationV1(),
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, name, nil, cs.CoordinationV1(),
 		resourcelock.ResourceLockConfig{Identity: id})
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
