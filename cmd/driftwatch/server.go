@@ -47,17 +47,6 @@ type historyResponse struct {
 // With a token, every endpoint but the health checks requires it, as
 // "Authorization: Bearer <token>" or, for a browser, "?token=<token>".
 func newHandler(src reportSource, reg *prometheus.Registry, token string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !src.Ready() {
-			http.Error(w, "not ready: first comparison not finished", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
 	protected := http.NewServeMux()
 	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	protected.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +61,25 @@ func newHandler(src reportSource, reg *prometheus.Registry, token string) http.H
 	})
 	sub, _ := fs.Sub(dashboardFS, "dashboard")
 	protected.Handle("GET /", http.FileServerFS(sub))
+	return withHealth(src.Ready, "not ready: first comparison not finished", token, protected)
+}
+
+// withHealth serves /healthz (always 200) and /readyz (200 once ready
+// says so, else 503 with notReady) without auth, and every other path
+// through protected behind the token, all with the security headers: the
+// frame watch's and fleet's servers share.
+func withHealth(ready func() bool, notReady, token string, protected http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, notReady, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	mux.Handle("/", requireToken(token, protected))
 	return securityHeaders(mux)
 }

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/driftwatch/driftwatch/drift/fleet"
+)
+
+//go:embed fleetdashboard
+var fleetDashboardFS embed.FS
+
+// fleetSource is what the hub's HTTP server reads (*fleet.Hub implements
+// it).
+type fleetSource interface {
+	// View is the whole view, resources in sync included.
+	View() fleet.View
+	// Ready reports whether every cluster was listed once (or failed).
+	Ready() bool
+}
+
+// fleetHistory is the audit log as the hub's HTTP server reads it
+// (*audit.Log implements it).
+type fleetHistory interface {
+	Query(ctx context.Context, q auditQuery) ([]fleet.Event, error)
+}
+
+// fleetHistoryResponse is the body of the hub's /api/v1/history in JSON.
+type fleetHistoryResponse struct {
+	// Events are the audit log's events selected, in its order; never
+	// null.
+	Events []fleet.Event `json:"events"`
+}
+
+// newFleetHandler serves driftwatch fleet's HTTP API:
+//
+//	/healthz          always 200 while the process runs (no auth)
+//	/readyz           200 once every cluster was listed (or failed), else 503 (no auth)
+//	/metrics          Prometheus metrics of reg
+//	/api/v1/fleet     the fleet.View as JSON, through fleet.Filter from
+//	                  ?cluster=, ?namespace=, ?kind=, ?severity=, ?status=
+//	                  (comma lists; severity "none" is a drift without one)
+//	/api/v1/history   the audit log's events, filtered by ?cluster=,
+//	                  ?namespace=, ?kind=, ?name=, ?type= (comma lists),
+//	                  ?since=, ?until=, ?after= (a seq), ?limit=; as
+//	                  {"events": [...]} (?format=json, the default), or
+//	                  downloads as JSON lines (jsonl) or CSV (csv). A bad
+//	                  parameter is a 400 naming it; without an audit log
+//	                  (hist nil), a 404 naming --audit-db.
+//	/                 the fleet dashboard page and its assets
+//
+// With a token, every endpoint but the health checks and the dashboard's
+// script and style sheet requires it, as "Authorization: Bearer <token>"
+// or, for a browser, "?token=<token>" (the page passes it on to the API).
+func newFleetHandler(src fleetSource, hist fleetHistory, reg *prometheus.Registry, token string) http.Handler {
+	protected := http.NewServeMux()
+	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	protected.HandleFunc("GET /api/v1/fleet", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, fleetFilter(r.URL.Query()).Apply(src.View()))
+	})
+	protected.HandleFunc("GET /api/v1/history", func(w http.ResponseWriter, r *http.Request) {
+		serveFleetHistory(w, r, hist)
+	})
+	sub, _ := fs.Sub(fleetDashboardFS, "fleetdashboard")
+	files := http.FileServerFS(sub)
+	protected.Handle("GET /", files)
+	// The page's script and style sheet hold no data and are fetched by
+	// the browser without the token (which the page's URL carries, not
+	// theirs): they are open, the page and the API are not.
+	mux := http.NewServeMux()
+	mux.Handle("GET /app.js", securityHeaders(files))
+	mux.Handle("GET /style.css", securityHeaders(files))
+	mux.Handle("/", withHealth(src.Ready, "not ready: not every cluster listed yet", token, protected))
+	return mux
+}
+
+// fleetFilter reads the view's filter from the query. A severity "none"
+// selects drift without a severity, as the dashboards name it.
+func fleetFilter(q url.Values) fleet.Filter {
+	sev := splitList(q.Get("severity"))
+	for i, s := range sev {
+		if strings.EqualFold(s, "none") {
+			sev[i] = " " // matches the empty severity once trimmed
+		}
+	}
+	return fleet.Filter{
+		Clusters: splitList(q.Get("cluster")), Namespaces: splitList(q.Get("namespace")),
+		Kinds: splitList(q.Get("kind")), Severities: sev, Statuses: splitList(q.Get("status")),
+	}
+}
+
+// historyFormats are /api/v1/history's formats: content type, and the
+// file name of a download (empty: shown, not downloaded).
+var historyFormats = map[string]struct{ contentType, file string }{
+	"json":  {"application/json", ""},
+	"jsonl": {"application/jsonl; charset=utf-8", "driftwatch-history.jsonl"},
+	"csv":   {"text/csv; charset=utf-8", "driftwatch-history.csv"},
+}
+
+func serveFleetHistory(w http.ResponseWriter, r *http.Request, hist fleetHistory) {
+	if hist == nil {
+		http.Error(w, "history: no audit log (start driftwatch fleet with --audit-db to keep one)", http.StatusNotFound)
+		return
+	}
+	params := r.URL.Query()
+	format := params.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	f, ok := historyFormats[format]
+	if !ok {
+		http.Error(w, fmt.Sprintf("history: bad format %q: want json, jsonl or csv", format), http.StatusBadRequest)
+		return
+	}
+	params.Del("format")
+	params.Del("token")
+	q, err := parseAuditQuery(params)
+	if err != nil {
+		http.Error(w, "history: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	events, err := hist.Query(r.Context(), q)
+	if err != nil {
+		http.Error(w, "history: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if events == nil {
+		events = []fleet.Event{}
+	}
+	if f.file == "" {
+		writeJSON(w, fleetHistoryResponse{Events: events})
+		return
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+f.file+`"`)
+	if format == "csv" {
+		_ = writeEventsCSV(w, events)
+	} else {
+		_ = writeEventsJSONLines(w, events)
+	}
+}
+
+// auditQuery selects events of the audit log.
+// TODO(fleet): audit.Query, once drift/fleet/audit lands.
+type auditQuery struct {
+	Clusters, Namespaces, Kinds, Names []string
+	Types                              []fleet.EventType
+	Since, Until                       time.Time
+	AfterSeq                           int64
+	Limit                              int
+}
+
+// parseAuditQuery reads a query from URL parameters (audit.ParseQuery's
+// until it lands): cluster, namespace, kind, name, type (comma lists),
+// since and until (RFC 3339, or a duration back from now), after (a
+// seq), limit. An unknown parameter is an error too.
+func parseAuditQuery(v url.Values) (auditQuery, error) {
+	q := auditQuery{
+		Clusters: splitList(v.Get("cluster")), Namespaces: splitList(v.Get("namespace")),
+		Kinds: splitList(v.Get("kind")), Names: splitList(v.Get("name")),
+	}
+	for name := range v {
+		switch name {
+		case "cluster", "namespace", "kind", "name", "type", "since", "until", "after", "limit":
+		default:
+			return q, fmt.Errorf("unknown parameter %q", name)
+		}
+	}
+	for _, t := range splitList(v.Get("type")) {
+		switch et := fleet.EventType(strings.ToLower(t)); et {
+		case fleet.Detected, fleet.Changed, fleet.Resolved:
+			q.Types = append(q.Types, et)
+		default:
+			return q, fmt.Errorf("bad type %q: want detected, changed or resolved", t)
+		}
+	}
+	var err error
+	if q.Since, err = parseTimeParam("since", v.Get("since")); err != nil {
+		return q, err
+	}
+	if q.Until, err = parseTimeParam("until", v.Get("until")); err != nil {
+		return q, err
+	}
+	if s := v.Get("after"); s != "" {
+		if q.AfterSeq, err = strconv.ParseInt(s, 10, 64); err != nil || q.AfterSeq < 0 {
+			return q, fmt.Errorf("bad after %q: want a sequence number", s)
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 0 {
+			return q, fmt.Errorf("bad limit %q: want a count", s)
+		}
+	}
+	return q, nil
+}
+
+func parseTimeParam(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("bad %s %q: want an RFC 3339 time or a duration such as 24h", name, s)
+}
+
+// writeEventsJSONLines writes one event per line (audit.WriteJSONLines's
+// until it lands).
+func writeEventsJSONLines(w io.Writer, events []fleet.Event) error {
+	enc := json.NewEncoder(w)
+	for _, e := range events {
+		if err := enc.Encode(e); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeEventsCSV writes the events as CSV with a header (audit.WriteCSV's
+// until it lands).
+func writeEventsCSV(w io.Writer, events []fleet.Event) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"seq", "time", "type", "cluster", "apiVersion", "kind", "namespace", "name",
+		"status", "severity", "fields", "paths", "manager", "revision"})
+	for _, e := range events {
+		_ = cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339), string(e.Type),
+			e.Cluster, e.APIVersion, e.Kind, e.Namespace, e.Name, string(e.Status), string(e.Severity),
+			strconv.Itoa(e.Fields), strings.Join(e.Paths, " "), e.Manager, e.Revision})
+	}
+	cw.Flush()
+	return cw.Error()
+}
