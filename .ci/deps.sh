@@ -3,9 +3,11 @@
 # archive, when they are missing: git (the test Git server runs
 # git http-backend), make, chromium (the dashboard is tested in a real
 # headless browser), xmllint (JUnit reports are validated against the
-# Jenkins XSD), and Prometheus with promtool and Alertmanager (the
-# monitoring mixin in deploy/monitoring is tested on them). It installs
-# nothing when everything is present.
+# Jenkins XSD), Prometheus with promtool and Alertmanager (the
+# monitoring mixin in deploy/monitoring is tested on them), and PostgreSQL
+# (the fleet hub's audit log, drift/fleet/audit, is tested on a real
+# server its tests start with initdb and postgres). It installs nothing
+# when everything is present.
 set -euo pipefail
 
 need=()
@@ -15,6 +17,8 @@ command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin.
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 ((${#need[@]})) || exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
