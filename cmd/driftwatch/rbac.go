@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,6 +38,9 @@ type rbacOptions struct {
 	// also writes (patch, create; delete with Prune).
 	For   string
 	Prune bool
+	// ClusterSecrets is, with --for fleet, the namespace of the Argo CD
+	// cluster Secrets the hub follows in its own cluster.
+	ClusterSecrets string
 }
 
 func newCmdRBAC(s streams) *cobra.Command {
@@ -65,8 +69,9 @@ the discovery and OpenAPI endpoints. --for revert prints the role revert needs i
 	f.StringVar(&o.Reports, "reports", "", "openreports or policyreport: grant what --reports needs, in every namespace")
 	f.StringVar(&o.LeaderNamespace, "leader-elect-namespace", "default", "namespace of that Lease")
 	f.StringVar(&o.Subject, "subject", "", "also print bindings for serviceaccount:NS/NAME, user:NAME or group:NAME")
-	f.StringVar(&o.For, "for", "check", "the command the role is for: check or watch (read-only), or revert (also patch and create)")
+	f.StringVar(&o.For, "for", "check", "the command the role is for: check or watch (read-only), revert (also patch and create), or fleet")
 	f.BoolVar(&o.Prune, "prune", false, "with --for revert: also grant delete, which revert --prune needs")
+	f.StringVar(&o.ClusterSecrets, "cluster-secrets", "", "with --for fleet: also grant reading the cluster Secrets in this namespace")
 	return cmd
 }
 
@@ -92,6 +97,12 @@ func rbacSubject(s string) (*rbacv1.Subject, error) {
 }
 
 func rbacRun(ctx context.Context, o *rbacOptions) error {
+	if o.For == "fleet" {
+		return rbacFleet(o)
+	}
+	if o.ClusterSecrets != "" {
+		return errors.New("flag --cluster-secrets: only with --for fleet")
+	}
 	if err := o.Source.validate(); err != nil {
 		return err
 	}
@@ -144,13 +155,8 @@ func rbacRun(ctx context.Context, o *rbacOptions) error {
 	docs := buildRBAC(o, scopes, verbs, subject)
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# RBAC for driftwatch: %s\n", describeRevision(desired.Revision))
-	for _, d := range docs {
-		b, err := yaml.Marshal(d)
-		if err != nil {
-			return err
-		}
-		buf.WriteString("---\n")
-		buf.Write(b)
+	if err := writeDocs(&buf, docs); err != nil {
+		return err
 	}
 	_, err = o.Out.Write(buf.Bytes())
 	return err
@@ -176,7 +182,7 @@ func rbacVerbs(forCmd string, confirm, prune bool) ([]string, error) {
 			verbs = append(verbs, "delete")
 		}
 	default:
-		return nil, fmt.Errorf("flag --for: unknown command %q (want check, watch or revert)", forCmd)
+		return nil, fmt.Errorf("flag --for: unknown command %q (want check, watch, revert or fleet)", forCmd)
 	}
 	return verbs, nil
 }
@@ -284,4 +290,108 @@ func rulesFor(byGroup map[string]map[string]bool, verbs []string) []rbacv1.Polic
 		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: res, Verbs: append([]string(nil), verbs...)})
 	}
 	return rules
+}
+
+// rbacFleet prints what `driftwatch fleet` needs: in each member cluster,
+// reading driftwatch's report objects and nothing else; in the hub's own
+// cluster, reading the Argo CD cluster Secrets (--cluster-secrets) and
+// holding its Lease (--leader-elect). It needs no source.
+func rbacFleet(o *rbacOptions) error {
+	if o.Prune || o.Confirm != "" || o.Namespaced {
+		return errors.New("flag --for: fleet takes none of --prune, --confirm, --namespaced (it reads report objects only)")
+	}
+	format := reports.OpenReports
+	if o.Reports != "" {
+		f, err := reports.ParseFormat(o.Reports)
+		if err != nil {
+			return fmt.Errorf("flag --reports: %w", err)
+		}
+		format = f
+	}
+	var subject *rbacv1.Subject
+	if o.Subject != "" {
+		var err error
+		if subject, err = rbacSubject(o.Subject); err != nil {
+			return err
+		}
+	}
+	if o.Name == "driftwatch" {
+		// The default name is the agent's: the hub's roles must not
+		// replace an agent's in a cluster that runs both.
+		o.Name = "driftwatch-fleet"
+	}
+	labels := map[string]string{"app.kubernetes.io/name": "driftwatch"}
+	nsRes, clRes := format.Resources()
+	member := []any{&rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: labels},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{nsRes.Group}, Resources: []string{clRes.Resource, nsRes.Resource},
+			Verbs: []string{"get", "list", "watch"}}},
+	}}
+	if subject != nil {
+		member = append(member, &rbacv1.ClusterRoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: o.Name},
+			Subjects:   []rbacv1.Subject{*subject},
+		})
+	}
+	hubRoles := map[string][]rbacv1.PolicyRule{}
+	var namespaces []string
+	addRule := func(ns string, r rbacv1.PolicyRule) {
+		if hubRoles[ns] == nil {
+			namespaces = append(namespaces, ns)
+		}
+		hubRoles[ns] = append(hubRoles[ns], r)
+	}
+	if o.ClusterSecrets != "" {
+		// RBAC cannot select by label: the hub lists only the Secrets
+		// labelled argocd.argoproj.io/secret-type=cluster, but may read
+		// every Secret of this namespace.
+		addRule(o.ClusterSecrets, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}})
+	}
+	if o.LeaderElect {
+		addRule(o.LeaderNamespace, rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}})
+	}
+	var hub []any
+	for _, ns := range namespaces {
+		hub = append(hub, &rbacv1.Role{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: labels},
+			Rules:      hubRoles[ns],
+		})
+		if subject != nil {
+			hub = append(hub, &rbacv1.RoleBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+				ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: labels},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: o.Name},
+				Subjects:   []rbacv1.Subject{*subject},
+			})
+		}
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# RBAC for driftwatch fleet: in each member cluster, read %s and %s (nothing else)\n", nsRes.GroupResource(), clRes.GroupResource())
+	if err := writeDocs(&buf, member); err != nil {
+		return err
+	}
+	if len(hub) > 0 {
+		buf.WriteString("# in the hub's own cluster\n")
+		if err := writeDocs(&buf, hub); err != nil {
+			return err
+		}
+	}
+	_, err := o.Out.Write(buf.Bytes())
+	return err
+}
+
+func writeDocs(buf *bytes.Buffer, docs []any) error {
+	for _, d := range docs {
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			return err
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	return nil
 }
