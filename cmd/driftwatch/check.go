@@ -35,7 +35,9 @@ type checkOptions struct {
 	// Reports publishes the findings in the cluster: "openreports",
 	// "policyreport", or empty for none.
 	Reports string
-	Now     func() time.Time
+	// Fleet checks the clusters of a fleet file (checkfleet.go).
+	Fleet checkFleetFlags
+	Now   func() time.Time
 }
 
 func newCmdCheck(s streams, runF func(context.Context, *checkOptions) error) *cobra.Command {
@@ -65,6 +67,7 @@ what objects that could not be checked do.`,
 	o.Cluster.register(f)
 	o.Compare.register(f)
 	o.Target.register(f)
+	o.Fleet.register(f)
 	f.StringArrayVarP(&o.Outputs, "output", "o", []string{"text"}, "report format, to stdout (FORMAT) or a file (FORMAT=PATH), repeatable: "+formatNames())
 	f.StringVar(&o.Color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always or never")
 	f.IntVar(&o.ExitCodeOnDrift, "exit-code-on-drift", exitDrift, "exit status when drift is found (0 to report without failing)")
@@ -114,6 +117,9 @@ func formatNames() string {
 }
 
 func checkRun(ctx context.Context, o *checkOptions) error {
+	if o.Fleet.File != "" {
+		return checkFleetRun(ctx, o)
+	}
 	if err := o.validate(); err != nil {
 		return err
 	}
