@@ -3,21 +3,17 @@ package main
 import (
 	"context"
 	"embed"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/driftwatch/driftwatch/drift/fleet"
+	"github.com/driftwatch/driftwatch/drift/fleet/audit"
 )
 
 //go:embed fleetdashboard
@@ -35,7 +31,7 @@ type fleetSource interface {
 // fleetHistory is the audit log as the hub's HTTP server reads it
 // (*audit.Log implements it).
 type fleetHistory interface {
-	Query(ctx context.Context, q auditQuery) ([]fleet.Event, error)
+	Query(ctx context.Context, q audit.Query) ([]fleet.Event, error)
 }
 
 // fleetHistoryResponse is the body of the hub's /api/v1/history in JSON.
@@ -55,7 +51,8 @@ type fleetHistoryResponse struct {
 //	                  (comma lists; severity "none" is a drift without one)
 //	/api/v1/history   the audit log's events, filtered by ?cluster=,
 //	                  ?namespace=, ?kind=, ?name=, ?type= (comma lists),
-//	                  ?since=, ?until=, ?after= (a seq), ?limit=; as
+//	                  ?since=, ?until=, ?after= (a seq), ?limit= (as
+//	                  audit.ParseQuery reads them); as
 //	                  {"events": [...]} (?format=json, the default), or
 //	                  downloads as JSON lines (jsonl) or CSV (csv). A bad
 //	                  parameter is a 400 naming it; without an audit log
@@ -110,6 +107,14 @@ var historyFormats = map[string]struct{ contentType, file string }{
 	"csv":   {"text/csv; charset=utf-8", "driftwatch-history.csv"},
 }
 
+// historyParams are /api/v1/history's parameters: audit.ParseQuery's,
+// the format and the token. Any other is a mistake (a misspelt filter
+// would select everything), answered with a 400.
+var historyParams = map[string]bool{
+	"cluster": true, "namespace": true, "kind": true, "name": true, "type": true,
+	"since": true, "until": true, "after": true, "limit": true, "format": true, "token": true,
+}
+
 func serveFleetHistory(w http.ResponseWriter, r *http.Request, hist fleetHistory) {
 	if hist == nil {
 		http.Error(w, "history: no audit log (start driftwatch fleet with --audit-db to keep one)", http.StatusNotFound)
@@ -125,9 +130,13 @@ func serveFleetHistory(w http.ResponseWriter, r *http.Request, hist fleetHistory
 		http.Error(w, fmt.Sprintf("history: bad format %q: want json, jsonl or csv", format), http.StatusBadRequest)
 		return
 	}
-	params.Del("format")
-	params.Del("token")
-	q, err := parseAuditQuery(params)
+	for name := range params {
+		if !historyParams[name] {
+			http.Error(w, fmt.Sprintf("history: unknown parameter %q", name), http.StatusBadRequest)
+			return
+		}
+	}
+	q, err := audit.ParseQuery(params)
 	if err != nil {
 		http.Error(w, "history: "+err.Error(), http.StatusBadRequest)
 		return
@@ -148,102 +157,8 @@ func serveFleetHistory(w http.ResponseWriter, r *http.Request, hist fleetHistory
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+f.file+`"`)
 	if format == "csv" {
-		_ = writeEventsCSV(w, events)
+		_ = audit.WriteCSV(w, events)
 	} else {
-		_ = writeEventsJSONLines(w, events)
+		_ = audit.WriteJSONLines(w, events)
 	}
-}
-
-// auditQuery selects events of the audit log.
-// TODO(fleet): audit.Query, once drift/fleet/audit lands.
-type auditQuery struct {
-	Clusters, Namespaces, Kinds, Names []string
-	Types                              []fleet.EventType
-	Since, Until                       time.Time
-	AfterSeq                           int64
-	Limit                              int
-}
-
-// parseAuditQuery reads a query from URL parameters (audit.ParseQuery's
-// until it lands): cluster, namespace, kind, name, type (comma lists),
-// since and until (RFC 3339, or a duration back from now), after (a
-// seq), limit. An unknown parameter is an error too.
-func parseAuditQuery(v url.Values) (auditQuery, error) {
-	q := auditQuery{
-		Clusters: splitList(v.Get("cluster")), Namespaces: splitList(v.Get("namespace")),
-		Kinds: splitList(v.Get("kind")), Names: splitList(v.Get("name")),
-	}
-	for name := range v {
-		switch name {
-		case "cluster", "namespace", "kind", "name", "type", "since", "until", "after", "limit":
-		default:
-			return q, fmt.Errorf("unknown parameter %q", name)
-		}
-	}
-	for _, t := range splitList(v.Get("type")) {
-		switch et := fleet.EventType(strings.ToLower(t)); et {
-		case fleet.Detected, fleet.Changed, fleet.Resolved:
-			q.Types = append(q.Types, et)
-		default:
-			return q, fmt.Errorf("bad type %q: want detected, changed or resolved", t)
-		}
-	}
-	var err error
-	if q.Since, err = parseTimeParam("since", v.Get("since")); err != nil {
-		return q, err
-	}
-	if q.Until, err = parseTimeParam("until", v.Get("until")); err != nil {
-		return q, err
-	}
-	if s := v.Get("after"); s != "" {
-		if q.AfterSeq, err = strconv.ParseInt(s, 10, 64); err != nil || q.AfterSeq < 0 {
-			return q, fmt.Errorf("bad after %q: want a sequence number", s)
-		}
-	}
-	if s := v.Get("limit"); s != "" {
-		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 0 {
-			return q, fmt.Errorf("bad limit %q: want a count", s)
-		}
-	}
-	return q, nil
-}
-
-func parseTimeParam(name, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("bad %s %q: want an RFC 3339 time or a duration such as 24h", name, s)
-}
-
-// writeEventsJSONLines writes one event per line (audit.WriteJSONLines's
-// until it lands).
-func writeEventsJSONLines(w io.Writer, events []fleet.Event) error {
-	enc := json.NewEncoder(w)
-	for _, e := range events {
-		if err := enc.Encode(e); err != nil {
-			return fmt.Errorf("history: %w", err)
-		}
-	}
-	return nil
-}
-
-// writeEventsCSV writes the events as CSV with a header (audit.WriteCSV's
-// until it lands).
-func writeEventsCSV(w io.Writer, events []fleet.Event) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"seq", "time", "type", "cluster", "apiVersion", "kind", "namespace", "name",
-		"status", "severity", "fields", "paths", "manager", "revision"})
-	for _, e := range events {
-		_ = cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339), string(e.Type),
-			e.Cluster, e.APIVersion, e.Kind, e.Namespace, e.Name, string(e.Status), string(e.Severity),
-			strconv.Itoa(e.Fields), strings.Join(e.Paths, " "), e.Manager, e.Revision})
-	}
-	cw.Flush()
-	return cw.Error()
 }

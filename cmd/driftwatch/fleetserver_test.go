@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/drift/fleet"
+	"github.com/driftwatch/driftwatch/drift/fleet/audit"
 )
 
 // fleetAt is the fixed time of the test fleet's view.
@@ -97,10 +99,10 @@ func (f fakeFleet) Ready() bool      { return f.ready }
 type fakeHistory struct {
 	events []fleet.Event
 	mu     sync.Mutex
-	asked  []auditQuery
+	asked  []audit.Query
 }
 
-func (h *fakeHistory) Query(_ context.Context, q auditQuery) ([]fleet.Event, error) {
+func (h *fakeHistory) Query(_ context.Context, q audit.Query) ([]fleet.Event, error) {
 	h.mu.Lock()
 	h.asked = append(h.asked, q)
 	h.mu.Unlock()
@@ -114,11 +116,11 @@ func (h *fakeHistory) Query(_ context.Context, q auditQuery) ([]fleet.Event, err
 	return out, nil
 }
 
-func (h *fakeHistory) last() auditQuery {
+func (h *fakeHistory) last() audit.Query {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.asked) == 0 {
-		return auditQuery{}
+		return audit.Query{}
 	}
 	return h.asked[len(h.asked)-1]
 }
@@ -332,7 +334,7 @@ func TestFleetServerHistoryFormats(t *testing.T) {
 	}
 	sinceT, _ := time.Parse(time.RFC3339, since)
 	untilT, _ := time.Parse(time.RFC3339, until)
-	want := auditQuery{Clusters: []string{"prod-eu", "staging"}, Namespaces: []string{"shop"}, Kinds: []string{"Deployment"},
+	want := audit.Query{Clusters: []string{"prod-eu", "staging"}, Namespaces: []string{"shop"}, Kinds: []string{"Deployment"},
 		Names: []string{"web"}, Types: []fleet.EventType{fleet.Detected, fleet.Resolved}, Since: sinceT, Until: untilT,
 		AfterSeq: 3, Limit: 50}
 	if diff := cmp.Diff(want, hist.last()); diff != "" {
@@ -350,6 +352,8 @@ func TestFleetServerHistoryErrors(t *testing.T) {
 		{"?limit=many", "limit"},
 		{"?type=exploded", "type"},
 		{"?format=xml", "format"},
+		{"?clutser=prod-eu", "clutser"},
+		{"?since=2026-03-01T12:00:00Z&until=2026-03-01T11:00:00Z", "until"},
 	} {
 		code, body := serverGet(t, srv, "/api/v1/history"+tc.query, "")
 		if code != http.StatusBadRequest {
@@ -471,6 +475,17 @@ func TestFleetDashboardInHeadlessChromium(t *testing.T) {
 	}
 	if n := strings.Count(tl, "data-type="); n != 2 {
 		t.Errorf("timeline has %d events, want 2 (prod-eu's web only):\n%s", n, tl)
+	}
+
+	// The drill-down's export link downloads that resource's history with
+	// the page's token.
+	m := regexp.MustCompile(`<div id="detail"[\s\S]*?<a href="([^"]+)" class="export" data-format="csv">`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("no CSV export link in the drill-down:\n%s", dom)
+	}
+	code, body := serverGet(t, srv, "/"+html.UnescapeString(m[1]), "")
+	if rows := strings.Split(strings.TrimSpace(body), "\n"); code != http.StatusOK || len(rows) != 3 {
+		t.Errorf("the drill-down's CSV export (%s): %d, want a header and 2 rows:\n%s", m[1], code, body)
 	}
 
 	screenshot(t, opened, "fleet-dashboard.png")

@@ -135,18 +135,36 @@ function card(key, count, label, cls) {
 }
 
 function renderSummary(s) {
-  const cards = [card("clusters", s.clusters, "clusters")];
+  const clusters = [card("clusters", s.clusters, "clusters")];
   for (const st of states) {
     if (st === "pending" && !s.byState[st]) continue;
-    cards.push(card(st, s.byState[st] || 0, st === "in-sync" ? "in sync" : st, "state-" + st));
+    clusters.push(card(st, s.byState[st] || 0, st === "in-sync" ? "in sync" : st, "state-" + st));
   }
-  cards.push(el("span", { class: "sep" }));
-  cards.push(card("resources-drifted", s.drifted, "drifted resources"));
+  const resources = [card("resources-drifted", s.drifted, "drifted")];
   for (const sev of severities) {
-    cards.push(card("severity-" + sev, s.bySeverity[sev] || 0, sev === "none" ? "no severity" : sev, "sev-card sev-" + sev));
+    resources.push(card("severity-" + sev, s.bySeverity[sev] || 0, sev === "none" ? "no severity" : sev, "sev-card sev-" + sev));
   }
-  cards.push(card("errors", s.errors, "errors"));
-  document.getElementById("summary").replaceChildren(...cards);
+  resources.push(card("errors", s.errors, "errors"));
+  document.getElementById("summary").replaceChildren(
+    el("div", { class: "group", "data-group": "clusters" }, el("span", { class: "group-label" }, "clusters"), ...clusters),
+    el("div", { class: "group", "data-group": "resources" }, el("span", { class: "group-label" }, "resources"), ...resources));
+}
+
+// historyURL is the audit log's endpoint for the given filters, with the
+// page's token (for a link the browser follows without the header).
+function historyURL(filter, format) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
+  if (format) q.set("format", format);
+  if (format && token) q.set("token", token);
+  return "api/v1/history?" + q;
+}
+
+function exportLinks(filter, id) {
+  return el("span", { class: "exports", id },
+    "export history: ",
+    el("a", { href: historyURL(filter, "csv"), class: "export", "data-format": "csv" }, "CSV"), " · ",
+    el("a", { href: historyURL(filter, "jsonl"), class: "export", "data-format": "jsonl" }, "JSON lines"));
 }
 
 function sourcesCell(c) {
@@ -225,7 +243,7 @@ function detail(r, cluster) {
       ...row("description", r.description)),
     el("h4", {}, "drifted paths" + (r.fields ? " (" + r.fields + ")" : "")),
     r.paths && r.paths.length ? paths : el("p", { class: "muted" }, "no path recorded"),
-    el("h4", {}, "history"),
+    el("h4", {}, "history ", exportLinks(historyFilter(id), undefined)),
     timeline(id));
   return el("tr", { class: "detail" }, el("td", { colspan: "9" }, div));
 }
@@ -251,15 +269,19 @@ function resourceRow(r) {
   return tr;
 }
 
-// loadHistory fetches one resource's events from the audit log.
-async function loadHistory(id) {
+// historyFilter is the audit log's filter for one resource's events.
+function historyFilter(id) {
   // Split from the right: a cluster (a kubeconfig context) may hold "/".
   const parts = id.split("/");
   const [kind, namespace, name] = parts.slice(-3);
-  const q = new URLSearchParams({ cluster: parts.slice(0, -3).join("/"), kind, name });
-  if (namespace) q.set("namespace", namespace);
+  return { cluster: parts.slice(0, -3).join("/"), kind, namespace, name };
+}
+
+// loadHistory fetches one resource's events from the audit log.
+async function loadHistory(id) {
+  const namespace = historyFilter(id).namespace;
   try {
-    const resp = await fetch("api/v1/history?" + q, { headers, cache: "no-store" });
+    const resp = await fetch(historyURL(historyFilter(id)), { headers, cache: "no-store" });
     if (!resp.ok) throw new Error((await resp.text()).trim() || "HTTP " + resp.status);
     const body = await resp.json();
     // An empty namespace filter is no filter: keep the cluster-scoped one.
@@ -323,6 +345,9 @@ function render(view) {
   }
   rbody.replaceChildren(...rows);
   const filtered = filterNames.some(f => filters[f].length);
+  document.getElementById("fleet-exports").replaceChildren(exportLinks({
+    cluster: filters.cluster.join(","), namespace: filters.namespace.join(","), kind: filters.kind.join(","),
+  }, "export"));
   const none = document.getElementById("no-resources");
   none.hidden = resources.length > 0;
   none.textContent = filtered ? "No resource matches the filters." : "No drift in the fleet.";
