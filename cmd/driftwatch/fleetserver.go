@@ -34,6 +34,8 @@ type fleetHistory interface {
 	Query(ctx context.Context, q audit.Query) ([]fleet.Event, error)
 }
 
+var _ fleetHistory = (*audit.Log)(nil)
+
 // fleetHistoryResponse is the body of the hub's /api/v1/history in JSON.
 type fleetHistoryResponse struct {
 	// Events are the audit log's events selected, in its order; never

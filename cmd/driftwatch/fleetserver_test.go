@@ -450,7 +450,8 @@ func TestFleetDashboardInHeadlessChromium(t *testing.T) {
 	}
 	for _, want := range []string{
 		`data-cluster="staging" data-state="in-sync"`, `data-id="prod-eu/ConfigMap/shop/app-config"`,
-		`data-id="edge-1/ConfigMap/kube-system/edge-config"`, `<option value="" selected="">all</option>`,
+		`data-id="edge-1/ConfigMap/kube-system/edge-config" data-cluster="edge-1" data-status="Missing" data-cluster-state="unreachable"`,
+		`<option value="" selected="">all</option>`,
 		`<div id="detail" data-id="` + webID + `">`, "<code>spec.replicas</code>", "<code>spec.template.spec.containers[0].image</code>",
 		"kubectl-edit at ", "first seen",
 	} {

@@ -248,11 +248,17 @@ function detail(r, cluster) {
   return el("tr", { class: "detail" }, el("td", { colspan: "9" }, div));
 }
 
-function resourceRow(r) {
+// resourceRow is one resource's line; a resource of a cluster the hub
+// does not fully see (unreachable, stale…) is marked with its state.
+function resourceRow(r, cluster) {
   const id = resourceID(r);
+  const state = cluster ? cluster.state : "";
+  const unhealthy = state && !["drifted", "in-sync"].includes(state);
   const tr = el("tr", {
-    class: "resource " + r.status + (id === open ? " open" : ""), tabindex: "0",
+    class: "resource " + r.status + (id === open ? " open" : "") + (unhealthy ? " unhealthy" : ""), tabindex: "0",
     "data-id": id, "data-cluster": r.cluster, "data-status": r.status, "data-severity": r.severity || undefined,
+    "data-cluster-state": unhealthy ? state : undefined,
+    title: unhealthy ? "cluster " + state + ": the last report the hub read" : undefined,
   },
   el("td", {}, r.cluster), el("td", { class: "status" }, r.status), el("td", {}, severityBadge(r.severity)),
   el("td", {}, r.kind), el("td", {}, r.namespace || ""), el("td", { class: "rname" }, r.name),
@@ -340,7 +346,7 @@ function render(view) {
   const rbody = document.querySelector("#resources tbody");
   const rows = [];
   for (const r of resources) {
-    rows.push(resourceRow(r));
+    rows.push(resourceRow(r, byName[r.cluster]));
     if (resourceID(r) === open) rows.push(detail(r, byName[r.cluster]));
   }
   rbody.replaceChildren(...rows);
