@@ -89,6 +89,7 @@ bench:
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" DRIFTWATCH_REQUIRE_APISERVER=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 120x ./drift/pipeline/reports/
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./gitsource/
 	KUBEBUILDER_ASSETS="$$(bash .ci/envtest.sh)" $(GO) run ./cmd/driftwatch-bench --sizes $(BENCH_SIZES) --reps $(BENCH_REPS) --noise-factor $(BENCH_NOISE) --out bench/
+	$(GO) run ./cmd/driftwatch-bench fleet --clusters 10,100,1000 --out bench/
 
 # docs regenerates the configuration reference from the code: the
 # //go:generate step in cmd/driftwatch/docs.go, so `go generate

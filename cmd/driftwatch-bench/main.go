@@ -5,6 +5,12 @@
 // results.md and results.json.
 //
 //	KUBEBUILDER_ASSETS=$(bash .ci/envtest.sh) go run ./cmd/driftwatch-bench --sizes 1000,5000,10000 --reps 3 --out bench/
+//
+// With "fleet" first, it measures the fleet hub instead (fleet.go): memory,
+// time to a complete view and change latency of driftwatch fleet over 10,
+// 100 and 1,000 fake clusters, into a section of results.md.
+//
+//	go run ./cmd/driftwatch-bench fleet --clusters 10,100,1000 --out bench/
 package main
 
 import (
@@ -28,6 +34,11 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "fleet" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runFleet(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("driftwatch-bench", flag.ContinueOnError)
 	sizes := fs.String("sizes", "1000,5000,10000", "numbers of desired objects, comma-separated")
 	reps := fs.Int("reps", 3, "repetitions of each measurement (the median is reported)")

@@ -292,8 +292,10 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, c *cluster, 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	buf := make([]byte, 0, 32<<10)
+	// Small buffers: a thousand clusters' watches are open at once, and an
+	// object larger than the buffer is written through it.
+	bw := bufio.NewWriterSize(w, 8<<10)
+	var buf []byte
 	if expired {
 		// As the watch cache answers: the watch opens, then one ERROR
 		// event carries the 410.

@@ -187,3 +187,19 @@ func (c *cluster) setLocked(k, j int, st drift.Status, at time.Time) Change {
 		ReportKind: o.kind, ReportNamespace: o.namespace, ReportName: o.name, ResourceVersion: v.rv, At: at,
 	}
 }
+
+// Counts returns how many of cluster's results pass and fail now: what a
+// hub should count as its resources in sync and drifted.
+func (s *Server) Counts(cluster string) (pass, fail int, err error) {
+	c := s.byName[cluster]
+	if c == nil {
+		return 0, 0, fmt.Errorf("cluster %q not served", cluster)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.objects {
+		pass += o.cur.pass
+		fail += o.cur.fail
+	}
+	return pass, fail, nil
+}

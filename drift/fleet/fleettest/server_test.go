@@ -116,6 +116,11 @@ func TestListObjects(t *testing.T) {
 		t.Errorf("failing result %+v", fail)
 	}
 
+	pass, failing, err := s.Counts("cluster-0001")
+	if err != nil || pass != 20*47 || failing != 20*3 {
+		t.Errorf("Counts: %d pass, %d fail, %v; want %d, %d", pass, failing, err, 20*47, 20*3)
+	}
+
 	code, body = get(t, base+"/clusterreports")
 	var clist orv1.ClusterReportList
 	if err := json.Unmarshal(body, &clist); err != nil || code != http.StatusOK {
