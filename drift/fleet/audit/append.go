@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/driftwatch/driftwatch/drift/fleet"
@@ -19,16 +20,20 @@ var columns = []string{
 }
 
 var (
-	columnList   = strings.Join(columns, ", ")
-	placeholders = strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ")
-
-	insertEvent = "INSERT INTO events (" + columnList + ") VALUES (" + placeholders + ") RETURNING seq"
-	// upsertCurrent replaces a resource's open drift with a later event.
-	upsertCurrent = "INSERT INTO current (key, seq, " + columnList + ") VALUES (?, ?, " + placeholders + ")" +
-		" ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, " + updateList() +
+	columnList = strings.Join(columns, ", ")
+	// row is one row's placeholders in a VALUES list.
+	row = "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	// currentRow is row with the key and the seq first.
+	currentRow = "(?, ?, " + row[1:]
+	// upsertCurrent makes a later event its resource's open drift.
+	upsertCurrent = " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, " + updateList() +
 		" WHERE current.seq < excluded.seq"
-	deleteCurrent = "DELETE FROM current WHERE key = ?"
 )
+
+// chunk is the most rows one statement writes: a statement per event
+// costs PostgreSQL a round trip each, one per batch would exceed the
+// databases' limits on parameters (SQLite's 32766, PostgreSQL's 65535).
+const chunk = 100
 
 func updateList() string {
 	set := make([]string, len(columns))
@@ -40,58 +45,107 @@ func updateList() string {
 
 // Append stores events, in order, in one transaction: all of them or, on
 // error, none. It sets each event's Seq, increasing, once committed, and
-// updates the open drifts in the same transaction: a Detected or Changed
-// event becomes its resource's open drift, a Resolved one closes it.
+// updates the open drifts in the same transaction: a resource's last
+// event of the batch becomes its open drift when Detected or Changed, and
+// closes it when Resolved.
 func (l *Log) Append(ctx context.Context, events []fleet.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	args := make([][]any, len(events))
 	for i, e := range events {
 		if err := valid(e); err != nil {
+			return fmt.Errorf("audit: append: event %d (%s): %w", i, e.Key(), err)
+		}
+		var err error
+		if args[i], err = l.args(e); err != nil {
 			return fmt.Errorf("audit: append: event %d (%s): %w", i, e.Key(), err)
 		}
 	}
 	seqs := make([]int64, len(events))
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, l.d.rebind(insertEvent))
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		up, err := tx.PrepareContext(ctx, l.d.rebind(upsertCurrent))
-		if err != nil {
-			return err
-		}
-		defer up.Close()
-		del, err := tx.PrepareContext(ctx, l.d.rebind(deleteCurrent))
-		if err != nil {
-			return err
-		}
-		defer del.Close()
-		for i, e := range events {
-			args, err := l.args(e)
-			if err != nil {
-				return fmt.Errorf("event %d (%s): %w", i, e.Key(), err)
-			}
-			if err := ins.QueryRowContext(ctx, args...).Scan(&seqs[i]); err != nil {
-				return fmt.Errorf("event %d (%s): %w", i, e.Key(), err)
-			}
-			if e.Type == fleet.Resolved {
-				_, err = del.ExecContext(ctx, e.Key())
-			} else {
-				_, err = up.ExecContext(ctx, append([]any{e.Key(), seqs[i]}, args...)...)
-			}
-			if err != nil {
-				return fmt.Errorf("event %d (%s): open drifts: %w", i, e.Key(), err)
+		for start := 0; start < len(events); start += chunk {
+			if err := l.insert(ctx, tx, args[start:min(start+chunk, len(events))], seqs[start:]); err != nil {
+				return err
 			}
 		}
-		return nil
+		return l.updateOpen(ctx, tx, events, seqs, args)
 	})
 	if err != nil {
 		return fmt.Errorf("audit: append: %w", err)
 	}
 	for i := range events {
 		events[i].Seq = seqs[i]
+	}
+	return nil
+}
+
+// insert inserts rows into events and sets seqs to their Seqs.
+func (l *Log) insert(ctx context.Context, tx *sql.Tx, rows [][]any, seqs []int64) error {
+	q := "INSERT INTO events (" + columnList + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+", ", len(rows)), ", ") + " RETURNING seq"
+	res, err := tx.QueryContext(ctx, l.d.rebind(q), slices.Concat(rows...)...)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	got := make([]int64, 0, len(rows))
+	for res.Next() {
+		var seq int64
+		if err := res.Scan(&seq); err != nil {
+			return err
+		}
+		got = append(got, seq)
+	}
+	if err := res.Err(); err != nil {
+		return err
+	}
+	if len(got) != len(rows) {
+		return fmt.Errorf("%d rows inserted, %d Seqs returned", len(rows), len(got))
+	}
+	// Both databases number the rows of a VALUES list in order, but
+	// neither promises to return them in that order.
+	slices.Sort(got)
+	copy(seqs, got)
+	return nil
+}
+
+// updateOpen makes each resource's last event of the batch its open
+// drift, or closes it.
+func (l *Log) updateOpen(ctx context.Context, tx *sql.Tx, events []fleet.Event, seqs []int64, args [][]any) error {
+	last := map[string]int{}
+	var keys []string
+	for i, e := range events {
+		k := e.Key()
+		if _, ok := last[k]; !ok {
+			keys = append(keys, k)
+		}
+		last[k] = i
+	}
+	var closed []any
+	var open [][]any
+	for _, k := range keys {
+		i := last[k]
+		if events[i].Type == fleet.Resolved {
+			closed = append(closed, k)
+			continue
+		}
+		open = append(open, append([]any{k, seqs[i]}, args[i]...))
+	}
+	for start := 0; start < len(closed); start += chunk {
+		part := closed[start:min(start+chunk, len(closed))]
+		q := "DELETE FROM current WHERE key IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + ")"
+		if _, err := tx.ExecContext(ctx, l.d.rebind(q), part...); err != nil {
+			return fmt.Errorf("open drifts: %w", err)
+		}
+	}
+	for start := 0; start < len(open); start += chunk {
+		part := open[start:min(start+chunk, len(open))]
+		q := "INSERT INTO current (key, seq, " + columnList + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(currentRow+", ", len(part)), ", ") + upsertCurrent
+		if _, err := tx.ExecContext(ctx, l.d.rebind(q), slices.Concat(part...)...); err != nil {
+			return fmt.Errorf("open drifts: %w", err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -443,4 +444,43 @@ func TestSQLiteDurability(t *testing.T) {
 			t.Errorf("connection %d: journal_mode %s, synchronous %d, busy_timeout %d; want wal, 2 (FULL), > 0", i, mode, sync, busy)
 		}
 	}
+}
+
+// TestAppendLargeBatch appends a batch of several statements' worth
+// (chunk rows each), with resources coming back across chunks: every
+// event in order with its Seq, and the open drifts of the batch's last
+// event per resource.
+func TestAppendLargeBatch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		l := openLog(t, dsn)
+		const resources = 60
+		const n = 4 * resources // more than 2*chunk
+		batch := make([]fleet.Event, n)
+		for i := range batch {
+			typ := []fleet.EventType{fleet.Detected, fleet.Changed, fleet.Resolved, fleet.Detected}[i/resources%4]
+			batch[i] = ev(typ, fmt.Sprintf("obj-%02d", i%resources), time.Duration(i)*time.Second)
+		}
+		events := mustAppend(t, l, batch...)
+		if diff := cmp.Diff(events, all(t, l)); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+		want := map[string]fleet.Event{}
+		for _, e := range events {
+			if e.Type == fleet.Resolved {
+				delete(want, e.Key())
+			} else {
+				want[e.Key()] = e
+			}
+		}
+		got, err := l.Open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("open drifts (-want +got):\n%s", diff)
+		}
+		if len(want) != resources {
+			t.Errorf("%d open drifts, want %d: the fixture lost its point", len(want), resources)
+		}
+	})
 }
