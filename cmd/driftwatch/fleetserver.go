@@ -22,8 +22,9 @@ var fleetDashboardFS embed.FS
 // fleetSource is what the hub's HTTP server reads (*fleet.Hub implements
 // it).
 type fleetSource interface {
-	// View is the whole view, resources in sync included.
-	View() fleet.View
+	// View is the view narrowed by f (resources in sync only when f
+	// asks for them), summary counted over what f keeps.
+	View(f fleet.Filter) fleet.View
 	// Ready reports whether every cluster was listed once (or failed).
 	Ready() bool
 }
@@ -68,7 +69,7 @@ func newFleetHandler(src fleetSource, hist fleetHistory, reg *prometheus.Registr
 	protected := http.NewServeMux()
 	protected.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	protected.HandleFunc("GET /api/v1/fleet", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, fleetFilter(r.URL.Query()).Apply(src.View()))
+		writeJSON(w, src.View(fleetFilter(r.URL.Query())))
 	})
 	protected.HandleFunc("GET /api/v1/history", func(w http.ResponseWriter, r *http.Request) {
 		serveFleetHistory(w, r, hist)

@@ -90,7 +90,7 @@ type fakeFleet struct {
 	ready bool
 }
 
-func (f fakeFleet) View() fleet.View { return f.view }
+func (f fakeFleet) View(filter fleet.Filter) fleet.View { return filter.Apply(f.view) }
 func (f fakeFleet) Ready() bool      { return f.ready }
 
 // fakeHistory is an audit log of fixed events: it keeps those of the

@@ -27,6 +27,7 @@ var commandDocs = map[string]string{
 	"adopt":   "acting-on-drift.md",
 	"revert":  "acting-on-drift.md",
 	"rbac":    "security.md",
+	"fleet":   "fleet.md",
 	"version": "getting-started.md",
 	"options": "reference.md",
 }

@@ -27,6 +27,7 @@ func TestHelpFitsOneScreen(t *testing.T) {
 		{[]string{"adopt"}, "acting-on-drift.md"},
 		{[]string{"revert"}, "acting-on-drift.md"},
 		{[]string{"rbac"}, "security.md"},
+		{[]string{"fleet"}, "fleet.md"},
 		{[]string{"version"}, "getting-started.md"},
 		{[]string{"options"}, "reference.md"},
 	}

@@ -138,7 +138,7 @@ Exit codes: 0 in sync, 1 drift found, 2 error.`,
 		root.Use = strings.TrimPrefix(plugin, "kubectl ")
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: plugin}
 	}
-	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdAdopt(s), newCmdRevert(s), newCmdRBAC(s), newCmdVersion(s), newCmdOptions(s), newCmdDocs(s))
+	root.AddCommand(newCmdCheck(s, nil), newCmdWatch(s), newCmdAdopt(s), newCmdRevert(s), newCmdRBAC(s), newCmdFleet(s), newCmdVersion(s), newCmdOptions(s), newCmdDocs(s))
 	return root
 }
 

@@ -1,6 +1,10 @@
 package fleet
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/driftwatch/driftwatch/drift"
+)
 
 // Filter narrows a View. Each list keeps the items matching any of its
 // values (case-insensitive); an empty list keeps everything. Clusters
@@ -27,22 +31,22 @@ func (f Filter) Apply(v View) View {
 			out.Clusters = append(out.Clusters, c)
 		}
 	}
-	inSync := false
-	for _, s := range f.Statuses {
-		inSync = inSync || strings.EqualFold(s, "InSync")
-	}
 	for _, r := range v.Resources {
-		if !match(f.Clusters, r.Cluster) || !match(f.Namespaces, r.Namespace) || !match(f.Kinds, r.Kind) ||
-			!match(f.Severities, string(r.Severity)) || !match(f.Statuses, string(r.Status)) {
-			continue
+		if f.keeps(r) {
+			out.Resources = append(out.Resources, r)
 		}
-		if r.Status == "InSync" && !inSync {
-			continue
-		}
-		out.Resources = append(out.Resources, r)
 	}
 	out.Summary = Summarize(out.Clusters, out.Resources)
 	return out
+}
+
+// keeps reports whether f keeps resource r.
+func (f Filter) keeps(r Resource) bool {
+	if !match(f.Clusters, r.Cluster) || !match(f.Namespaces, r.Namespace) || !match(f.Kinds, r.Kind) ||
+		!match(f.Severities, string(r.Severity)) || !match(f.Statuses, string(r.Status)) {
+		return false
+	}
+	return r.Status != drift.InSync || len(f.Statuses) > 0
 }
 
 // Summarize counts clusters by state and drifted resources by severity.
@@ -56,7 +60,7 @@ func Summarize(clusters []Cluster, resources []Resource) Summary {
 		case r.IsDrift():
 			s.Drifted++
 			s.BySeverity[string(r.Severity)]++
-		case r.Status == "Error":
+		case r.Status == drift.Error:
 			s.Errors++
 		}
 	}

@@ -361,6 +361,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 	}
 	loaded := map[string]bool{}
+	wasWriting := true
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	defer h.stopAll()
@@ -372,8 +373,20 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 		h.retry()
-		if h.opts.Log == nil || (h.opts.Writing != nil && !h.opts.Writing()) {
+		writing := h.opts.Writing == nil || h.opts.Writing()
+		if h.opts.Log == nil || !writing {
+			wasWriting = writing
 			continue
+		}
+		if !wasWriting {
+			// This replica just took the Lease: the log holds what the
+			// last leader wrote, which is where to go on from.
+			o, err := h.opts.Log.Open(ctx)
+			if err != nil {
+				h.opts.Logger.Warn("audit log not read", "error", err.Error())
+				continue
+			}
+			open, loaded, wasWriting = o, map[string]bool{}, true
 		}
 		var batch []Event
 		var done []func()
