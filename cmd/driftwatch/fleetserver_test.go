@@ -91,7 +91,7 @@ type fakeFleet struct {
 }
 
 func (f fakeFleet) View(filter fleet.Filter) fleet.View { return filter.Apply(f.view) }
-func (f fakeFleet) Ready() bool      { return f.ready }
+func (f fakeFleet) Ready() bool                         { return f.ready }
 
 // fakeHistory is an audit log of fixed events: it keeps those of the
 // query's clusters, kinds, namespaces and names (exact lists, the rest of

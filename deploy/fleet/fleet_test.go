@@ -158,7 +158,9 @@ func TestFleetHub(t *testing.T) {
 		cs[0].(map[string]any)["image"] = "nginx:1.27-hotfix"
 		_ = unstructured.SetNestedSlice(u.Object, cs, "spec", "template", "spec", "containers")
 	})
-	edit(t, members[2], func(u *unstructured.Unstructured) { _ = unstructured.SetNestedField(u.Object, int64(4), "spec", "replicas") })
+	edit(t, members[2], func(u *unstructured.Unstructured) {
+		_ = unstructured.SetNestedField(u.Object, int64(4), "spec", "replicas")
+	})
 	v := waitStates(t, api, "drift in b and c", map[string]fleet.State{
 		"cluster-a": fleet.InSync, "cluster-b": fleet.Drifted, "cluster-c": fleet.Drifted,
 	})
@@ -213,7 +215,9 @@ func TestFleetHub(t *testing.T) {
 
 	// Reverted in c: resolved in the hub within seconds, and logged.
 	reverted := time.Now()
-	edit(t, members[2], func(u *unstructured.Unstructured) { _ = unstructured.SetNestedField(u.Object, int64(1), "spec", "replicas") })
+	edit(t, members[2], func(u *unstructured.Unstructured) {
+		_ = unstructured.SetNestedField(u.Object, int64(1), "spec", "replicas")
+	})
 	waitStates(t, api, "c's revert", map[string]fleet.State{"cluster-a": fleet.InSync, "cluster-b": fleet.Drifted, "cluster-c": fleet.InSync})
 	t.Logf("revert in cluster-c seen by the hub after %s", time.Since(reverted).Round(10*time.Millisecond))
 	proctest.Poll(t, "c's drift detected and resolved in the audit log", interval, limit, func() (bool, string) {
@@ -277,7 +281,7 @@ func argoSecret(t *testing.T, m *member) string {
 		t.Fatal(err)
 	}
 	sec := map[string]any{"apiVersion": "v1", "kind": "Secret",
-		"metadata": map[string]any{"name": m.name, "namespace": "argocd", "labels": map[string]any{"argocd.argoproj.io/secret-type": "cluster"}},
+		"metadata":   map[string]any{"name": m.name, "namespace": "argocd", "labels": map[string]any{"argocd.argoproj.io/secret-type": "cluster"}},
 		"stringData": map[string]any{"name": m.name, "server": m.hub.Host, "config": string(cfg)}}
 	b, err := yaml.Marshal(sec)
 	if err != nil {

@@ -70,7 +70,7 @@ type Summary struct {
 	// Drifted counts resources whose status is Drifted, Missing or Extra,
 	// over healthy and stale clusters alike; BySeverity splits them
 	// (unclassified ones under "").
-	Drifted    int                    `json:"drifted"`
+	Drifted    int            `json:"drifted"`
 	BySeverity map[string]int `json:"bySeverity"`
 	// Errors counts resources the agents could not check.
 	Errors int `json:"errors"`
