@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -54,5 +55,20 @@ func TestFleetFlags(t *testing.T) {
 				t.Errorf("sizes (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	// Burn a little CPU so that the figure cannot be zero.
+	x := 0
+	for i := range 200_000_000 {
+		x += i % 7
+	}
+	d, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d <= 0 {
+		t.Errorf("procCPU = %s after a busy loop (%d)", d, x)
 	}
 }
