@@ -74,7 +74,7 @@ func ArgoCDSecrets(ctx context.Context, client kubernetes.Interface, namespace s
 		}
 		return obj, nil
 	}); err != nil {
-		return fmt.Errorf("argo cd cluster secrets: %w", err)
+		return fmt.Errorf("argocd cluster secrets: %w", err)
 	}
 
 	// Before the first sync, a refusal ends the wait: retrying would
@@ -98,7 +98,7 @@ func ArgoCDSecrets(ctx context.Context, client kubernetes.Interface, namespace s
 		cache.DefaultWatchErrorHandler(c, r, err)
 	}); err != nil {
 		stop()
-		return fmt.Errorf("argo cd cluster secrets: %w", err)
+		return fmt.Errorf("argocd cluster secrets: %w", err)
 	}
 
 	changed := make(chan struct{}, 1)
@@ -115,7 +115,7 @@ func ArgoCDSecrets(ctx context.Context, client kubernetes.Interface, namespace s
 	})
 	if err != nil {
 		stop()
-		return fmt.Errorf("argo cd cluster secrets: %w", err)
+		return fmt.Errorf("argocd cluster secrets: %w", err)
 	}
 
 	done := make(chan struct{})
@@ -130,9 +130,9 @@ func ArgoCDSecrets(ctx context.Context, client kubernetes.Interface, namespace s
 		err := refused.err
 		refused.Unlock()
 		if err != nil {
-			return fmt.Errorf("argo cd cluster secrets: cannot list Secrets in namespace %q (%w); `driftwatch rbac --for fleet` prints the Role the hub needs there", namespace, err)
+			return fmt.Errorf("argocd cluster secrets: cannot list Secrets in namespace %q (%w); `driftwatch rbac --for fleet` prints the Role the hub needs there", namespace, err)
 		}
-		return fmt.Errorf("argo cd cluster secrets in namespace %q: %w", namespace, context.Cause(ctx))
+		return fmt.Errorf("argocd cluster secrets in namespace %q: %w", namespace, context.Cause(ctx))
 	}
 
 	// The initial list's events are in the first call.
