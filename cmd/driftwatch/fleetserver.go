@@ -77,14 +77,7 @@ func newFleetHandler(src fleetSource, hist fleetHistory, reg *prometheus.Registr
 	sub, _ := fs.Sub(fleetDashboardFS, "fleetdashboard")
 	files := http.FileServerFS(sub)
 	protected.Handle("GET /", files)
-	// The page's script and style sheet hold no data and are fetched by
-	// the browser without the token (which the page's URL carries, not
-	// theirs): they are open, the page and the API are not.
-	mux := http.NewServeMux()
-	mux.Handle("GET /app.js", securityHeaders(files))
-	mux.Handle("GET /style.css", securityHeaders(files))
-	mux.Handle("/", withHealth(src.Ready, "not ready: not every cluster listed yet", token, protected))
-	return mux
+	return withAssets(files, withHealth(src.Ready, "not ready: not every cluster listed yet", token, protected))
 }
 
 // fleetFilter reads the view's filter from the query. A severity "none"

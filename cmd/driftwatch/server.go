@@ -60,8 +60,21 @@ func newHandler(src reportSource, reg *prometheus.Registry, token string) http.H
 		})})
 	})
 	sub, _ := fs.Sub(dashboardFS, "dashboard")
-	protected.Handle("GET /", http.FileServerFS(sub))
-	return withHealth(src.Ready, "not ready: first comparison not finished", token, protected)
+	files := http.FileServerFS(sub)
+	protected.Handle("GET /", files)
+	return withAssets(files, withHealth(src.Ready, "not ready: first comparison not finished", token, protected))
+}
+
+// withAssets serves the dashboard's script and style sheet without the
+// token: they hold no data, and a browser fetches them without the
+// ?token= that the page's own URL carries (the page then passes it on to
+// the API). The page and the API stay behind the token.
+func withAssets(files, next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /app.js", securityHeaders(files))
+	mux.Handle("GET /style.css", securityHeaders(files))
+	mux.Handle("/", next)
+	return mux
 }
 
 // withHealth serves /healthz (always 200) and /readyz (200 once ready

@@ -513,7 +513,7 @@ func TestWatchAuthToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := startWatch(t, "--dir", filepath.Join("..", "..", "testdata", "check"), "--path", "app", "-n", ns, "--auth-token-file", tokenFile)
-	for _, path := range []string{"/api/v1/report", "/metrics", "/", "/app.js"} {
+	for _, path := range []string{"/api/v1/report", "/metrics", "/"} {
 		for _, tok := range []string{"", "wrong"} {
 			d.token = tok
 			if code, _ := d.get(t, path); code != http.StatusUnauthorized {
@@ -522,7 +522,9 @@ func TestWatchAuthToken(t *testing.T) {
 		}
 	}
 	d.token = ""
-	for _, path := range []string{"/healthz", "/readyz"} {
+	// The dashboard's script and style sheet too: a browser fetches them
+	// without the page's ?token=.
+	for _, path := range []string{"/healthz", "/readyz", "/app.js", "/style.css"} {
 		eventually(t, path+" open", d, func() bool { c, _ := d.get(t, path); return c == http.StatusOK })
 	}
 	d.token = "s3cret-t0ken"
@@ -534,6 +536,11 @@ func TestWatchAuthToken(t *testing.T) {
 	d.token = ""
 	if code, _ := d.get(t, "/api/v1/report?token=s3cret-t0ken"); code != http.StatusOK {
 		t.Errorf("token as query parameter: %d", code)
+	}
+	// A browser opening the page with the token renders the report.
+	eventually(t, "ready", d, func() bool { c, _ := d.get(t, "/readyz"); return c == http.StatusOK })
+	if dom := headless(t, d.url+"/?token=s3cret-t0ken", "--dump-dom"); !strings.Contains(dom, "<b>6</b>total") {
+		t.Errorf("the dashboard opened with ?token= shows no resource:\n%s", dom)
 	}
 }
 
