@@ -141,7 +141,11 @@ func (l *memLog) Append(_ context.Context, evs []fleet.Event) error {
 	return nil
 }
 
-func (l *memLog) Open(context.Context) (map[string]fleet.Event, error) { return l.open, nil }
+func (l *memLog) Open(context.Context) (map[string]fleet.Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open, nil
+}
 
 func (l *memLog) all() []fleet.Event {
 	l.mu.Lock()
@@ -276,4 +280,53 @@ func slicesIndex(cs []fleet.Cluster, name string) int {
 		}
 	}
 	return -1
+}
+
+// A replica that takes over the audit log (Writing turns true) goes on
+// from what the log holds, not from what it saw itself: the drift the
+// last leader logged is not logged again, and its resolution is.
+func TestHubTakesOverTheLog(t *testing.T) {
+	apiservertest.Require(t)
+	installCRDs(t)
+	ctx := t.Context()
+	r := agentReport(5)
+	r.Source.Path = "takeover"
+	pub := &reports.Publisher{Client: kube.Dynamic, Policy: reports.Policy(r.Source)}
+	if _, err := pub.Publish(ctx, reports.Build(r, reports.Limits{}, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	log := &memLog{}
+	var leading sync.Mutex
+	writing := false
+	hub := fleet.NewHub(fleet.Options{Log: log, Writing: func() bool { leading.Lock(); defer leading.Unlock(); return writing }})
+	hub.SetMembers([]fleet.Member{{Name: "prod", Config: env.Config}})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = hub.Run(runCtx) }()
+	eventually(t, "prod listed", hub.Ready)
+	// Meanwhile the leader logged the drift of web as detected; then this
+	// replica takes over.
+	web := fleet.Resource{Cluster: "prod", APIVersion: "apps/v1", Kind: "Deployment", Namespace: "fleet-b", Name: "web"}
+	log.mu.Lock()
+	log.open = map[string]fleet.Event{web.Key(): {Type: fleet.Detected, Cluster: "prod", APIVersion: "apps/v1",
+		Kind: "Deployment", Namespace: "fleet-b", Name: "web", Status: drift.Drifted, Severity: drift.SeverityWarning,
+		Digest: r.Resources[2].DriftDigest()}}
+	log.mu.Unlock()
+	leading.Lock()
+	writing = true
+	leading.Unlock()
+	in := agentReport(3)
+	in.Source.Path = "takeover"
+	if _, err := pub.Publish(ctx, reports.Build(in, reports.Limits{}, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the resolution logged", func() bool { return len(log.all()) > 0 })
+	time.Sleep(1500 * time.Millisecond) // a pass more of the writer: nothing else comes
+	var got []string
+	for _, e := range log.all() {
+		got = append(got, string(e.Type)+" "+e.Name)
+	}
+	if d := cmp.Diff([]string{"resolved web"}, got); d != "" {
+		t.Errorf("events logged by the new leader (-want +got):\n%s", d)
+	}
 }
