@@ -185,8 +185,9 @@ func (g *packageGraph) forbidDeps(t *testing.T, from *listedPackage, rule string
 
 // harnessNames are the last path elements of the module's test harness
 // packages (gitsource/gittest, gitsource/sopstest, informer/apiservertest,
-// informer/informertest); a new harness is added here.
-var harnessNames = []string{"gittest", "sopstest", "apiservertest", "informertest"}
+// informer/informertest, drift/fleet/fleettest, drift/fleet/audit/pgtest,
+// deploy/internal/proctest); a new harness is added here.
+var harnessNames = []string{"gittest", "sopstest", "apiservertest", "informertest", "fleettest", "pgtest", "proctest"}
 
 // isHarness reports whether ip is a test harness package of the module.
 func (g *packageGraph) isHarness(ip string) bool {
@@ -271,6 +272,31 @@ func TestArchitecture(t *testing.T) {
 			g.forbidDeps(t, g.pkgs[ip], "of the sops library, only its shamir package is linked", func(dep string) bool {
 				return underPath(dep, "github.com/getsops/sops/v3") && dep != "github.com/getsops/sops/v3/shamir"
 			})
+		}
+	})
+
+	t.Run("the fleet hub reads reports, not sources", func(t *testing.T) {
+		// The hub is a second consumer of the report objects: it may read
+		// them (drift/pipeline/reports for their format, informer for the
+		// watch) but never render a source or compare a cluster itself.
+		m := g.module
+		allowed := map[string][]string{
+			m + "/drift/fleet":          {m + "/drift", m + "/drift/pipeline/reports", m + "/informer"},
+			m + "/drift/fleet/audit":    {m + "/drift", m + "/drift/fleet"},
+			m + "/drift/fleet/clusters": {},
+		}
+		for ip, ok := range allowed {
+			p := g.pkg(t, strings.TrimPrefix(ip, m+"/"))
+			for _, imp := range p.Imports {
+				if g.inModule(imp) && !slices.Contains(ok, imp) {
+					t.Errorf("%s imports %s: of driftwatch packages it may import only %v", ip, imp, ok)
+				}
+			}
+		}
+		for _, ip := range g.own {
+			if underPath(ip, m+"/drift/fleet") && !g.isHarness(ip) && allowed[ip] == nil {
+				t.Errorf("%s: a new package of the hub needs its import rule here", ip)
+			}
 		}
 	})
 

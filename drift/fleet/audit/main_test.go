@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift/fleet"
-	"github.com/driftwatch/driftwatch/drift/fleet/audit/internal/pgtest"
+	"github.com/driftwatch/driftwatch/drift/fleet/audit/pgtest"
 )
 
 // pg is the package's one PostgreSQL server; nil when it is not installed
