@@ -77,7 +77,7 @@ func TestBuild(t *testing.T) {
 			},
 		}},
 		ClusterReports: []*orv1.ClusterReport{{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "openreports.io/v1alpha1", Kind: "ClusterReport"},
+			TypeMeta: metav1.TypeMeta{APIVersion: "openreports.io/v1alpha1", Kind: "ClusterReport"},
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: map[string]string{
 				"driftwatch.dev/part": "1/1", "driftwatch.dev/source": policy, "driftwatch.dev/checked-at": "2026-12-05T14:00:00Z",
 			}},
