@@ -451,3 +451,47 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// Heartbeat rewrites the base ClusterReport's checked-at, as an agent
+// does, and Churn's heartbeats keep every cluster's fresh.
+func TestHeartbeat(t *testing.T) {
+	s := NewServer(2, 2, 3)
+	defer s.Close()
+	checkedAt := func(cluster string) string {
+		code, body := get(t, s.ClusterURL(cluster)+"/apis/openreports.io/v1alpha1/clusterreports/"+objectName)
+		var cr orv1.ClusterReport
+		if err := json.Unmarshal(body, &cr); err != nil || code != http.StatusOK {
+			t.Fatalf("get: %d %v", code, err)
+		}
+		return cr.Annotations[reports.CheckedAtAnnotation]
+	}
+	at := time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC)
+	if err := s.Heartbeat("cluster-0001", at); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := checkedAt("cluster-0001"), "2030-01-02T03:04:05Z"; got != want {
+		t.Errorf("checked-at %q, want %q", got, want)
+	}
+	if err := s.Heartbeat("cluster-0009", at); err == nil {
+		t.Error("Heartbeat of a cluster not served: no error")
+	}
+
+	// Both clusters' heartbeats within one HeartbeatEvery of Churn.
+	s.HeartbeatEvery = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	churnCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Churn(churnCtx, 0, nil) }()
+	waitFor(ctx, t, "fresh heartbeats", func() bool {
+		for _, c := range s.Clusters() {
+			got, err := time.Parse(time.RFC3339, checkedAt(c))
+			if err != nil || got.Year() == 2030 || time.Since(got) > time.Minute {
+				return false
+			}
+		}
+		return true
+	})
+	stop()
+	<-done
+}
