@@ -39,8 +39,8 @@ var CSVHeader = []string{
 
 // WriteCSV writes events as CSV (RFC 4180) under CSVHeader: paths joined
 // with ";", times in RFC3339 (nanoseconds when there are any) in UTC,
-// absent times empty. Values are written as stored: a spreadsheet opening
-// the file should be told to read text as text.
+// absent times empty. A value that a spreadsheet would run as a formula
+// (starting with =, +, - or @) is written after an apostrophe.
 func WriteCSV(w io.Writer, events []fleet.Event) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
@@ -52,6 +52,9 @@ func WriteCSV(w io.Writer, events []fleet.Event) error {
 			e.Kind, e.Namespace, e.Name, string(e.Status), string(e.Severity),
 			strings.Join(e.Paths, ";"), strconv.Itoa(e.Fields), e.Manager,
 			csvTime(e.ChangedAt), csvTime(e.FirstSeen), e.Digest, e.Policy, e.Revision,
+		}
+		for i, v := range row {
+			row[i] = spreadsheetSafe(v)
 		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("audit: CSV: %w", err)
@@ -69,4 +72,15 @@ func csvTime(t *time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// spreadsheetSafe keeps a cell from being read as a formula by the
+// spreadsheet an auditor opens the export in (CSV injection): a field
+// manager or a name an attacker chose may start with =, +, - or @. Such a
+// cell gets a leading apostrophe, which spreadsheets show as text.
+func spreadsheetSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"strings"
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift/fleet"
@@ -94,3 +95,19 @@ func TestExportWriteError(t *testing.T) {
 type failing struct{}
 
 func (failing) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+// A field manager chosen to be a formula is exported as text.
+func TestExportCSVNoFormula(t *testing.T) {
+	var b strings.Builder
+	e := fleet.Event{Seq: 1, Time: time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC), Type: fleet.Detected, Cluster: "prod",
+		APIVersion: "v1", Kind: "ConfigMap", Name: "@cfg", Manager: `=HYPERLINK("http://evil.example","x")`}
+	if err := WriteCSV(&b, []fleet.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	row := strings.Split(strings.TrimSpace(b.String()), "\n")[1]
+	for _, want := range []string{`'@cfg`, `"'=HYPERLINK(""http://evil.example"",""x"")"`} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row %s lacks %s", row, want)
+		}
+	}
+}
