@@ -29,6 +29,7 @@ import (
 
 	"github.com/driftwatch/driftwatch/deploy/internal/proctest"
 	"github.com/driftwatch/driftwatch/drift/fleet"
+	"github.com/driftwatch/driftwatch/drift/fleet/audit/pgtest"
 	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
@@ -92,6 +93,9 @@ func TestFleetHub(t *testing.T) {
 	errs := make([]error, len(members))
 	var wg sync.WaitGroup
 	wg.Go(func() { bin = proctest.Build(t, tmp, "github.com/driftwatch/driftwatch/cmd/driftwatch") })
+	var pg *pgtest.Server
+	var pgErr error
+	wg.Go(func() { pg, pgErr = pgtest.Start() })
 	for i, m := range members {
 		wg.Go(func() { m.env, errs[i] = apiservertest.StartWith(apiservertest.Options{Restartable: true}) })
 	}
@@ -103,6 +107,12 @@ func TestFleetHub(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("%s: %v", m.name, errs[i])
 		}
+	}
+	if pg != nil {
+		t.Cleanup(func() { pg.Stop() })
+	}
+	if pgErr != nil {
+		t.Fatalf("PostgreSQL (.ci/deps.sh installs it): %v", pgErr)
 	}
 	if t.Failed() {
 		return
@@ -266,6 +276,46 @@ func TestFleetHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStates(t, api2, "c's Secret deleted", map[string]fleet.State{"cluster-b": fleet.Drifted})
+
+	// Two replicas on one PostgreSQL audit log, with leader election in
+	// the hub's cluster (a): b's drift is logged once, and so is its
+	// revert, though the first replica is killed in between.
+	apply(t, a.kube, "setup", "", decode(t, run(t, bin, 0, "rbac", "--for", "fleet", "--leader-elect", "--leader-elect-namespace", "default",
+		"--subject", "user:fleet-hub", "--name", "driftwatch-fleet-lease")))
+	dsn := pg.Database(t)
+	var replicas []*proctest.Proc
+	var apis []client
+	for i := range 2 {
+		addr := proctest.FreeAddr(t)
+		replicas = append(replicas, proctest.Start(t, fmt.Sprintf("replica-%d", i), bin, []string{kcEnv}, "fleet", "--contexts", "cluster-*",
+			"--listen", addr, "--audit-db", dsn, "--leader-elect", "--leader-elect-namespace", "default"))
+		apis = append(apis, client{base: "http://" + addr})
+	}
+	history := func(c client) string {
+		_, body := c.get(t, "/api/v1/history?cluster=cluster-b&format=jsonl")
+		return body
+	}
+	for _, c := range apis {
+		waitStates(t, c, "a replica's view", map[string]fleet.State{"cluster-a": fleet.InSync, "cluster-b": fleet.Drifted, "cluster-c": fleet.InSync})
+	}
+	proctest.Poll(t, "b's drift logged by the leader", interval, limit, func() (bool, string) {
+		h := history(apis[1])
+		return strings.Count(h, `"type":"detected"`) == 1, h
+	})
+	replicas[0].Kill()
+	edit(t, members[1], func(u *unstructured.Unstructured) {
+		cs, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+		cs[0].(map[string]any)["image"] = "nginx:1.27"
+		_ = unstructured.SetNestedSlice(u.Object, cs, "spec", "template", "spec", "containers")
+	})
+	proctest.Poll(t, "b's revert logged once, by whichever replica leads", interval, 2*limit, func() (bool, string) {
+		h := history(apis[1])
+		return strings.Count(h, `"type":"resolved"`) == 1, h
+	})
+	time.Sleep(2 * time.Second) // a writer pass more: no duplicate comes
+	if h := history(apis[1]); strings.Count(h, `"type":"detected"`) != 1 || strings.Count(h, `"type":"resolved"`) != 1 {
+		t.Errorf("b's history in PostgreSQL, want one detection and one resolution:\n%s", h)
+	}
 }
 
 // argoSecret is an Argo CD cluster Secret for m, with the hub user's

@@ -85,6 +85,12 @@ func (p *Proc) Stop() {
 	}
 }
 
+// Kill sends SIGKILL, as a node lost or an OOM kill would, and waits.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // Output is what the process printed so far.
 func (p *Proc) Output() string { return p.out.String() }
 
