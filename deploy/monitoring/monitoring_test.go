@@ -7,13 +7,11 @@
 package monitoring
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/driftwatch/driftwatch/deploy/internal/proctest"
 	"github.com/driftwatch/driftwatch/informer/apiservertest"
 )
 
@@ -546,12 +545,12 @@ func TestFleet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.metrics = freeAddr(t)
-		start(t, c.name, bin, "watch", "--dir", dir, "--kubeconfig", kubeconfig, "--listen", c.metrics,
+		c.metrics = proctest.FreeAddr(t)
+		proctest.Start(t, c.name, bin, nil, "watch", "--dir", dir, "--kubeconfig", kubeconfig, "--listen", c.metrics,
 			"--cache-dir", t.TempDir(), "--interval", "1s")
 	}
 
-	am := freeAddr(t)
+	am := proctest.FreeAddr(t)
 	amDir := t.TempDir()
 	writeFile(t, filepath.Join(amDir, "alertmanager.yml"), `route:
   receiver: none
@@ -561,10 +560,10 @@ func TestFleet(t *testing.T) {
 receivers:
   - name: none
 `)
-	start(t, "alertmanager", amBin, "--config.file="+filepath.Join(amDir, "alertmanager.yml"),
+	proctest.Start(t, "alertmanager", amBin, nil, "--config.file="+filepath.Join(amDir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(amDir, "data"), "--web.listen-address="+am, "--cluster.listen-address=")
 
-	prom := freeAddr(t)
+	prom := proctest.FreeAddr(t)
 	promDir := t.TempDir()
 	writeFile(t, filepath.Join(promDir, "rules.yaml"), shortenFor(t))
 	var targets strings.Builder
@@ -584,12 +583,12 @@ scrape_configs:
   - job_name: driftwatch
     static_configs:
 %s`, am, targets.String()))
-	start(t, "prometheus", promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
+	proctest.Start(t, "prometheus", promBin, nil, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"), "--web.listen-address="+prom,
 		"--rules.alert.resend-delay=1s")
 
 	p := promClient{base: "http://" + prom}
-	poll(t, "every driftwatch target up and reporting", func() (bool, string) {
+	proctest.Poll(t, "every driftwatch target up and reporting", 500*time.Millisecond, waitFor, func() (bool, string) {
 		up, err := p.query(`up{job="driftwatch"} == 1`)
 		if err != nil {
 			return false, err.Error()
@@ -618,7 +617,7 @@ scrape_configs:
 	amc := amClient{base: "http://" + am}
 	want := map[string]string{"alertname": "DriftwatchCriticalDrift", "severity": "critical", "cluster": "cluster-b",
 		"group": "apps", "kind": "Deployment", "namespace": namespace, "name": "web"}
-	poll(t, "DriftwatchCriticalDrift firing in Alertmanager for cluster-b", func() (bool, string) {
+	proctest.Poll(t, "DriftwatchCriticalDrift firing in Alertmanager for cluster-b", 500*time.Millisecond, waitFor, func() (bool, string) {
 		as, err := amc.alerts()
 		if err != nil {
 			return false, err.Error()
@@ -660,7 +659,7 @@ scrape_configs:
 	})
 
 	setImage("nginx:1.27")
-	poll(t, "DriftwatchCriticalDrift resolved in Alertmanager", func() (bool, string) {
+	proctest.Poll(t, "DriftwatchCriticalDrift resolved in Alertmanager", 500*time.Millisecond, waitFor, func() (bool, string) {
 		as, err := amc.alerts()
 		if err != nil {
 			return false, err.Error()
@@ -778,85 +777,6 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// start runs a program until the test ends; its output is logged if the
-// test fails.
-func start(t *testing.T, name, bin string, args ...string) {
-	t.Helper()
-	var out syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DRIFTWATCH_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, tail(out.String(), 3000))
-		}
-	})
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// poll calls cond every 500ms until it holds, failing after waitFor with
-// what it last saw.
-func poll(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	var last string
-	for {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s; last seen: %s", what, waitFor, last)
-		}
-		time.Sleep(500 * time.Millisecond)
 	}
 }
 
