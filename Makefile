@@ -37,7 +37,9 @@ envtest:
 # test runs every unit and integration test against a real API server and
 # a real Git server (git http-backend on 127.0.0.1).
 # DRIFTWATCH_REQUIRE_APISERVER=1 makes a missing API server fail the
-# integration tests instead of skipping them (plain go test skips them).
+# integration tests instead of skipping them (plain go test skips them);
+# DRIFTWATCH_REQUIRE_POSTGRES=1 does the same for PostgreSQL (the audit
+# log's tests; .ci/deps.sh installs Debian's postgresql).
 # The static binary the image test packs is built first, outside go
 # test's timeout (DRIFTWATCH_IMAGE_BINARY).
 # It prints the fidelity tally: driftwatch's verdicts against the API
@@ -45,7 +47,7 @@ envtest:
 test: deps tidy-check $(BIN)/driftwatch-linux-$(HOSTARCH)
 	@mkdir -p $(BIN) && rm -f $(BIN)/fidelity-tally.txt
 	assets="$$(bash .ci/envtest.sh)" && \
-	KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 \
+	KUBEBUILDER_ASSETS="$$assets" DRIFTWATCH_REQUIRE_APISERVER=1 DRIFTWATCH_REQUIRE_POSTGRES=1 \
 	DRIFTWATCH_IMAGE_BINARY=$(CURDIR)/$(BIN)/driftwatch-linux-$(HOSTARCH) \
 	DRIFTWATCH_FIDELITY_TALLY=$(CURDIR)/$(BIN)/fidelity-tally.txt \
 		$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(GOTESTFLAGS) ./...
