@@ -146,13 +146,20 @@ func (o *checkOptions) checkFleet(ctx context.Context, runs []fleetCheckJob) fle
 		resources []fleet.Resource
 	}
 	results := make([]result, len(runs))
+	// The checks' warnings reach stderr one whole line at a time.
+	var logMu sync.Mutex
+	warn := func(cluster, msg string) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		o.logf("warning: cluster %s: %s", cluster, msg)
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := range min(o.Fleet.Parallel, len(runs)) {
 		cacheDir := workerCacheDir(o.Source.CacheDir, w)
 		wg.Go(func() {
 			for i := range next {
-				c, rs := o.checkOne(ctx, runs[i], cacheDir)
+				c, rs := o.checkOne(ctx, runs[i], cacheDir, warn)
 				results[i] = result{c, rs}
 			}
 		})
@@ -173,7 +180,7 @@ func (o *checkOptions) checkFleet(ctx context.Context, runs []fleetCheckJob) fle
 
 // checkOne checks one cluster of the fleet; a failure is the cluster's
 // state and error, not the run's.
-func (o *checkOptions) checkOne(ctx context.Context, r fleetCheckJob, cacheDir string) (fleet.Cluster, []fleet.Resource) {
+func (o *checkOptions) checkOne(ctx context.Context, r fleetCheckJob, cacheDir string, warn func(cluster, msg string)) (fleet.Cluster, []fleet.Resource) {
 	src := r.setup.source
 	src.CacheDir = cacheDir
 	report, err := pipeline.Check(ctx, pipeline.CheckOptions{
@@ -181,7 +188,7 @@ func (o *checkOptions) checkOne(ctx context.Context, r fleetCheckJob, cacheDir s
 		Source:  src,
 		Connect: func(ctx context.Context) (*pipeline.Cluster, error) { return connect(ctx, r.cluster) },
 		Now:     o.Now,
-		Warn:    func(msg string) { o.logf("warning: cluster %s: %s", r.entry.Name, msg) },
+		Warn:    func(msg string) { warn(r.entry.Name, msg) },
 	})
 	if err != nil {
 		c := fleet.Cluster{Name: r.entry.Name, State: fleet.Unreachable, Error: oneLine(err.Error()),
@@ -221,6 +228,9 @@ func workerCacheDir(base string, w int) string {
 func (o *checkOptions) fleetExitStatus(v fleet.View) error {
 	least, _ := severityFlag("fail-on", o.FailOn)
 	drifted, incomplete := v.Exit(least)
+	if !drifted && v.Summary.Drifted > 0 {
+		o.logf("note: %s below --fail-on=%s: not failing", plural(v.Summary.Drifted, "drifted, missing or extra resource", "drifted, missing or extra resources"), least)
+	}
 	if o.OnResourceError == "report" {
 		incomplete = slices.ContainsFunc(v.Clusters, func(c fleet.Cluster) bool { return !c.State.Healthy() })
 	}

@@ -209,6 +209,9 @@ func TestCheckFleetExitStatus(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, "2 clusters: 1 in sync, 1 drifted") {
 		t.Errorf("summary: %s", r.stdout)
 	}
+	if want := "note: 1 drifted, missing or extra resource below --fail-on=critical: not failing\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
 	r = fx.check(t, "--exit-code-on-drift", "3")
 	if r.code != 3 {
 		t.Errorf("--exit-code-on-drift 3: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
