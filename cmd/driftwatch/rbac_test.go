@@ -100,7 +100,7 @@ func TestRBACVerbs(t *testing.T) {
 		{forCmd: "revert", want: []string{"get", "list", "watch", "patch", "create"}},
 		{forCmd: "revert", prune: true, want: []string{"get", "list", "watch", "patch", "create", "delete"}},
 		{forCmd: "check", prune: true, err: "flag --prune: only with --for revert (check deletes nothing)"},
-		{forCmd: "apply", err: `flag --for: unknown command "apply" (want check, watch or revert)`},
+		{forCmd: "apply", err: `flag --for: unknown command "apply" (want check, watch, revert or fleet)`},
 	} {
 		got, err := rbacVerbs(tc.forCmd, tc.confirm, tc.prune)
 		if tc.err != "" {

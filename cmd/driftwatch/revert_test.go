@@ -539,7 +539,7 @@ func TestRevertBadInput(t *testing.T) {
 		{[]string{"revert", "--dir", ".", "--field-manager", "a\tb"}, "flag --field-manager: \"a\\tb\" has characters that are not printable"},
 		{[]string{"revert", "--dir", ".", "--dry-run=maybe"}, `flag: invalid argument "maybe" for "--dry-run"`},
 		{[]string{"revert", "--dir", ".", "--names", "[web"}, `flag --names: bad pattern "[web"`},
-		{[]string{"rbac", "--dir", ".", "--for", "deploy"}, `flag --for: unknown command "deploy" (want check, watch or revert)`},
+		{[]string{"rbac", "--dir", ".", "--for", "deploy"}, `flag --for: unknown command "deploy" (want check, watch, revert or fleet)`},
 		{[]string{"rbac", "--dir", ".", "--prune"}, "flag --prune: only with --for revert"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
