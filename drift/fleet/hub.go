@@ -578,6 +578,9 @@ func (m *member) view(now time.Time, staleAfter time.Duration) (Cluster, []Resou
 		if c.State == Pending && m.err != nil {
 			c.State = classify(m.err)
 		}
+		if c.State == Pending {
+			c.Error = "reports not listed yet"
+		}
 		if m.err != nil {
 			c.Error = m.err.Error()
 		}
