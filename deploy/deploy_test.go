@@ -56,25 +56,12 @@ var overlays = []string{"overlays/cronjob", "overlays/daemon", "overlays/helm", 
 var env *apiservertest.Env
 
 func TestMain(m *testing.M) {
-	start, err := apiservertest.ShouldStart()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if !start {
-		// TestCronJob and TestDaemon (kustomize only) run; the tests that
-		// need the API server skip themselves.
-		os.Exit(m.Run())
-	}
-	if env, err = apiservertest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+	// Without the API server, TestCronJob and TestDaemon (kustomize only)
+	// run; the tests that need it skip themselves.
+	apiservertest.Main(m, func(e *apiservertest.Env) error {
+		env = e
+		return nil
+	})
 }
 
 // requireAPIServer skips (or, under make test, fails) a test that needs

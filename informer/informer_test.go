@@ -3,8 +3,6 @@ package informer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,29 +25,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	start, err := apiservertest.ShouldStart()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if !start {
-		// The unit tests run; the integration tests skip themselves.
-		os.Exit(m.Run())
-	}
-	if env, err = apiservertest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer env.Stop()
+	// Without the API server the unit tests run; the integration tests
+	// skip themselves.
+	apiservertest.Main(m, func(e *apiservertest.Env) (err error) {
+		env = e
 		if kube, err = apiservertest.NewClient(env.Config); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
 		dyn = kube.Dynamic
-		return m.Run()
-	}()
-	os.Exit(code)
+		return nil
+	})
 }
 
 // requireAPIServer skips (or, under make test, fails) an integration test

@@ -27,27 +27,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	start, err := apiservertest.ShouldStart()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if !start {
-		os.Exit(m.Run())
-	}
-	if env, err = apiservertest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer env.Stop()
-		if kube, err = apiservertest.NewClient(env.Config); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	apiservertest.Main(m, func(e *apiservertest.Env) (err error) {
+		env = e
+		kube, err = apiservertest.NewClient(env.Config)
+		return err
+	})
 }
 
 var (

@@ -112,3 +112,40 @@ func Require(tb TB) {
 		tb.SkipNow()
 	}
 }
+
+// Main is a test package's TestMain around one API server: it starts the
+// server when ShouldStart says so, calls setup with it (nil when the
+// integration tests skip: the unit tests still run), runs the tests,
+// stops the server and exits with the tests' status. A start or setup
+// error is printed and fails the package.
+func Main(m interface{ Run() int }, setup func(*Env) error) {
+	os.Exit(runMain(m, setup))
+}
+
+func runMain(m interface{ Run() int }, setup func(*Env) error) int {
+	start, err := ShouldStart()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if !start {
+		return m.Run()
+	}
+	env, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	if setup != nil {
+		if err := setup(env); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
+}

@@ -1,8 +1,6 @@
 package clusters
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -18,25 +16,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	start, err := apiservertest.ShouldStart()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if !start {
-		os.Exit(m.Run())
-	}
-	if env, err = apiservertest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer env.Stop()
-		if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	apiservertest.Main(m, func(e *apiservertest.Env) (err error) {
+		env = e
+		kube, err = kubernetes.NewForConfig(env.Config)
+		return err
+	})
 }
