@@ -278,10 +278,11 @@ func TestArchitecture(t *testing.T) {
 	t.Run("the fleet hub reads reports, not sources", func(t *testing.T) {
 		// The hub is a second consumer of the report objects: it may read
 		// them (drift/pipeline/reports for their format, informer for the
-		// watch) but never render a source or compare a cluster itself.
+		// watch, drift/output's escaping for its markdown) but never render
+		// a source or compare a cluster itself.
 		m := g.module
 		allowed := map[string][]string{
-			m + "/drift/fleet":          {m + "/drift", m + "/drift/pipeline/reports", m + "/informer"},
+			m + "/drift/fleet":          {m + "/drift", m + "/drift/output", m + "/drift/pipeline/reports", m + "/informer"},
 			m + "/drift/fleet/audit":    {m + "/drift", m + "/drift/fleet"},
 			m + "/drift/fleet/clusters": {},
 		}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/output"
 )
 
 // Formats lists the names Write accepts.
@@ -121,12 +121,12 @@ func writeText(b *bytes.Buffer, v View) {
 			if len(c.Sources) > 0 {
 				src, rev = dash(c.Sources[0].Policy), dash(shortRevision(c.Sources[0].Revision))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", textCell(c.Name), c.State, c.Drifted,
-				dash(string(c.Severity)), textCell(src), textCell(rev), timeCell(c.CheckedAt), dash(textCell(c.Error)))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", output.OneLine(c.Name), c.State, c.Drifted,
+				dash(string(c.Severity)), output.OneLine(src), output.OneLine(rev), timeCell(c.CheckedAt), dash(output.OneLine(c.Error)))
 			// A cluster compared with several sources shows each on its
 			// own line.
 			for _, s := range c.Sources[min(1, len(c.Sources)):] {
-				fmt.Fprintf(tw, "\t\t\t\t%s\t%s\t\n", textCell(dash(s.Policy)), textCell(dash(shortRevision(s.Revision))))
+				fmt.Fprintf(tw, "\t\t\t\t%s\t%s\t\n", output.OneLine(dash(s.Policy)), output.OneLine(dash(shortRevision(s.Revision))))
 			}
 		}
 		tw.flush()
@@ -137,9 +137,9 @@ func writeText(b *bytes.Buffer, v View) {
 		tw := newTable(b)
 		fmt.Fprintln(tw, "CLUSTER\tNAMESPACE\tKIND\tNAME\tSTATUS\tSEVERITY\tPATHS\tCHANGED-BY")
 		for _, r := range drifted {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", textCell(r.Cluster), dash(textCell(r.Namespace)),
-				textCell(r.Kind), textCell(r.Name), r.Status, dash(string(r.Severity)),
-				dash(textCell(pathList(r))), dash(textCell(r.ChangedBy)))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", output.OneLine(r.Cluster), dash(output.OneLine(r.Namespace)),
+				output.OneLine(r.Kind), output.OneLine(r.Name), r.Status, dash(string(r.Severity)),
+				dash(output.OneLine(pathList(r))), dash(output.OneLine(r.ChangedBy)))
 		}
 		tw.flush()
 	}
@@ -148,8 +148,8 @@ func writeText(b *bytes.Buffer, v View) {
 		tw := newTable(b)
 		fmt.Fprintln(tw, "CLUSTER\tNAMESPACE\tKIND\tNAME\tERROR")
 		for _, r := range failed {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", textCell(r.Cluster), dash(textCell(r.Namespace)),
-				textCell(r.Kind), textCell(r.Name), dash(textCell(r.Description)))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", output.OneLine(r.Cluster), dash(output.OneLine(r.Namespace)),
+				output.OneLine(r.Kind), output.OneLine(r.Name), dash(output.OneLine(r.Description)))
 		}
 		tw.flush()
 	}
@@ -157,7 +157,7 @@ func writeText(b *bytes.Buffer, v View) {
 
 func writeMarkdown(b *bytes.Buffer, v View) {
 	fmt.Fprintf(b, "## Drift across %s\n\n", plural(v.Summary.Clusters, "cluster", "clusters"))
-	fmt.Fprintf(b, "%s.\n\n", mdText(summaryLine(v.Summary)))
+	fmt.Fprintf(b, "%s.\n\n", output.MarkdownText(summaryLine(v.Summary)))
 	fmt.Fprintf(b, "Generated at %s.\n", v.GeneratedAt.Format(time.RFC3339))
 	if len(v.Clusters) > 0 {
 		b.WriteString("\n### Clusters\n\n")
@@ -166,15 +166,15 @@ func writeMarkdown(b *bytes.Buffer, v View) {
 		for _, c := range v.Clusters {
 			var srcs, revs []string
 			for _, s := range c.Sources {
-				srcs = append(srcs, mdCode(s.Policy))
-				revs = append(revs, mdCode(shortRevision(s.Revision)))
+				srcs = append(srcs, output.MarkdownCode(s.Policy, true))
+				revs = append(revs, output.MarkdownCode(shortRevision(s.Revision), true))
 			}
 			checked := ""
 			if c.CheckedAt != nil {
 				checked = c.CheckedAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", mdText(c.Name), c.State, c.Drifted,
-				c.Severity, strings.Join(srcs, "<br>"), strings.Join(revs, "<br>"), checked, mdText(c.Error))
+			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", output.MarkdownText(c.Name), c.State, c.Drifted,
+				c.Severity, strings.Join(srcs, "<br>"), strings.Join(revs, "<br>"), checked, output.MarkdownText(c.Error))
 		}
 	}
 	drifted, failed := split(v.Resources)
@@ -185,13 +185,13 @@ func writeMarkdown(b *bytes.Buffer, v View) {
 		for _, r := range drifted {
 			paths := make([]string, 0, len(r.Paths)+1)
 			for _, p := range r.Paths {
-				paths = append(paths, mdCode(p))
+				paths = append(paths, output.MarkdownCode(p, true))
 			}
 			if r.MorePaths > 0 {
 				paths = append(paths, fmt.Sprintf("%d more", r.MorePaths))
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", mdText(r.Cluster), mdText(r.Namespace),
-				mdText(r.Kind), mdText(r.Name), r.Status, r.Severity, strings.Join(paths, "<br>"), mdText(r.ChangedBy))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", output.MarkdownText(r.Cluster), output.MarkdownText(r.Namespace),
+				output.MarkdownText(r.Kind), output.MarkdownText(r.Name), r.Status, r.Severity, strings.Join(paths, "<br>"), output.MarkdownText(r.ChangedBy))
 		}
 	}
 	if len(failed) > 0 {
@@ -199,8 +199,8 @@ func writeMarkdown(b *bytes.Buffer, v View) {
 		b.WriteString("| Cluster | Namespace | Kind | Name | Error |\n")
 		b.WriteString("|---|---|---|---|---|\n")
 		for _, r := range failed {
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", mdText(r.Cluster), mdText(r.Namespace),
-				mdText(r.Kind), mdText(r.Name), mdText(r.Description))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", output.MarkdownText(r.Cluster), output.MarkdownText(r.Namespace),
+				output.MarkdownText(r.Kind), output.MarkdownText(r.Name), output.MarkdownText(r.Description))
 		}
 	}
 }
@@ -277,65 +277,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// textCell keeps a cell on one line and out of the next column: control
-// characters (tabs, line breaks) become spaces.
-func textCell(s string) string {
-	s = strings.ToValidUTF8(s, "")
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-// mdCode renders s as a code span in a table cell: a fence longer than
-// any run of backticks in s, pipes escaped (GFM honours \| inside code
-// spans in tables).
-func mdCode(s string) string {
-	s = textCell(s)
-	if s == "" {
-		return ""
-	}
-	run, longest := 0, 0
-	for _, c := range s {
-		if c == '`' {
-			run++
-			longest = max(longest, run)
-		} else {
-			run = 0
-		}
-	}
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		s = " " + s + " "
-	}
-	fence := strings.Repeat("`", longest+1)
-	return fence + strings.ReplaceAll(s, "|", `\|`) + fence
-}
-
-// mdText escapes s for markdown text: HTML special characters become
-// entities, markdown punctuation (pipes too, and @ and # so that no text
-// mentions a user or links an issue) is backslash-escaped.
-func mdText(s string) string {
-	var b strings.Builder
-	for _, c := range textCell(s) {
-		switch c {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '\\', '`', '*', '_', '[', ']', '|', '~', '#', '!', '@':
-			b.WriteByte('\\')
-			b.WriteRune(c)
-		default:
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
 }
 
 func plural(n int, one, many string) string {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift"
+	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 )
 
 // maxPaths is how many drifted paths FromReport keeps per resource, as
@@ -69,7 +70,7 @@ func FromReport(cluster string, r drift.Report) (Cluster, []Resource) {
 			}
 		}
 		fr.MorePaths = max(0, len(res.Diffs)-maxPaths)
-		if by := lastChange(res.Diffs); by != nil {
+		if by := reports.LastChange(res.Diffs); by != nil {
 			fr.ChangedBy = by.Manager
 			if by.Subresource != "" {
 				fr.ChangedBy += "/" + by.Subresource
@@ -137,23 +138,6 @@ func policyOf(s drift.Source) string {
 		return s.URL
 	}
 	return s.URL + "//" + s.Path
-}
-
-// lastChange is the attribution of the most recently changed diff (the
-// first one with an owner when none records a time), as the report
-// objects' changedBy is.
-func lastChange(ds []drift.FieldDiff) *drift.ChangedBy {
-	var best *drift.ChangedBy
-	for _, d := range ds {
-		c := d.ChangedBy
-		if c == nil {
-			continue
-		}
-		if best == nil || (c.Time != nil && (best.Time == nil || c.Time.After(*best.Time))) {
-			best = c
-		}
-	}
-	return best
 }
 
 // sortResources orders resources as a View holds them: by cluster, then

@@ -295,6 +295,17 @@ func mdText(s string) string {
 	return b.String()
 }
 
+// MarkdownText, MarkdownCode and OneLine escape text for a markdown
+// report made elsewhere (the fleet's, drift/fleet) as this package's own
+// reports escape theirs.
+func MarkdownText(s string) string { return mdText(s) }
+
+// MarkdownCode: see MarkdownText.
+func MarkdownCode(s string, inTable bool) string { return mdCode(s, inTable) }
+
+// OneLine: see MarkdownText.
+func OneLine(s string) string { return oneLine(s) }
+
 // oneLine replaces line breaks (Unicode's too) and other control
 // characters with spaces and drops invalid UTF-8.
 func oneLine(s string) string {

@@ -293,7 +293,7 @@ func result(res drift.Resource, policy, revision string, lim Limits, now time.Ti
 		rr.Result = "fail"
 		rr.Severity = Severity(res.Severity)
 		rr.Description, rr.Properties["paths"] = failText(res, lim.MaxPaths)
-		if by := lastChange(res.Diffs); by != nil {
+		if by := LastChange(res.Diffs); by != nil {
 			rr.Properties["changedBy"] = by.Manager
 			if by.Subresource != "" {
 				rr.Properties["changedBy"] += "/" + by.Subresource
@@ -352,9 +352,9 @@ func failText(res drift.Resource, maxPaths int) (msg, paths string) {
 	return truncate(fmt.Sprintf("%d %s drifted from Git: %s", len(ps), noun, paths), maxText), truncate(paths, maxText)
 }
 
-// lastChange is the attribution of the most recently changed diff (the
+// LastChange is the attribution of the most recently changed diff (the
 // first one with an owner when none records a time).
-func lastChange(ds []drift.FieldDiff) *drift.ChangedBy {
+func LastChange(ds []drift.FieldDiff) *drift.ChangedBy {
 	var best *drift.ChangedBy
 	for _, d := range ds {
 		c := d.ChangedBy
