@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,15 +203,9 @@ func hubRun(ctx context.Context, o *fleetOptions) error {
 		return fleetOnce(ctx, o)
 	}
 	log := fleetLogger(o)
-	token := ""
-	if o.TokenFile != "" {
-		b, err := os.ReadFile(o.TokenFile)
-		if err != nil {
-			return fmt.Errorf("flag --auth-token-file: %w", err)
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			return fmt.Errorf("flag --auth-token-file: %s is empty", o.TokenFile)
-		}
+	token, err := readToken(o.TokenFile)
+	if err != nil {
+		return err
 	}
 	format, _ := reports.ParseFormat(o.Reports)
 	var alog *audit.Log
@@ -266,18 +259,7 @@ func hubRun(ctx context.Context, o *fleetOptions) error {
 		hist = alog
 	}
 	srv := &http.Server{Handler: newFleetHandler(hub, hist, met.registry, token), ReadHeaderTimeout: 10 * time.Second}
-	srvErr := make(chan error, 1)
-	go func() {
-		var err error
-		if o.TLSCertFile != "" {
-			err = srv.ServeTLS(ln, o.TLSCertFile, o.TLSKeyFile)
-		} else {
-			err = srv.Serve(ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			srvErr <- err
-		}
-	}()
+	srvErr := serve(srv, ln, o.TLSCertFile, o.TLSKeyFile)
 	log.Info("serving the fleet", "listen", ln.Addr().String(), "audit", auditName(o.AuditDB))
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())

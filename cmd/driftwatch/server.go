@@ -4,8 +4,12 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,4 +178,39 @@ func filterReport(r *drift.Report, namespaces, kinds, statuses string) *drift.Re
 	out := drift.NewReport(r.GeneratedAt, r.Source, r.Cluster, keep)
 	out.Stale, out.Disconnected = r.Stale, r.Disconnected
 	return out
+}
+
+// readToken reads the bearer token of --auth-token-file; "" without one.
+func readToken(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("flag --auth-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("flag --auth-token-file: %s is empty", file)
+	}
+	return token, nil
+}
+
+// serve runs srv on ln, over HTTPS when certFile is set, and returns the
+// channel that receives its error if it stops by itself (not by
+// Shutdown).
+func serve(srv *http.Server, ln net.Listener, certFile, keyFile string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if certFile != "" {
+			err = srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return errc
 }

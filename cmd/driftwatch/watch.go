@@ -161,15 +161,9 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if srcOpts.Auth.InsecureIgnoreHostKey {
 		log.Warn("SSH host key verification is off (--insecure-skip-host-key-check)")
 	}
-	token := ""
-	if o.TokenFile != "" {
-		b, err := os.ReadFile(o.TokenFile)
-		if err != nil {
-			return fmt.Errorf("flag --auth-token-file: %w", err)
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			return fmt.Errorf("flag --auth-token-file: %s is empty", o.TokenFile)
-		}
+	token, err := readToken(o.TokenFile)
+	if err != nil {
+		return err
 	}
 	cl, err := connect(ctx, o.Cluster)
 	if err != nil {
@@ -282,18 +276,7 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	}
 
 	srv := &http.Server{Handler: newHandler(mon, met.registry, token), ReadHeaderTimeout: 10 * time.Second}
-	srvErr := make(chan error, 1)
-	go func() {
-		var err error
-		if o.TLSCertFile != "" {
-			err = srv.ServeTLS(ln, o.TLSCertFile, o.TLSKeyFile)
-		} else {
-			err = srv.Serve(ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			srvErr <- err
-		}
-	}()
+	srvErr := serve(srv, ln, o.TLSCertFile, o.TLSKeyFile)
 	log.Info("watching", "source", srcOpts.URL+srcOpts.Dir, "path", srcOpts.Path, "cluster", cl.Info.Server, "listen", ln.Addr().String())
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())
