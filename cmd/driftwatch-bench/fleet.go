@@ -112,9 +112,10 @@ type FleetResult struct {
 	// The churn: changes made (beside the probes) over ChurnSeconds.
 	ChurnChanges int     `json:"churnChanges"`
 	ChurnSeconds float64 `json:"churnSeconds"`
-	// AuditEvents counts the audit log's events timed within the churn
-	// (read from the database once the hub stopped); AuditPerSec is over
-	// ChurnSeconds. Expected is churn changes + probes: each is one
+	// AuditEvents counts the audit log's events timed from the churn's
+	// start (read from the database once the hub stopped: the churn's
+	// last transitions are stamped when the hub writes them, after the
+	// churn); AuditPerSec is over ChurnSeconds. Expected is churn changes + probes: each is one
 	// transition. MetricEvents is the hub's
 	// driftwatch_fleet_audit_events_total increase over the same window
 	// (-1: not exported).
@@ -486,7 +487,7 @@ func fleetSize(ctx context.Context, cfg FleetConfig, bin, tmp string, n int) (*F
 		}
 	}
 	// The audit log, read once the hub is gone.
-	r.InitialEvents, r.AuditEvents, err = countAudit(ctx, db, churnStart, churnEnd)
+	r.InitialEvents, r.AuditEvents, err = countAudit(ctx, db, churnStart)
 	if err != nil {
 		return nil, err
 	}
@@ -607,9 +608,9 @@ func auditMetric(ctx context.Context, client *http.Client, base string) (float64
 	return sum, found
 }
 
-// countAudit counts the audit log's events before since, and in [since,
-// until).
-func countAudit(ctx context.Context, db string, since, until time.Time) (before, within int, err error) {
+// countAudit counts the audit log's events timed before since, and from
+// since on.
+func countAudit(ctx context.Context, db string, since time.Time) (before, from int, err error) {
 	l, err := audit.Open(ctx, db)
 	if err != nil {
 		return 0, 0, err
@@ -622,19 +623,18 @@ func countAudit(ctx context.Context, db string, since, until time.Time) (before,
 			return 0, 0, fmt.Errorf("audit: %w", err)
 		}
 		for _, e := range evs {
-			switch {
-			case e.Time.Before(since):
+			if e.Time.Before(since) {
 				before++
-			case e.Time.Before(until):
-				within++
+			} else {
+				from++
 			}
 			after = e.Seq
 		}
 		if len(evs) < audit.MaxLimit {
-			return before, within, nil
+			return before, from, nil
 		}
 	}
-	return before, within, errors.New("audit: more than 100 million events")
+	return before, from, errors.New("audit: more than 100 million events")
 }
 
 // fleetTargets judges the largest size against the issue's goals.
@@ -714,8 +714,8 @@ random cluster a new digest (one MODIFIED of its report object) and polls /api/v
 every 20 ms until the resource shows the new digest: change → API is from the change to that response (lost: not seen
 within the probe timeout, a poll in flight included; counted as the timeout in p50/p99, "≥" when p99 is one). The churn changes results uniformly at random during the probes (a passing one fails, a
 failing one resolves or drifts differently) and refreshes every cluster's heartbeat once a minute. Audit events are
-the audit log's events (read with audit.Query once the hub stopped) timed within the churn; each change made is one
-transition, so expected = churn changes + probes. The fake server and the bench share the machine with the hub.
+the audit log's events (read with audit.Query once the hub stopped, 2 s after the churn) timed from the churn's start;
+each change made is one transition, so expected = churn changes + probes. The fake server and the bench share the machine with the hub.
 `)
 	return b.String()
 }
