@@ -37,32 +37,6 @@ const namespace = "shop"
 
 var deployment = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
 
-const desired = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: shop
-data:
-  mode: production
-`
-
 // member is one API server with its agent, and the credentials the hub
 // reads it with: a user bound to what `driftwatch rbac --for fleet`
 // prints, nothing more.
@@ -118,13 +92,7 @@ func TestFleetHub(t *testing.T) {
 		return
 	}
 
-	dir := filepath.Join(tmp, "desired")
-	writeFile(t, filepath.Join(dir, "shop.yaml"), desired)
-	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-qm", "desired state"}} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	dir := proctest.GitTree(t, filepath.Join(tmp, "desired"), map[string]string{"shop.yaml": proctest.ShopManifest})
 	rbac := run(t, bin, 0, "rbac", "--for", "fleet", "--subject", "user:fleet-hub")
 	ctx := t.Context()
 	kubeconfigs := make([]string, len(members))
@@ -134,7 +102,7 @@ func TestFleetHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		apply(t, m.kube, "setup", "", decode(t, readCRDs(t)+"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"+rbac))
-		apply(t, m.kube, "gitops", namespace, decode(t, desired))
+		apply(t, m.kube, "gitops", namespace, decode(t, proctest.ShopManifest))
 		agentKC, err := apiservertest.WriteKubeconfig(m.env.Config, t.TempDir(), m.name, namespace)
 		if err != nil {
 			t.Fatal(err)

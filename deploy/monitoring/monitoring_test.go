@@ -438,32 +438,6 @@ const (
 
 var deployment = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
 
-const desired = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: shop
-data:
-  mode: production
-`
-
 // cluster is one API server with a driftwatch watching it.
 type cluster struct {
 	name    string
@@ -516,19 +490,8 @@ func TestFleet(t *testing.T) {
 	}
 
 	// The desired state, a Git work tree so that the report names a commit.
-	dir := filepath.Join(tmp, "desired")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(desired), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-qm", "desired state"}} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	objs := decode(t, desired)
+	dir := proctest.GitTree(t, filepath.Join(tmp, "desired"), map[string]string{"shop.yaml": proctest.ShopManifest})
+	objs := decode(t, proctest.ShopManifest)
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": namespace}}}
 	for _, c := range clusters {
 		var err error
