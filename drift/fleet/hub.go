@@ -104,12 +104,11 @@ type member struct {
 	err       error
 	since     time.Time
 	retryAt   time.Time
-	// snapshot of resources, rebuilt when objects change.
-	resources []Resource
-	stale     bool // resources need a rebuild
 	// audit: the drift last written, by key; loaded once.
 	written map[string]Resource
-	pending bool // objects changed since the last audit pass
+	pending bool   // objects changed since the last audit pass
+	gen     uint64 // counts the changes of objects, so that an audit pass
+	// that raced with one leaves pending set
 }
 
 // NewHub returns a Hub with no members.
@@ -158,7 +157,7 @@ func (h *Hub) SetMembers(ms []Member) {
 		if old != nil {
 			old.close()
 		}
-		nm := &member{Member: m, hub: h, objects: map[string]ReportObject{}, failState: Pending, since: h.now(), stale: true}
+		nm := &member{Member: m, hub: h, objects: map[string]ReportObject{}, failState: Pending, since: h.now()}
 		if old != nil {
 			old.mu.Lock()
 			nm.written = old.written // what the audit log has: never written twice
@@ -296,7 +295,8 @@ func (m *member) object(s informer.Scope, u *unstructured.Unstructured, t inform
 	if t == informer.Deleted {
 		m.mu.Lock()
 		delete(m.objects, key)
-		m.stale, m.pending = true, true
+		m.pending = true
+		m.gen++
 		m.mu.Unlock()
 		m.hub.changed()
 		return
@@ -308,7 +308,8 @@ func (m *member) object(s informer.Scope, u *unstructured.Unstructured, t inform
 	}
 	m.mu.Lock()
 	m.objects[key] = ro
-	m.stale, m.pending = true, true
+	m.pending = true
+	m.gen++
 	mgr := m.mgr
 	m.mu.Unlock()
 	if r, ok := mgr.(informer.Releaser); ok {
@@ -447,7 +448,7 @@ func (h *Hub) retry() {
 		}
 		m.close()
 		nm := &member{Member: m.Member, hub: h, objects: map[string]ReportObject{}, failState: m.failState, err: m.err, since: m.since,
-			stale: true, written: m.written}
+			written: m.written}
 		h.members[name] = nm
 		nm.start()
 	}
@@ -462,26 +463,33 @@ func (m *member) audit(now time.Time) ([]Event, func()) {
 	if !m.pending || !m.synced || m.err != nil || len(m.objects) == 0 {
 		return nil, nil
 	}
-	m.rebuild()
 	next := map[string]Resource{}
 	inSync := map[string]bool{}
-	for _, r := range m.resources {
-		switch {
-		case r.IsDrift():
-			next[r.Key()] = r
-		case r.Status == drift.InSync:
-			inSync[r.Key()] = true
+	for _, o := range m.objects {
+		for _, r := range o.Resources {
+			switch {
+			case r.IsDrift():
+				next[r.Key()] = r
+			case r.Status == drift.InSync:
+				inSync[r.Key()] = true
+			}
 		}
 	}
+	gen := m.gen
 	evs := Diff(m.written, next, func(k string) bool { return inSync[k] }, now)
+	done := func() {
+		m.written = next
+		// An object that arrived during the write is the next pass's.
+		m.pending = m.gen != gen
+	}
 	if len(evs) == 0 {
-		m.pending = false
+		done()
 		return nil, nil
 	}
 	return evs, func() {
 		m.mu.Lock()
-		m.written, m.pending = next, false
-		m.mu.Unlock()
+		defer m.mu.Unlock()
+		done()
 	}
 }
 
@@ -496,25 +504,9 @@ func (h *Hub) snapshot() []*member {
 	return out
 }
 
-// rebuild makes the member's resources from its objects; m.mu held.
-func (m *member) rebuild() {
-	if !m.stale {
-		return
-	}
-	n := 0
-	for _, o := range m.objects {
-		n += len(o.Resources)
-	}
-	rs := make([]Resource, 0, n)
-	for _, o := range m.objects {
-		rs = append(rs, o.Resources...)
-	}
-	slices.SortFunc(rs, compareResources)
-	m.resources, m.stale = rs, false
-}
-
 func compareResources(a, b Resource) int {
-	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name), cmp.Compare(a.APIVersion, b.APIVersion))
+	return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind),
+		cmp.Compare(a.Name, b.Name), cmp.Compare(a.APIVersion, b.APIVersion))
 }
 
 // Ready reports whether every member has been listed once, or has
@@ -550,22 +542,20 @@ func (h *Hub) View(f Filter) View {
 		if !match(f.Clusters, m.Name) {
 			continue
 		}
-		c, rs := m.view(now, h.opts.StaleAfter)
-		v.Clusters = append(v.Clusters, c)
 		sub := f
 		sub.Clusters = nil
-		for _, r := range rs {
-			if sub.keeps(r) {
-				v.Resources = append(v.Resources, r)
-			}
-		}
+		c, rs := m.view(now, h.opts.StaleAfter, sub)
+		v.Clusters = append(v.Clusters, c)
+		v.Resources = append(v.Resources, rs...)
 	}
+	slices.SortFunc(v.Resources, compareResources)
 	v.Summary = Summarize(v.Clusters, v.Resources)
 	return v
 }
 
-// view is the member's line and its resources (shared: read only).
-func (m *member) view(now time.Time, staleAfter time.Duration) (Cluster, []Resource) {
+// view is the member's line and those of its resources f keeps, in no
+// order.
+func (m *member) view(now time.Time, staleAfter time.Duration, f Filter) (Cluster, []Resource) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := Cluster{Name: m.Name, Server: m.Server, Sources: []Source{}}
@@ -588,7 +578,6 @@ func (m *member) view(now time.Time, staleAfter time.Duration) (Cluster, []Resou
 			return c, nil
 		}
 	}
-	m.rebuild()
 	bySource := map[string]*Source{}
 	for _, o := range m.objects {
 		if o.CheckedAt.IsZero() {
@@ -597,25 +586,31 @@ func (m *member) view(now time.Time, staleAfter time.Duration) (Cluster, []Resou
 		t := o.CheckedAt
 		bySource[o.Policy] = &Source{Policy: o.Policy, CheckedAt: &t, Agent: o.Agent}
 	}
-	for _, r := range m.resources {
-		s := bySource[r.Policy]
-		if s == nil {
-			s = &Source{Policy: r.Policy}
-			bySource[r.Policy] = s
-		}
-		if s.Revision == "" {
-			s.Revision = r.Revision
-		}
-		switch {
-		case r.IsDrift():
-			c.Drifted++
-			if r.Severity.Rank() > c.Severity.Rank() {
-				c.Severity = r.Severity
+	var kept []Resource
+	for _, o := range m.objects {
+		for _, r := range o.Resources {
+			s := bySource[r.Policy]
+			if s == nil {
+				s = &Source{Policy: r.Policy}
+				bySource[r.Policy] = s
 			}
-		case r.Status == drift.InSync:
-			c.InSync++
-		case r.Status == drift.Error:
-			c.Errors++
+			if s.Revision == "" {
+				s.Revision = r.Revision
+			}
+			switch {
+			case r.IsDrift():
+				c.Drifted++
+				if r.Severity.Rank() > c.Severity.Rank() {
+					c.Severity = r.Severity
+				}
+			case r.Status == drift.InSync:
+				c.InSync++
+			case r.Status == drift.Error:
+				c.Errors++
+			}
+			if f.keeps(r) {
+				kept = append(kept, r)
+			}
 		}
 	}
 	var stale []string
@@ -646,7 +641,7 @@ func (m *member) view(now time.Time, staleAfter time.Duration) (Cluster, []Resou
 	default:
 		c.State = InSync
 	}
-	return c, m.resources
+	return c, kept
 }
 
 func joinLines(ss []string) string {

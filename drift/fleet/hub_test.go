@@ -116,9 +116,18 @@ type memLog struct {
 	mu     sync.Mutex
 	events []fleet.Event
 	open   map[string]fleet.Event
+	// during, if set, runs inside the first Append, before it returns.
+	during func()
 }
 
 func (l *memLog) Append(_ context.Context, evs []fleet.Event) error {
+	l.mu.Lock()
+	during := l.during
+	l.during = nil
+	l.mu.Unlock()
+	if during != nil {
+		during()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, evs...)
@@ -181,6 +190,7 @@ func TestHub(t *testing.T) {
 	installCRDs(t)
 	ctx := t.Context()
 	pub := &reports.Publisher{Client: kube.Dynamic, Policy: reports.Policy(agentReport(5).Source), Agent: "watch test"}
+	removeReports(t, pub)
 	if _, err := pub.Publish(ctx, reports.Build(agentReport(5), reports.Limits{}, time.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +286,7 @@ func TestHubTakesOverTheLog(t *testing.T) {
 	r := agentReport(5)
 	r.Source.Path = "takeover"
 	pub := &reports.Publisher{Client: kube.Dynamic, Policy: reports.Policy(r.Source)}
+	removeReports(t, pub)
 	if _, err := pub.Publish(ctx, reports.Build(r, reports.Limits{}, time.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -313,4 +324,53 @@ func TestHubTakesOverTheLog(t *testing.T) {
 	if d := cmp.Diff([]string{"resolved web"}, got); d != "" {
 		t.Errorf("events logged by the new leader (-want +got):\n%s", d)
 	}
+}
+
+// A change that arrives while the audit log is being written is logged by
+// the next pass, not lost until some later change of the cluster.
+func TestHubChangeDuringAppend(t *testing.T) {
+	apiservertest.Require(t)
+	installCRDs(t)
+	ctx := t.Context()
+	drifted, inSync := agentReport(5), agentReport(3)
+	drifted.Source.Path, inSync.Source.Path = "race", "race"
+	pub := &reports.Publisher{Client: kube.Dynamic, Policy: reports.Policy(drifted.Source)}
+	removeReports(t, pub)
+	if _, err := pub.Publish(ctx, reports.Build(drifted, reports.Limits{}, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	log := &memLog{}
+	hub := fleet.NewHub(fleet.Options{Log: log})
+	log.during = func() {
+		// The drift is reverted while its detection is being written.
+		if _, err := pub.Publish(ctx, reports.Build(inSync, reports.Limits{}, time.Now())); err != nil {
+			t.Error(err)
+			return
+		}
+		eventually(t, "the revert seen", func() bool {
+			v := hub.View(fleet.Filter{Kinds: []string{"Deployment"}, Statuses: []string{"InSync"}})
+			return len(v.Resources) == 1
+		})
+	}
+	hub.SetMembers([]fleet.Member{{Name: "race", Config: env.Config}})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = hub.Run(runCtx) }()
+	eventually(t, "the detection and the resolution logged", func() bool {
+		var got []string
+		for _, e := range log.all() {
+			got = append(got, string(e.Type)+" "+e.Name)
+		}
+		return cmp.Equal([]string{"detected web", "resolved web"}, got)
+	})
+}
+
+// removeReports deletes the publisher's report objects when the test
+// ends: the tests share one API server, and a hub reads every source's.
+func removeReports(t *testing.T, pub *reports.Publisher) {
+	t.Cleanup(func() {
+		if _, err := pub.Publish(context.Background(), reports.Set{}); err != nil {
+			t.Errorf("removing the reports: %v", err)
+		}
+	})
 }

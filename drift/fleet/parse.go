@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -48,12 +49,17 @@ func ParseReport(cluster string, u *unstructured.Unstructured) (ReportObject, er
 		}
 		s := r.Subjects[0]
 		p := r.Properties
+		// The strings that repeat across results, objects and clusters
+		// are kept once: a hub holds a thousand clusters' results.
 		res := Resource{
-			Cluster: cluster, APIVersion: s.APIVersion, Kind: s.Kind, Namespace: s.Namespace, Name: s.Name,
-			Status: drift.Status(r.Rule), Severity: severity(string(r.Severity)),
-			ChangedBy: p["changedBy"], ChangedAt: parseTime(p["changedAt"]),
+			Cluster: cluster, APIVersion: intern(s.APIVersion), Kind: intern(s.Kind), Namespace: intern(s.Namespace), Name: s.Name,
+			Status: drift.Status(intern(r.Rule)), Severity: severity(string(r.Severity)),
+			ChangedBy: intern(p["changedBy"]), ChangedAt: parseTime(p["changedAt"]),
 			FirstSeen: parseTime(p["firstSeen"]), LastChanged: parseTime(p["lastChanged"]),
-			Digest: p["digest"], Policy: r.Policy, Revision: p["revision"], Description: r.Description,
+			Digest: p["digest"], Policy: intern(r.Policy), Revision: intern(p["revision"]), Description: r.Description,
+		}
+		if r.Result == "pass" {
+			res.Description = intern(r.Description)
 		}
 		res.Fields, _ = strconv.Atoi(p["fields"])
 		res.Paths, res.MorePaths = splitPaths(p["paths"])
@@ -63,6 +69,14 @@ func ParseReport(cluster string, u *unstructured.Unstructured) (ReportObject, er
 		out.Resources = append(out.Resources, res)
 	}
 	return out, nil
+}
+
+// intern returns the one copy of s the process keeps.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // severity maps OpenReports' levels back to driftwatch's (the inverse of
