@@ -189,7 +189,7 @@ func TestFleetHub(t *testing.T) {
 			t.Errorf("the hub's dashboard lacks %q", w)
 		}
 	}
-	proctest.Screenshot(t, page, "fleet-dashboard.png")
+	proctest.Screenshot(t, page, "fleet-hub-e2e.png")
 
 	// Reverted in c: resolved in the hub within seconds, and logged.
 	reverted := time.Now()
