@@ -36,7 +36,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
@@ -836,7 +835,7 @@ func TestChartServerDryRun(t *testing.T) {
 			objs := mustRenderChart(t, vf, nil)
 			c, w := client(t)
 			ensureNamespace(ctx, t, c, []*unstructured.Unstructured{restrictedNamespace()})
-			w.take()
+			w.Take()
 			dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
 			for _, o := range objs {
 				id := fmt.Sprintf("%s %s/%s", o.GroupVersionKind(), o.GetNamespace(), o.GetName())
@@ -858,31 +857,20 @@ func TestChartServerDryRun(t *testing.T) {
 				if err != nil {
 					t.Errorf("dry-run create %s: %v", id, err)
 				}
-				if ws := w.take(); len(ws) > 0 {
+				if ws := w.Take(); len(ws) > 0 {
 					t.Errorf("dry-run create %s: API server warnings: %q", id, ws)
 				}
 			}
 			t.Logf("%s: %d objects dry-run created: %v", vf, len(objs), kinds(objs))
 
-			pt := chartPod(t, objs)
-			p := &corev1.Pod{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-				ObjectMeta: metav1.ObjectMeta{Name: "driftwatch-chart-pod", Namespace: namespace, Labels: pt.Labels, Annotations: pt.Annotations},
-				Spec:       pt.Spec,
-			}
-			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+			u, err := apiservertest.PodFromTemplate("driftwatch-chart-pod", namespace, chartPod(t, objs))
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := &unstructured.Unstructured{Object: m}
-			ri, err := c.Resource(u.GroupVersionKind(), namespace)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ri.Create(ctx, u, dry); err != nil {
+			if err := c.DryRunCreate(ctx, u); err != nil {
 				t.Errorf("dry-run create of the Pod template as a Pod in the restricted namespace: %v", err)
 			}
-			if ws := w.take(); len(ws) > 0 {
+			if ws := w.Take(); len(ws) > 0 {
 				t.Errorf("dry-run create of the Pod: API server warnings: %q", ws)
 			}
 		})

@@ -107,34 +107,11 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string, ou
 	t.Fatalf("no %s %s among the built objects", kind, name)
 }
 
-// warnings collects the API server's warning headers.
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeaderWithContext(_ context.Context, _ int, _ string, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.msgs
-	w.msgs = nil
-	return m
-}
-
 // client returns a test client whose warnings land in the returned
 // collector.
-func client(t *testing.T) (*apiservertest.Client, *warnings) {
+func client(t *testing.T) (*apiservertest.Client, *apiservertest.Warnings) {
 	t.Helper()
-	w := &warnings{}
-	cfg := rest.CopyConfig(env.Config)
-	cfg.WarningHandlerWithContext = w
-	c, err := apiservertest.NewClient(cfg)
+	c, w, err := apiservertest.NewWarnedClient(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +160,7 @@ func TestOverlaysServerDryRun(t *testing.T) {
 			objs := build(t, dir)
 			c, w := client(t)
 			ensureNamespace(ctx, t, c, objs)
-			w.take()
+			w.Take()
 			dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
 			kinds := map[string]int{}
 			for _, o := range objs {
@@ -200,7 +177,7 @@ func TestOverlaysServerDryRun(t *testing.T) {
 						t.Errorf("dry-run create %s: %v", id, err)
 					}
 				}
-				if ws := w.take(); len(ws) > 0 {
+				if ws := w.Take(); len(ws) > 0 {
 					t.Errorf("dry-run create %s: API server warnings: %q", id, ws)
 				}
 				kinds[o.GetKind()]++
@@ -219,24 +196,14 @@ func TestOverlaysServerDryRun(t *testing.T) {
 				find(t, objs, "Deployment", "driftwatch", &d)
 				pod = d.Spec.Template
 			}
-			p := &corev1.Pod{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-				ObjectMeta: metav1.ObjectMeta{Name: "driftwatch-pod", Namespace: namespace, Labels: pod.Labels, Annotations: pod.Annotations},
-				Spec:       pod.Spec,
-			}
-			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+			u, err := apiservertest.PodFromTemplate("driftwatch-pod", namespace, pod)
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := &unstructured.Unstructured{Object: m}
-			ri, err := c.Resource(u.GroupVersionKind(), namespace)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ri.Create(ctx, u, dry); err != nil {
+			if err := c.DryRunCreate(ctx, u); err != nil {
 				t.Errorf("dry-run create of the Pod template as a Pod in the restricted namespace: %v", err)
 			}
-			if ws := w.take(); len(ws) > 0 {
+			if ws := w.Take(); len(ws) > 0 {
 				t.Errorf("dry-run create of the Pod: API server warnings: %q", ws)
 			}
 		})

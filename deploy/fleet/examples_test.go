@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +31,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -550,10 +548,7 @@ func TestHubServerDryRun(t *testing.T) {
 	defer cancel()
 	objs := exHubObjects(t)
 
-	w := &exWarnings{}
-	cfg := rest.CopyConfig(env.Config)
-	cfg.WarningHandlerWithContext = w
-	c, err := apiservertest.NewClient(cfg)
+	c, w, err := apiservertest.NewWarnedClient(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +569,7 @@ func TestHubServerDryRun(t *testing.T) {
 			t.Fatalf("create Namespace %s: %v", n.GetName(), err)
 		}
 	}
-	w.take()
+	w.Take()
 
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
 	for _, o := range objs {
@@ -598,51 +593,20 @@ func TestHubServerDryRun(t *testing.T) {
 		if _, err := ri.Create(ctx, o, dry); err != nil {
 			t.Errorf("dry-run create %s: %v", id, err)
 		}
-		if ws := w.take(); len(ws) > 0 {
+		if ws := w.Take(); len(ws) > 0 {
 			t.Errorf("dry-run create %s: API server warnings: %q", id, ws)
 		}
 	}
 
-	d := exHubDeployment(t, objs)
-	pod := &corev1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: "driftwatch-fleet-pod", Namespace: exHubNamespace, Labels: d.Spec.Template.Labels},
-		Spec:       d.Spec.Template.Spec,
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pod)
+	u, err := apiservertest.PodFromTemplate("driftwatch-fleet-pod", exHubNamespace, exHubDeployment(t, objs).Spec.Template)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &unstructured.Unstructured{Object: m}
-	ri, err := c.Resource(u.GroupVersionKind(), exHubNamespace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ri.Create(ctx, u, dry); err != nil {
+	if err := c.DryRunCreate(ctx, u); err != nil {
 		t.Errorf("dry-run create of the hub's Pod template as a Pod in the restricted namespace: %v", err)
 	}
-	if ws := w.take(); len(ws) > 0 {
+	if ws := w.Take(); len(ws) > 0 {
 		t.Errorf("the hub's Pod: API server warnings: %q", ws)
 	}
 	t.Logf("%d objects dry-run created: %v", len(objs), exKinds(objs))
-}
-
-// exWarnings collects the API server's warning headers.
-type exWarnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *exWarnings) HandleWarningHeaderWithContext(_ context.Context, _ int, _ string, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-}
-
-func (w *exWarnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.msgs
-	w.msgs = nil
-	return m
 }
