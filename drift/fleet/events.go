@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift"
@@ -87,22 +89,9 @@ func Diff(prev, next map[string]Resource, inSync func(key string) bool, at time.
 		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b Event) int {
-		if c := compareStrings(a.Key(), b.Key()); c != 0 {
-			return c
-		}
-		return compareStrings(string(a.Type), string(b.Type))
+		return cmp.Or(strings.Compare(a.Key(), b.Key()), strings.Compare(string(a.Type), string(b.Type)))
 	})
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func eventOf(t EventType, r Resource, at time.Time) Event {

@@ -11,6 +11,7 @@
 package fleet
 
 import (
+	"strings"
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift"
@@ -156,11 +157,11 @@ func (r Resource) IsDrift() bool {
 	return r.Status == drift.Drifted || r.Status == drift.Missing || r.Status == drift.Extra
 }
 
+// group is the API group of apiVersion ("" for the core group).
 func group(apiVersion string) string {
-	for i := 0; i < len(apiVersion); i++ {
-		if apiVersion[i] == '/' {
-			return apiVersion[:i]
-		}
+	g, _, ok := strings.Cut(apiVersion, "/")
+	if !ok {
+		return ""
 	}
-	return ""
+	return g
 }

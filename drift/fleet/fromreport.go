@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/driftwatch/driftwatch/drift"
@@ -87,7 +88,7 @@ func FromReport(cluster string, r drift.Report) (Cluster, []Resource) {
 			c.State, c.Error = Stale, st.Reason
 		}
 	}
-	sortResources(out)
+	slices.SortStableFunc(out, compareResources)
 	return c, out
 }
 
@@ -101,8 +102,8 @@ func Assemble(at time.Time, clusters []Cluster, resources []Resource) View {
 	if v.Resources == nil {
 		v.Resources = []Resource{}
 	}
-	slices.SortStableFunc(v.Clusters, func(a, b Cluster) int { return compareStrings(a.Name, b.Name) })
-	sortResources(v.Resources)
+	slices.SortStableFunc(v.Clusters, func(a, b Cluster) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(v.Resources, compareResources)
 	v.Summary = Summarize(v.Clusters, v.Resources)
 	return v
 }
@@ -138,17 +139,4 @@ func policyOf(s drift.Source) string {
 		return s.URL
 	}
 	return s.URL + "//" + s.Path
-}
-
-// sortResources orders resources as a View holds them: by cluster, then
-// namespace, kind and name.
-func sortResources(rs []Resource) {
-	slices.SortStableFunc(rs, func(a, b Resource) int {
-		for _, c := range [][2]string{{a.Cluster, b.Cluster}, {a.Namespace, b.Namespace}, {a.Kind, b.Kind}, {a.Name, b.Name}} {
-			if d := compareStrings(c[0], c[1]); d != 0 {
-				return d
-			}
-		}
-		return 0
-	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -635,22 +636,11 @@ func (m *member) view(now time.Time, staleAfter time.Duration, f Filter) (Cluste
 	case len(m.objects) == 0:
 		c.State, c.Error = NoReports, "no driftwatch report in the cluster: is an agent running with --reports?"
 	case len(stale) > 0:
-		c.State, c.Error = Stale, joinLines(stale)
+		c.State, c.Error = Stale, strings.Join(stale, "; ")
 	case c.Drifted > 0:
 		c.State = Drifted
 	default:
 		c.State = InSync
 	}
 	return c, kept
-}
-
-func joinLines(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += "; "
-		}
-		out += s
-	}
-	return out
 }
