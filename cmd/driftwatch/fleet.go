@@ -21,6 +21,7 @@ import (
 	"github.com/driftwatch/driftwatch/drift/fleet"
 	"github.com/driftwatch/driftwatch/drift/fleet/audit"
 	"github.com/driftwatch/driftwatch/drift/fleet/clusters"
+	"github.com/driftwatch/driftwatch/drift/pipeline"
 	"github.com/driftwatch/driftwatch/drift/pipeline/reports"
 )
 
@@ -56,6 +57,22 @@ type fleetOptions struct {
 	LogLevel        string
 
 	onListen func(addr string)
+	// self is the hub's own cluster once connected (hubCluster).
+	self *pipeline.Cluster
+}
+
+// hubCluster connects to the hub's own cluster once, for the Argo CD
+// cluster Secrets and the Lease alike.
+func (o *fleetOptions) hubCluster(ctx context.Context) (*pipeline.Cluster, error) {
+	if o.self != nil {
+		return o.self, nil
+	}
+	cl, err := connect(ctx, o.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	o.self = cl
+	return cl, nil
 }
 
 func newCmdFleet(s streams) *cobra.Command {
@@ -167,7 +184,7 @@ func (o *fleetOptions) members(ctx context.Context, set func([]fleet.Member)) er
 		set(toMembers(clusters.Merge(static...)))
 		return nil
 	}
-	self, err := connect(ctx, o.Cluster)
+	self, err := o.hubCluster(ctx)
 	if err != nil {
 		return err
 	}
@@ -245,7 +262,7 @@ func hubRun(ctx context.Context, o *fleetOptions) error {
 		go pruneAudit(runCtx, alog, o.AuditRetention, leader.Load, log)
 	}
 	if o.LeaderElect {
-		self, err := connect(ctx, o.Cluster)
+		self, err := o.hubCluster(ctx)
 		if err == nil {
 			err = startLeaderElection(runCtx, o.LeaderNamespace, "driftwatch-fleet", self, &leader, log, nil)
 		}
