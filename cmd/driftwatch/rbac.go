@@ -41,6 +41,8 @@ type rbacOptions struct {
 	// ClusterSecrets is, with --for fleet, the namespace of the Argo CD
 	// cluster Secrets the hub follows in its own cluster.
 	ClusterSecrets string
+	// nameSet says --name was given.
+	nameSet bool
 }
 
 func newCmdRBAC(s streams) *cobra.Command {
@@ -56,7 +58,10 @@ the discovery and OpenAPI endpoints. --for revert prints the role revert needs i
   driftwatch rbac --repo https://github.com/acme/deploy.git --namespaced --confirm server
   driftwatch rbac --dir . --for revert --prune --name driftwatch-revert`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return rbacRun(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.nameSet = cmd.Flags().Changed("name")
+			return rbacRun(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	o.Source.register(f)
@@ -315,7 +320,7 @@ func rbacFleet(o *rbacOptions) error {
 			return err
 		}
 	}
-	if o.Name == "driftwatch" {
+	if !o.nameSet {
 		// The default name is the agent's: the hub's roles must not
 		// replace an agent's in a cluster that runs both.
 		o.Name = "driftwatch-fleet"
