@@ -124,9 +124,23 @@ func TestCheckReports(t *testing.T) {
 				t.Errorf("check --reports %s wrote the other format's report too", tt.format)
 			}
 
+			// The next run, in a later second: the same findings, so only
+			// the heartbeat (on the base cluster-scoped report) is written.
+			before, err := kube.Dynamic.Resource(tt.cluster).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 			r = checkRepo(t, ns, "--reports", tt.format)
-			if !strings.Contains(r.stderr, "reports: 0 written, 2 unchanged, 0 deleted") {
-				t.Errorf("second run: stderr = %q, want nothing written", r.stderr)
+			if !strings.Contains(r.stderr, "reports: 1 written, 1 unchanged, 0 deleted") {
+				t.Errorf("second run: stderr = %q, want only the heartbeat written", r.stderr)
+			}
+			after, err := kube.Dynamic.Resource(tt.cluster).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, a := before.GetAnnotations()[reports.CheckedAtAnnotation], after.GetAnnotations()[reports.CheckedAtAnnotation]; a <= b {
+				t.Errorf("second run: heartbeat %q, then %q: not later", b, a)
 			}
 
 			r = runCLI(t, "rbac", "--repo", gitServer.RepoURL("deploy"), "--path", "app", "--kubeconfig", kubeconfig,
