@@ -65,7 +65,16 @@ func (p *Pipeline) streamCompare(ctx context.Context, src Streamer, plan *Planne
 		byScope[t.Scope][name] = append(byScope[t.Scope][name], i)
 	}
 	if p.Evaluator.Schemas != nil {
-		go PrefetchSchemas(ctx, p.Evaluator.Schemas, oneOfEachKind(plan.Targets)) // while the first pages come
+		// The schemas load while the first pages come. The check waits for
+		// them before it returns: a prefetch left running would write the
+		// schema cache after the command ended.
+		kinds := oneOfEachKind(plan.Targets)
+		prefetched := make(chan struct{})
+		go func() {
+			defer close(prefetched)
+			PrefetchSchemas(ctx, p.Evaluator.Schemas, kinds)
+		}()
+		defer func() { <-prefetched }()
 	}
 	plan.Targets = nil
 	verdicts = append(verdicts, unresolved)

@@ -3,10 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftwatch/driftwatch/drift"
 	"github.com/driftwatch/driftwatch/gitsource"
@@ -78,5 +81,38 @@ func TestStreamCompare(t *testing.T) {
 	}
 	if plan.Targets != nil {
 		t.Error("the plan still holds its targets")
+	}
+}
+
+// slowSchemas answers after a pause, and counts the answers given.
+type slowSchemas struct{ answered atomic.Int32 }
+
+func (s *slowSchemas) For(context.Context, schema.GroupVersionKind) (*drift.Schema, error) {
+	time.Sleep(50 * time.Millisecond)
+	s.answered.Add(1)
+	return nil, nil
+}
+
+// TestStreamCompareWaitsForSchemas: the schemas prefetched while the
+// scopes list are all loaded when the comparison returns, even those of a
+// kind nothing was compared with. A prefetch left running wrote the
+// schema cache after check had ended (a test's temporary directory could
+// not be removed).
+func TestStreamCompareWaitsForSchemas(t *testing.T) {
+	a := monCMs("a")
+	packed, err := gitsource.Object{Object: monCM(t, "a", "gone", "1", false), Origin: "cms.yaml"}.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas := &slowSchemas{}
+	p := &Pipeline{Evaluator: &Evaluator{Schemas: schemas}}
+	plan := Planned{Scopes: []informer.Scope{a}, Targets: []Target{{Object: packed, Namespace: "a", Scope: a,
+		Mapping: informer.Mapping{GVR: monConfigMaps, Namespaced: true}}}}
+	got := p.streamCompare(context.Background(), fakeStreamer{}, &plan)
+	if len(got) != 1 || got[0].Status != drift.Missing {
+		t.Fatalf("verdicts: %+v, want one missing", got)
+	}
+	if n := schemas.answered.Load(); n != 1 {
+		t.Errorf("%d schema loads finished when the comparison returned, want 1", n)
 	}
 }
