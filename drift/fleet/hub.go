@@ -141,13 +141,20 @@ func (h *Hub) now() time.Time {
 
 // SetMembers makes ms the hub's clusters: new ones start, removed ones
 // stop and leave the view, ones whose server or credentials changed
-// restart. Names must be unique (the first wins).
+// restart. Names must be unique: the first wins, and each later one is
+// logged as a warning with its error (clusters.Merge says which origins
+// clash), so that the clash is seen, not lost.
 func (h *Hub) SetMembers(ms []Member) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	keep := map[string]bool{}
 	for _, m := range ms {
 		if keep[m.Name] {
+			err := m.Err
+			if err == nil {
+				err = fmt.Errorf("cluster %q is named twice", m.Name)
+			}
+			h.opts.Logger.Warn("cluster not read", "cluster", m.Name, "origin", m.Origin, "error", err.Error())
 			continue
 		}
 		keep[m.Name] = true

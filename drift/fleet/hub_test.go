@@ -2,9 +2,12 @@ package fleet_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,4 +376,27 @@ func removeReports(t *testing.T, pub *reports.Publisher) {
 			t.Errorf("removing the reports: %v", err)
 		}
 	})
+}
+
+// TestHubNameTwice: a cluster named twice is read once, the first
+// origin's, and the clash is logged with its error, never dropped in
+// silence.
+func TestHubNameTwice(t *testing.T) {
+	var log strings.Builder
+	hub := fleet.NewHub(fleet.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	hub.SetMembers([]fleet.Member{
+		{Name: "prod", Origin: "context prod", Err: errors.New("context prod: no server")},
+		{Name: "prod", Origin: "Secret argocd/prod", Err: errors.New(`cluster "prod" is both context prod and Secret argocd/prod: rename one`)},
+	})
+	type row struct{ Name, State, Error string }
+	var got []row
+	for _, c := range hub.View(fleet.Filter{}).Clusters {
+		got = append(got, row{c.Name, string(c.State), c.Error})
+	}
+	if diff := cmp.Diff([]row{{"prod", "unreachable", "context prod: no server"}}, got); diff != "" {
+		t.Errorf("clusters (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(log.String(), `level=WARN msg="cluster not read" cluster=prod origin="Secret argocd/prod" error="cluster \"prod\" is both context prod and Secret argocd/prod: rename one"`) {
+		t.Errorf("log does not name the clash:\n%s", log.String())
+	}
 }

@@ -56,9 +56,9 @@ type Target struct {
 // Merge joins lists from several origins, in the order given, and sorts
 // the result by name. A name that an earlier target already has makes
 // the later one an error-Target (Config nil) naming both origins: the
-// hub then shows the clash under that name, next to the first origin's
-// cluster, which is unaffected. Such a name is the only one a merged
-// list holds twice; the first origin's target comes first.
+// hub reads the first origin's cluster, unaffected, and logs the clash
+// (fleet.Hub.SetMembers). Such a name is the only one a merged list
+// holds twice; the first origin's target comes first.
 func Merge(lists ...[]Target) []Target {
 	var out []Target
 	first := map[string]string{} // name → origin of its first target
