@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -193,7 +194,11 @@ func (o *checkOptions) checkOne(ctx context.Context, r fleetCheckJob, cacheDir s
 	if err != nil {
 		c := fleet.Cluster{Name: r.entry.Name, State: fleet.Unreachable, Error: oneLine(err.Error()),
 			Sources: []fleet.Source{{Policy: r.entry.policy()}}}
-		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+		var serr *pipeline.SourceError
+		switch {
+		case errors.As(err, &serr):
+			c.State = fleet.SourceError
+		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
 			c.State = fleet.Forbidden
 		}
 		return c, nil

@@ -277,3 +277,53 @@ func lineWithFields(lines []string, want []string) bool {
 	}
 	return false
 }
+
+// A cluster whose source cannot be rendered (its overlay does not exist)
+// is shown as source-error with the source's error, not as unreachable:
+// the cluster was fine, the repository was not. The others are checked
+// as usual and the run exits 2.
+func TestCheckFleetSourceError(t *testing.T) {
+	requireAPIServer(t)
+	fx := newFleetFixture(t, false)
+	if err := os.MkdirAll(filepath.Join(fx.dir, "broken"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiservertest.WriteKubeconfig(apiConfig, filepath.Join(fx.dir, "broken"), "broken", fx.nsEU); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(fx.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("  - context: broken\n    kubeconfig: broken/kubeconfig\n    path: overlays/missing\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := fx.check(t, "-o", "json")
+	if r.code != exitError {
+		t.Fatalf("exit %d, want 2\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	var v fleet.View
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	got := map[string]fleet.State{}
+	for _, c := range v.Clusters {
+		got[c.Name] = c.State
+		if c.Name == "broken" && !strings.Contains(c.Error, "overlays/missing") {
+			t.Errorf("broken: error %q does not name the overlay", c.Error)
+		}
+	}
+	want := map[string]fleet.State{"broken": fleet.SourceError, "eu": fleet.InSync, "us-east": fleet.InSync}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("states (-want +got):\n%s", diff)
+	}
+
+	r = fx.check(t)
+	if !strings.Contains(r.stdout, ", 1 source-error") {
+		t.Errorf("the summary does not count the source error:\n%s", r.stdout)
+	}
+}

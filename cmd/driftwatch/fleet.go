@@ -423,6 +423,9 @@ func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	v := c.hub.View(fleet.Filter{Statuses: []string{string(drift.Drifted), string(drift.Missing), string(drift.Extra)}})
 	for _, s := range fleet.States {
+		if s == fleet.SourceError {
+			continue // check --fleet's alone: the hub reads reports, never sources
+		}
 		ch <- prometheus.MustNewConstMetric(fleetClustersDesc, prometheus.GaugeValue, float64(v.Summary.ByState[s]), string(s))
 	}
 	bySev := map[string]map[drift.Severity]int{}

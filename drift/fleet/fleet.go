@@ -29,6 +29,9 @@ const (
 	Forbidden State = "forbidden"
 	// NoCRD: the cluster does not serve the report CRDs.
 	NoCRD State = "no-crd"
+	// SourceError (check --fleet only): the cluster's source could not be
+	// read or rendered, so the cluster was not compared.
+	SourceError State = "source-error"
 	// Stale: the newest agent heartbeat is older than the threshold (or
 	// there is none): whatever the reports say, they may be out of date.
 	Stale State = "stale"
@@ -46,7 +49,7 @@ const (
 
 // States lists every State, worst first: the order of the summary and
 // of the dashboard's cluster list.
-var States = []State{Unreachable, Forbidden, NoCRD, Stale, NoReports, Pending, Drifted, InSync}
+var States = []State{Unreachable, Forbidden, NoCRD, SourceError, Stale, NoReports, Pending, Drifted, InSync}
 
 // Healthy reports whether the hub's view of the cluster is complete and
 // fresh, so that its resources' statuses can be trusted (drifted or in

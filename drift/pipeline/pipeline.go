@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -250,6 +251,15 @@ type CheckOptions struct {
 	Warn func(msg string)
 }
 
+// SourceError is Check's error when the desired state could not be read
+// or rendered (Git, a directory, OCI, a renderer) and the cluster had no
+// part in it: check --fleet tells such a cluster from an unreachable one.
+// Its message is the source's.
+type SourceError struct{ Err error }
+
+func (e *SourceError) Error() string { return e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
 // Check runs the pipeline once: driftwatch check, and the bench, call it.
 // The cluster is reached and discovered while Git is read and rendered; a
 // Git error still comes first.
@@ -280,10 +290,12 @@ func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
 	// A Helm chart renders for this cluster's version and APIs: it waits
 	// for the connection, which a plain tree need not do.
 	waitConn := sync.OnceValue(func() connected { return <-conn })
+	var connFailed atomic.Bool // the renderer asked, and the cluster was not reached
 	if o.Source.Render.Capabilities == nil {
 		o.Source.Render.Capabilities = func(ctx context.Context) (gitsource.Capabilities, error) {
 			c := waitConn()
 			if c.err != nil {
+				connFailed.Store(true)
 				return gitsource.Capabilities{}, c.err
 			}
 			return c.cl.Capabilities(ctx)
@@ -295,7 +307,10 @@ func Check(ctx context.Context, o CheckOptions) (*drift.Report, error) {
 	o.Source.Render.Pack = true
 	desired, err := gitsource.Load(ctx, o.Source)
 	if err != nil {
-		return nil, err
+		if connFailed.Load() || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &SourceError{Err: err}
 	}
 	if o.Warn != nil {
 		for _, w := range desired.Warnings {

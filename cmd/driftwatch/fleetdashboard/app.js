@@ -18,7 +18,7 @@ const headers = token ? { Authorization: "Bearer " + token } : {};
 const filterNames = ["cluster", "namespace", "kind", "severity", "status"];
 const statuses = ["Drifted", "Missing", "Extra", "Error", "InSync"];
 const severities = ["critical", "warning", "info", "none"];
-// fleet.States, worst first.
+// fleet.States, worst first, but source-error: check --fleet sets it, never the hub.
 const states = ["unreachable", "forbidden", "no-crd", "stale", "no-reports", "pending", "drifted", "in-sync"];
 const refreshMs = 5000;
 
