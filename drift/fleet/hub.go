@@ -477,7 +477,9 @@ func (m *member) audit(now time.Time) ([]Event, func()) {
 		for _, r := range o.Resources {
 			switch {
 			case r.IsDrift():
-				next[r.Key()] = r
+				if p, ok := next[r.Key()]; !ok || auditFirst(r, p) {
+					next[r.Key()] = r
+				}
 			case r.Status == drift.InSync:
 				inSync[r.Key()] = true
 			}
@@ -499,6 +501,14 @@ func (m *member) audit(now time.Time) ([]Event, func()) {
 		defer m.mu.Unlock()
 		done()
 	}
+}
+
+// auditFirst reports whether r goes in the audit log before than, the
+// same resource drifted in another source's report: the more severe,
+// then the first policy. Without one order, two sources that declare
+// one resource would take turns at each pass, each turn a Changed event.
+func auditFirst(r, than Resource) bool {
+	return cmp.Or(than.Severity.Compare(r.Severity), cmp.Compare(r.Policy, than.Policy)) < 0
 }
 
 func (h *Hub) snapshot() []*member {
