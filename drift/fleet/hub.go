@@ -524,7 +524,7 @@ func (h *Hub) snapshot() []*member {
 
 func compareResources(a, b Resource) int {
 	return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind),
-		cmp.Compare(a.Name, b.Name), cmp.Compare(a.APIVersion, b.APIVersion))
+		cmp.Compare(a.Name, b.Name), cmp.Compare(a.APIVersion, b.APIVersion), cmp.Compare(a.Policy, b.Policy))
 }
 
 // Ready reports whether every member has been listed once, or has
