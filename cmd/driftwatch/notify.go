@@ -58,12 +58,16 @@ type notifier struct {
 	// the resources ever notified, not with events.
 	mu       sync.Mutex
 	notified map[string]drift.Severity
-	client   *http.Client
-	queue    chan cloudEvent
-	attempts int
-	backoff  time.Duration
-	log      *slog.Logger
-	m        *metrics
+	// drops counts the notifications dropped since dropLogged, the time
+	// of the last log line about them.
+	drops      int
+	dropLogged time.Time
+	client     *http.Client
+	queue      chan cloudEvent
+	attempts   int
+	backoff    time.Duration
+	log        *slog.Logger
+	m          *metrics
 	// allowed says whether this replica may notify (leader election).
 	allowed func() bool
 
@@ -114,7 +118,25 @@ func (n *notifier) Send(c pipeline.Change) {
 	default:
 		n.pending.Done()
 		n.m.notifyDrops.Inc()
+		n.logDrop(subject, typ)
 	}
+}
+
+// logDrop logs a notification dropped because the queue was full: the
+// first at once, then at most a line a minute, counting the drops since
+// the last line (a storm of drift must not become a storm of logs).
+func (n *notifier) logDrop(subject string, typ pipeline.ChangeType) {
+	n.mu.Lock()
+	n.drops++
+	now := time.Now()
+	if !n.dropLogged.IsZero() && now.Sub(n.dropLogged) < time.Minute {
+		n.mu.Unlock()
+		return
+	}
+	count := n.drops
+	n.drops, n.dropLogged = 0, now
+	n.mu.Unlock()
+	n.log.Warn("webhook queue full: notifications dropped", "dropped", count, "queue", cap(n.queue), "type", string(typ), "subject", subject)
 }
 
 // admit decides whether a change is posted, as what, with which
