@@ -364,6 +364,9 @@ func remoteError(err error) error {
 	case errors.As(err, &oerr), errors.As(err, &nerr):
 		return fmt.Errorf("repository unreachable: %w", err)
 	}
+	if strings.Contains(err.Error(), "ssh: unable to authenticate") {
+		return fmt.Errorf("credentials were refused: the server accepted no SSH key offered (--ssh-key-file, or the ssh-agent's): %w", err)
+	}
 	if strings.Contains(err.Error(), "knownhosts") || strings.Contains(err.Error(), "host key") {
 		return fmt.Errorf("ssh host key verification failed: %w", err)
 	}

@@ -260,7 +260,7 @@ func TestLoadSSH(t *testing.T) {
 			wantErr: "known_hosts file"},
 		{name: "verification off", auth: Auth{SSHKeyFile: keyFile, InsecureIgnoreHostKey: true}},
 		{name: "key not accepted", auth: Auth{SSHKeyFile: otherKeyFile, KnownHostsFiles: []string{knownHosts}},
-			wantErr: "unable to authenticate"},
+			wantErr: "manifests.git: credentials were refused: the server accepted no SSH key offered (--ssh-key-file, or the ssh-agent's): ssh: handshake failed: ssh: unable to authenticate"},
 		{name: "missing key file", auth: Auth{SSHKeyFile: filepath.Join(dir, "nope"), KnownHostsFiles: []string{knownHosts}},
 			wantErr: "ssh key " + filepath.Join(dir, "nope")},
 	}
